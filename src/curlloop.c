@@ -1,0 +1,2 @@
+/* curlloop.c: placeholder until the module lands. */
+#include "curlloop.h"

@@ -1,0 +1,2 @@
+/* ics.c: placeholder until the module lands. */
+#include "ics.h"

@@ -1,0 +1,2 @@
+/* mailer.c: placeholder until the module lands. */
+#include "mailer.h"

@@ -1,0 +1,2 @@
+/* shift.c: placeholder until the module lands. */
+#include "shift.h"

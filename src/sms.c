@@ -1,0 +1,2 @@
+/* sms.c: placeholder until the module lands. */
+#include "sms.h"

@@ -1,0 +1,2 @@
+/* webhook.c: placeholder until the module lands. */
+#include "webhook.h"
