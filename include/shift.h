@@ -4,6 +4,9 @@
  * spans, time off cuts them, and the plan answers "who is on at t", "when does
  * this shift end" and "when is the next one", correctly across DST changes.
  * Pure computation: no SQL, no I/O; callers load rows and build a plan.
+ *
+ * Durations are wall-clock time: "09:00 for 8h" ends at 17:00 local even
+ * when the clocks change in between (7 or 9 real hours that day).
  */
 #ifndef CBD_SHIFT_H
 #define CBD_SHIFT_H
@@ -43,7 +46,7 @@ struct shift_span {
  * Check a rule as a client sent it: known zone, start parses, duration in
  * range, RRULE parses (and is not unbounded finer than daily). Returns 0, or
  * -1 with err set (status 400, type "invalid-shift", field "start",
- * "duration", "rrule" or "tz").
+ * "duration", "rrule", "exdates" or "tz"). FREQ finer than DAILY is refused.
  */
 int shift_rule_validate(const struct shift_rule *r,
 			struct cbd_err *err) CBD_MUSTCHECK;
@@ -64,13 +67,18 @@ int shift_plan_has_overlap(const struct shift_plan *p, int64_t *agent_id);
 
 int shift_plan_on_duty(const struct shift_plan *p, int64_t agent_id,
 		       int64_t t);
-/* End of agent's span containing t, or -1 when off duty at t. */
+/*
+ * End of agent's span containing t, or -1 when off duty at t. Spans of one
+ * agent that touch or overlap count as one stretch: the result is when the
+ * agent actually goes off duty.
+ */
 int64_t shift_plan_shift_end(const struct shift_plan *p, int64_t agent_id,
 			     int64_t t);
 /* Start of agent's first span starting after t, or -1 when none in window. */
 int64_t shift_plan_next_start(const struct shift_plan *p, int64_t agent_id,
 			      int64_t t);
-/* Agents on duty at t, ascending ids; writes up to cap, returns the count. */
+/* Agents on duty at t, ascending ids; writes up to cap, returns the number
+ * written (never more than cap). */
 size_t shift_plan_agents_at(const struct shift_plan *p, int64_t t,
 			    int64_t *ids, size_t cap);
 /* All spans, sorted by (start, agent_id); borrowed, valid until free. */
