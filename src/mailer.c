@@ -213,21 +213,42 @@ mailer_date(int64_t date)
 			 tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
 }
 
+/*
+ * A copy of s with every line ending as CRLF. curl's quoted-printable
+ * encoder keeps CRLF as a line break but writes a bare LF as "=0A", which
+ * turns a plain text into one long soft-wrapped line in the raw mail.
+ */
+static char *
+mailer_crlf(const char *s)
+{
+	char *out = xmalloc(2 * strlen(s) + 1);
+	char *q = out;
+
+	for (; *s != '\0'; s++) {
+		if (*s == '\n' && (q == out || q[-1] != '\r'))
+			*q++ = '\r';
+		*q++ = *s;
+	}
+	*q = '\0';
+	return out;
+}
+
 /* The multipart/alternative body: the text and the inline calendar. */
 static curl_mime *
 mailer_alternative(CURL *easy, const struct mailer_msg *m)
 {
 	curl_mime *alt = curl_mime_init(easy);
 	curl_mimepart *part;
+	char *text = NULL;
 	char *type = NULL;
 	int bad = 0;
 
 	if (alt == NULL)
 		return NULL;
+	text = mailer_crlf(m->text);
 	part = curl_mime_addpart(alt);
 	bad |= part == NULL ||
-	       curl_mime_data(part, m->text, CURL_ZERO_TERMINATED) !=
-		       CURLE_OK ||
+	       curl_mime_data(part, text, CURL_ZERO_TERMINATED) != CURLE_OK ||
 	       curl_mime_type(part, "text/plain; charset=UTF-8") != CURLE_OK ||
 	       curl_mime_encoder(part, "quoted-printable") != CURLE_OK;
 
@@ -239,6 +260,7 @@ mailer_alternative(CURL *easy, const struct mailer_msg *m)
 	       curl_mime_type(part, type) != CURLE_OK ||
 	       curl_mime_encoder(part, "quoted-printable") != CURLE_OK;
 	free(type);
+	free(text);
 	if (bad) {
 		curl_mime_free(alt);
 		alt = NULL;
