@@ -384,12 +384,14 @@ class Daemon:
                     f"daemon died during the test (exit {self.proc.returncode})")
             elif self.expect_clean_exit and self.proc.returncode != 0:
                 problems.append(f"daemon exited {self.proc.returncode} on SIGTERM")
+        if problems:
+            problems.append(f"log tail:\n{tail(self.log_path)}")
         try:
-            self.check_log()
+            self.check_log()  # its message quotes the report itself
         except AssertionError as e:
             problems.append(str(e))
         if problems:
-            raise AssertionError("\n".join(problems) + f"\nlog tail:\n{tail(self.log_path)}")
+            raise AssertionError("\n".join(problems))
 
 
 def write_config(path, values):
