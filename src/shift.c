@@ -422,6 +422,9 @@ shift_plan_add_rule(struct shift_plan *p, const struct shift_rule *r,
 	skip = icaltime_from_timet_with_zone(
 		(time_t)(p->from - SHIFT_MAX_DURATION_SEC - 2 * SHIFT_DAY_SEC),
 		0, c.zone);
+	/* libical 3.0 labels those local fields as UTC; relabel them so
+	 * set_start does not convert them a second time. */
+	skip = icaltime_set_timezone(&skip, c.zone);
 	if (c.recur.count == 0 && icaltime_compare(skip, c.dtstart) > 0)
 		(void)icalrecur_iterator_set_start(it, skip);
 	for (;;) {
