@@ -23,6 +23,8 @@ struct curlloop;
 
 /* Connect timeout, capped by the transfer's total timeout. */
 #define CURLLOOP_CONNECT_TIMEOUT_MS 10000L
+/* How much of a response body is kept for curlloop_done_body(). */
+#define CURLLOOP_BODY_MAX 4096
 /* Total timeout used when curlloop_add is given timeout_ms <= 0. */
 #define CURLLOOP_DEFAULT_TIMEOUT_MS 30000L
 
@@ -47,11 +49,26 @@ void curlloop_free(struct curlloop *cl);
  * of anything attached to it. Always sets NOSIGNAL, an error buffer, a total
  * timeout of timeout_ms (CURLLOOP_DEFAULT_TIMEOUT_MS when <= 0) and a
  * connect timeout of at most CURLLOOP_CONNECT_TIMEOUT_MS, replacing any the
- * caller set. The transfer starts from the loop, never inside this call,
- * so done is never called before curlloop_add returns.
+ * caller set, and takes over the write callback (see curlloop_done_body).
+ * The transfer starts from the loop, never inside this call, so done is
+ * never called before curlloop_add returns.
+ *
+ * Caveat (curl issue 8555, still so in curl 7.88): for SMTP, curl waits
+ * for the server's reply to the end of the message data inside its "done"
+ * step, blocking the loop until that reply comes, and it does the same for
+ * QUIT when it closes the connection. Each such wait is capped by
+ * timeout_ms (as CURLOPT_SERVER_RESPONSE_TIMEOUT, rounded up to seconds),
+ * so keep the mail timeout short.
  */
 void curlloop_add(struct curlloop *cl, CURL *easy, long timeout_ms,
 		  curlloop_done_fn done, void *arg);
+/*
+ * The response body of the transfer whose done callback is running: its
+ * first CURLLOOP_BODY_MAX bytes, NUL-terminated ("" when there was none),
+ * with the kept length in *len. Returns NULL outside a done callback; the
+ * memory is freed when done returns. Bodies are never written to stdout.
+ */
+const char *curlloop_done_body(const struct curlloop *cl, size_t *len);
 /* Transfers in flight. */
 int curlloop_active(const struct curlloop *cl);
 

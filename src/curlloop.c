@@ -23,6 +23,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "curlloop.h"
 #include "xalloc.h"
@@ -39,6 +40,9 @@ struct curlloop_xfer {
 	void *arg;
 	struct curlloop_xfer *prev, *next; /* cl->xfers, in flight only */
 	char errbuf[CURL_ERROR_SIZE];      /* CURLOPT_ERRORBUFFER */
+	/* The first CURLLOOP_BODY_MAX bytes of the response, NUL-ended. */
+	char *body;
+	size_t body_len;
 };
 
 /* One per socket curl asked us to watch; curl_multi_assign() points at it. */
@@ -60,6 +64,7 @@ struct curlloop {
 	struct curlloop_xfer *xfers;
 	struct curlloop_sock *socks;
 	int active;
+	const struct curlloop_xfer *finishing; /* whose done is running */
 };
 
 /*
@@ -90,6 +95,7 @@ curlloop_xfer_free(struct curlloop_xfer *x)
 	curl_slist_free_all(x->headers);
 	curl_slist_free_all(x->rcpt);
 	curl_mime_free(x->mime);
+	free(x->body);
 	free(x);
 }
 
@@ -119,6 +125,29 @@ curlloop_sock_free(struct curlloop *cl, struct curlloop_sock *s)
 	free(s);
 }
 
+/*
+ * curl: response bytes. Without this curl would write them to stdout. The
+ * start is kept for the done callback (Twilio's sid or error message); the
+ * rest is counted as taken, so a large body never fails the transfer.
+ */
+static size_t
+curlloop_write_cb(char *data, size_t size, size_t nmemb, void *userp)
+{
+	struct curlloop_xfer *x = userp;
+	size_t n = size * nmemb;
+	size_t room = CURLLOOP_BODY_MAX - x->body_len;
+	size_t take = n < room ? n : room;
+
+	if (take > 0) {
+		if (x->body == NULL)
+			x->body = xmalloc(CURLLOOP_BODY_MAX + 1);
+		memcpy(x->body + x->body_len, data, take);
+		x->body_len += take;
+		x->body[x->body_len] = '\0';
+	}
+	return n;
+}
+
 /* Take a finished transfer out of the multi, report it, free it. */
 static void
 curlloop_finish(struct curlloop *cl, CURL *easy, CURLcode rc)
@@ -136,7 +165,9 @@ curlloop_finish(struct curlloop *cl, CURL *easy, CURLcode rc)
 	if (rc != CURLE_OK && x->errbuf[0] == '\0')
 		snprintf(x->errbuf, sizeof(x->errbuf), "%s",
 			 curl_easy_strerror(rc));
+	cl->finishing = x;
 	x->done(rc, status, x->errbuf, x->arg);
+	cl->finishing = NULL;
 	curlloop_xfer_free(x);
 }
 
@@ -318,6 +349,14 @@ curlloop_add(struct curlloop *cl, CURL *easy, long timeout_ms,
 	curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, x->errbuf);
 	curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, timeout_ms);
 	curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS, connect_ms);
+	/*
+	 * Bounds the waits curl does block in (SMTP end of data and QUIT,
+	 * see curlloop.h); its default is two minutes. Whole seconds only.
+	 */
+	curl_easy_setopt(easy, CURLOPT_SERVER_RESPONSE_TIMEOUT,
+			 (timeout_ms + 999) / 1000);
+	curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, curlloop_write_cb);
+	curl_easy_setopt(easy, CURLOPT_WRITEDATA, x);
 	x->next = cl->xfers;
 	if (cl->xfers != NULL)
 		cl->xfers->prev = x;
@@ -329,6 +368,19 @@ curlloop_add(struct curlloop *cl, CURL *easy, long timeout_ms,
 	 */
 	if (curl_multi_add_handle(cl->multi, easy) != CURLM_OK)
 		abort();
+}
+
+const char *
+curlloop_done_body(const struct curlloop *cl, size_t *len)
+{
+	const struct curlloop_xfer *x = cl->finishing;
+
+	if (x == NULL) {
+		*len = 0;
+		return NULL;
+	}
+	*len = x->body_len;
+	return x->body != NULL ? x->body : "";
 }
 
 int
