@@ -362,6 +362,13 @@ mailer_easy_new(const struct mailer_msg *m)
 	bad |= curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "smtp,smtps") !=
 	       CURLE_OK;
 	bad |= curl_easy_setopt(easy, CURLOPT_MAIL_FROM, mail_from) != CURLE_OK;
+	/*
+	 * curl sends QUIT and waits for the reply, blocking the loop, when it
+	 * closes an SMTP connection. Closing right after the message, while
+	 * the server is known to be answering, beats doing it at some later
+	 * cache prune or at shutdown; invites are too few to need reuse.
+	 */
+	bad |= curl_easy_setopt(easy, CURLOPT_FORBID_REUSE, 1L) != CURLE_OK;
 	if (m->is_starttls_required)
 		bad |= curl_easy_setopt(easy, CURLOPT_USE_SSL,
 					(long)CURLUSESSL_ALL) != CURLE_OK;
