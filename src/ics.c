@@ -17,6 +17,7 @@
  * Import reads a calendar export (Google, Outlook, Thunderbird) and turns
  * each VEVENT into a shift rule, reporting per event why one cannot be.
  */
+#include <assert.h>
 #include <ctype.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -164,6 +165,7 @@ ics_invite_build(const struct ics_invite *inv)
 	const char *tz = inv->tz;
 	char *addr;
 
+	assert(inv->uid != NULL && inv->uid[0] != '\0');
 	ics_init();
 	/* UTC needs no VTIMEZONE; an unknown zone (which validation should
 	 * have caught) degrades to UTC rather than an invite with a TZID
@@ -209,6 +211,8 @@ ics_invite_build(const struct ics_invite *inv)
 		icalcomponent_add_property(ev, p);
 	}
 	if (inv->attendee_email != NULL || inv->attendee_phone != NULL) {
+		/* CAL-ADDRESS is any URI: a customer known only by phone
+		 * is a tel: URI (RFC 3966), which clients display as is. */
 		if (inv->attendee_email != NULL)
 			addr = xasprintf("mailto:%s", inv->attendee_email);
 		else
@@ -234,7 +238,11 @@ ics_invite_build(const struct ics_invite *inv)
 
 		memset(&trig, 0, sizeof(trig));
 		trig.time = icaltime_null_time();
-		trig.duration = icaldurationtype_from_int(-inv->alarm_min * 60);
+		/* Clamped to a week so a bad setting cannot overflow. */
+		trig.duration = icaldurationtype_from_int(
+			-(inv->alarm_min < 7 * 24 * 60 ? inv->alarm_min
+						       : 7 * 24 * 60) *
+			60);
 		icalcomponent_add_property(
 			alarm, icalproperty_new_action(ICAL_ACTION_DISPLAY));
 		icalcomponent_add_property(alarm,
@@ -381,7 +389,12 @@ ics_copy_trim(char *dst, size_t size, const char *s)
 	return 0;
 }
 
-/* The agent's name: ATTENDEE CN, else its mailto address, else SUMMARY. */
+/*
+ * The agent's name: ATTENDEE CN, else its mailto address, else SUMMARY.
+ * A person's exported work calendar names them as attendee; rota tools
+ * that export one event per person put the name in SUMMARY instead. The
+ * caller maps the name to an agent row, so no id is guessed here.
+ */
 static const char *
 ics_import_agent(icalcomponent *ev)
 {
@@ -563,7 +576,12 @@ ics_import_exdates(icalcomponent *cal, icalcomponent *ev,
 	return 0;
 }
 
-/* Turn one VEVENT into e; e->is_ok says whether it became a shift rule. */
+/*
+ * Turn one VEVENT into e; e->is_ok says whether it became a shift rule.
+ * Checks run in the order a person fixes an export: what the event is
+ * (edited occurrence, RDATE), when it starts, how long it lasts, how it
+ * repeats, and only then whose it is, so the first error is the useful one.
+ */
 static void
 ics_import_event(icalcomponent *cal, icalcomponent *ev,
 		 struct ics_import_event *e)
@@ -691,6 +709,12 @@ ics_import_event(icalcomponent *cal, icalcomponent *ev,
 	e->is_ok = 1;
 }
 
+/*
+ * Whole-file problems (not iCalendar, too many events) fail the call;
+ * everything about a single event is reported in its result row, so one
+ * bad event never hides the good ones. The event limit is checked before
+ * any row is allocated, bounding memory by the limit, not by the upload.
+ */
 int
 ics_import_parse(const char *text, struct ics_import_event **out, size_t *n,
 		 struct cbd_err *err)

@@ -350,6 +350,11 @@ shift_plan_push(struct shift_plan *p, int64_t agent_id, int64_t start,
 	p->is_finished = 0;
 }
 
+/*
+ * EXDATEs name local wall times, as in the rule itself, so they compare by
+ * fields: "2026-03-08T09:00:00" removes that day's 09:00 shift whatever
+ * the UTC offset was. A linear scan is fine at SHIFT_MAX_EXDATES.
+ */
 static int
 shift_is_excluded(const struct shift_compiled *c, const struct icaltimetype *t)
 {
@@ -457,6 +462,8 @@ out:
 	return rc;
 }
 
+/* Empty or reversed absences are dropped rather than refused: they cut
+ * nothing, and the caller validated the row when it was stored. */
 void
 shift_plan_add_off(struct shift_plan *p, const struct shift_off *o)
 {
@@ -556,6 +563,13 @@ shift_first_off(const struct shift_off *offs, size_t n, int64_t agent_id,
 	return lo;
 }
 
+/*
+ * Cut time off out of the raw spans into by_agent, then sort both query
+ * orders. Offs are merged first so that, per agent, the offs touching a
+ * span are one contiguous run found by binary search: O((n + m) log m)
+ * for n spans and m offs. Raw spans are left alone, so finishing again
+ * after adding more rules or offs gives the same answer as doing it once.
+ */
 void
 shift_plan_finish(struct shift_plan *p)
 {
@@ -627,6 +641,12 @@ shift_plan_finish(struct shift_plan *p)
 	p->is_finished = 1;
 }
 
+/*
+ * One pass over (agent, start) order keeping the furthest end seen for the
+ * agent: a span starting before it overlaps some earlier span, even one
+ * that is not its direct predecessor. Touching spans (end == start) are a
+ * handover, not an overlap. Reports the lowest agent id with an overlap.
+ */
 int
 shift_plan_has_overlap(const struct shift_plan *p, int64_t *agent_id)
 {
@@ -757,6 +777,12 @@ shift_cmp_id(const void *a, const void *b)
 	return shift_cmp_i64(*(const int64_t *)a, *(const int64_t *)b);
 }
 
+/*
+ * Spans containing t started in (t - max_len, t]; by_start order finds
+ * that range with one binary search, so the cost is the number of spans
+ * starting within one shift length of t, not the size of the plan. An
+ * agent with overlapping spans is listed once.
+ */
 size_t
 shift_plan_agents_at(const struct shift_plan *p, int64_t t, int64_t *ids,
 		     size_t cap)
