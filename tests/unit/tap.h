@@ -46,12 +46,22 @@ tap_ok(int pass, const char *file, int line, const char *fmt, ...)
 		 (int64_t)(want)),                                             \
 	  0))
 
-#define tap_is_str(got, want, file, line, ...)                                 \
-	(tap_ok((got) != NULL && (want) != NULL && strcmp((got), (want)) == 0, \
-		file, line, __VA_ARGS__) ||                                    \
-	 (printf("#   got '%s', want '%s'\n", (got) ? (got) : "(null)",        \
-		 (want) ? (want) : "(null)"),                                  \
-	  0))
+static inline int
+tap_is_str(const char *got, const char *want, const char *file, int line,
+	   const char *what, ...)
+{
+	int pass = got != NULL && want != NULL && strcmp(got, want) == 0;
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, what);
+	vsnprintf(msg, sizeof(msg), what, ap);
+	va_end(ap);
+	if (!tap_ok(pass, file, line, "%s", msg))
+		printf("#   got '%s', want '%s'\n", got ? got : "(null)",
+		       want ? want : "(null)");
+	return pass;
+}
 
 /* Print the plan and return the process exit status. */
 static inline int

@@ -1,0 +1,44 @@
+/*
+ * api.h: the route tables, one per HTTP resource. Each api_*.c parses and
+ * validates, calls one domain function, and answers; http.c enforces the
+ * roles written in these tables.
+ */
+#ifndef CBD_API_H
+#define CBD_API_H
+
+#include <jansson.h>
+#include <stdint.h>
+
+#include "common.h"
+#include "http.h"
+
+extern const struct http_route api_ops_routes[];
+extern const struct http_route api_keys_routes[];
+extern const struct http_route api_agents_routes[];
+extern const struct http_route api_callbacks_routes[];
+extern const struct http_route api_queue_routes[];
+
+/* All tables, NULL-terminated, in matching order. */
+extern const struct http_route *const api_tables[];
+
+/* Pagination: limit in [1, 200] (default 50) and an opaque cursor that
+ * carries the last id seen. Returns 0, or -1 with a field error. */
+int api_page_parse(const struct http_req *r, int64_t *limit,
+		   int64_t *after_id, struct cbd_err *err) CBD_MUSTCHECK;
+/* {"items": items, "next_cursor": ...}; steals items. */
+json_t *api_page_wrap(json_t *items, int64_t limit, int64_t last_id);
+/* A time as RFC 3339 JSON string in zone tz (NULL: UTC). */
+json_t *api_time(int64_t t, const char *tz);
+
+
+
+struct store_tx;
+/*
+ * Insert a staff key: role "admin", "lead" or "agent" (agents need
+ * agent_id of an existing agent). *key receives the secret, shown once,
+ * caller frees. Shared by POST /v1/keys and callbackd --create-key.
+ */
+int api_keys_insert(struct store_tx *tx, const char *role, const char *name,
+		    int64_t agent_id, int64_t *id, char **key,
+		    struct cbd_err *err) CBD_MUSTCHECK;
+#endif

@@ -1,0 +1,77 @@
+/*
+ * callback.h: the callback state machine and its SQL.
+ *
+ *   pending (ASAP) ---claim---> in_progress ---reached---> completed
+ *   scheduled ----------^           |---no_answer/busy--> retry_wait -> ...
+ *   any open ---cancel---> cancelled   |---attempts out / wrong number--> failed
+ *
+ * Every open callback has exactly one owner; agents.open_count follows it
+ * in the same transaction. Every change writes a case event and the
+ * messages it causes (outbox) in that same transaction.
+ */
+#ifndef CBD_CALLBACK_H
+#define CBD_CALLBACK_H
+
+#include <jansson.h>
+#include <stdint.h>
+
+#include "common.h"
+
+struct store_tx;
+struct config;
+
+/* SQL list of states in which a callback is open (still to be called). */
+#define CALLBACK_OPEN_STATES "'pending','scheduled','in_progress','retry_wait'"
+
+struct callback_booking {
+	const char *name;
+	const char *phone;
+	const char *email; /* NULL: none */
+	const char *timezone;
+	const char *topic;
+	int is_asap;
+	int64_t when; /* UTC, when not ASAP */
+	int notify_email;
+	int notify_sms;
+	int force_new;
+	const char *actor; /* "customer", "agent:7" ... */
+};
+
+/* Who is asking to see or change a callback. */
+struct callback_caller {
+	unsigned role;	      /* enum http_role */
+	int64_t agent_id;     /* agent keys */
+	const char *token;    /* manage token (customers) */
+	const char *actor;    /* for the timeline */
+};
+
+/*
+ * Book. On success *out is the answer body (with manage_token) and
+ * *status 201, or 200 when a returning customer's open callback is given
+ * back instead of a second one.
+ */
+int callback_book(struct store_tx *tx, const struct config *cfg,
+		  const struct callback_booking *b, json_t **out, int *status,
+		  struct cbd_err *err) CBD_MUSTCHECK;
+/* The callback as the caller may see it; 404 for a foreign token. */
+int callback_get(struct store_tx *tx, const struct config *cfg, int64_t id,
+		 const struct callback_caller *who, json_t **out,
+		 struct cbd_err *err) CBD_MUSTCHECK;
+/* Move to a new time (same id, invite sequence + 1). */
+int callback_reschedule(struct store_tx *tx, const struct config *cfg,
+			int64_t id, const struct callback_caller *who,
+			int is_asap, int64_t when, json_t **out,
+			struct cbd_err *err) CBD_MUSTCHECK;
+/* Cancel (frees capacity, sends CANCEL). */
+int callback_cancel(struct store_tx *tx, const struct config *cfg, int64_t id,
+		    const struct callback_caller *who, json_t **out,
+		    struct cbd_err *err) CBD_MUSTCHECK;
+/* The current invite as iCalendar text (caller frees). */
+int callback_invite_ics(struct store_tx *tx, const struct config *cfg,
+			int64_t id, const struct callback_caller *who,
+			char **out, struct cbd_err *err) CBD_MUSTCHECK;
+/* The agent's open callbacks in due order, with customer and case context. */
+int callback_queue(struct store_tx *tx, int64_t agent_id, int64_t limit,
+		   json_t **out, struct cbd_err *err) CBD_MUSTCHECK;
+
+#endif

@@ -1,0 +1,74 @@
+/*
+ * config.h: the daemon's one config file, "key = value" lines. One table in
+ * config.c (name, type, default, limits, reload flag, help) drives parsing,
+ * --help-config and the example file check, so a key cannot exist in one
+ * place and be missing from another.
+ */
+#ifndef CBD_CONFIG_H
+#define CBD_CONFIG_H
+
+#include <stdio.h>
+
+#include "common.h"
+
+struct config {
+	/* listener */
+	char *listen_addr;
+	int listen_port;
+	char *public_url;
+	int max_body_bytes;
+	int request_timeout_sec;
+	int shutdown_grace_sec;
+	/* database */
+	char *db_host;
+	int db_port;
+	char *db_socket;
+	char *db_user;
+	char *db_password;
+	char *db_name;
+	int store_threads;
+	int store_queue_max;
+	/* behaviour */
+	char *log_level;
+	int test_clock;
+	int idempotency_ttl_sec;
+	int max_open_per_phone;
+	int avg_handle_sec;
+	int booking_horizon_days;
+	/* reminders and delivery */
+	char *service_email;
+	char *service_name;
+	char *smtp_url;
+	char *webhook_url;
+	char *webhook_secrets;
+	char *sms_mode;
+	char *sms_url;
+	char *twilio_account_sid;
+	char *twilio_auth_token;
+	char *twilio_from;
+	int outbox_poll_ms;
+	int outbox_batch;
+	int outbox_max_age_sec;
+	int send_timeout_ms;
+};
+
+/* Set every key to its default (strings are allocated). */
+void config_init(struct config *c);
+/* Free the strings; c may then be initialised again. */
+void config_clear(struct config *c);
+/*
+ * Read path over the current values. On error returns -1 with err naming
+ * the line ("field" is the key) and leaves a partly-updated c: callers load
+ * into a fresh struct and swap only on success.
+ */
+int config_load(struct config *c, const char *path,
+		struct cbd_err *err) CBD_MUSTCHECK;
+/* Parse text as if it were a file (for tests). */
+int config_parse(struct config *c, const char *text, const char *name,
+		 struct cbd_err *err) CBD_MUSTCHECK;
+/* Print the key reference (name, default, range, help). */
+void config_print_help(FILE *out);
+/* Key names in table order, NULL-terminated. */
+const char *const *config_key_names(void);
+
+#endif

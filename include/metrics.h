@@ -1,0 +1,26 @@
+/*
+ * metrics.h: counters and histograms in Prometheus text format 0.0.4.
+ * Updated and rendered on the loop thread only, so no locking is needed.
+ */
+#ifndef CBD_METRICS_H
+#define CBD_METRICS_H
+
+#include <stdint.h>
+
+struct metrics;
+
+struct metrics *metrics_new(void);
+void metrics_free(struct metrics *m); /* NULL ok */
+/* One answered request: route label, status, duration. */
+void metrics_request(struct metrics *m, const char *route, int status,
+		     int64_t ms);
+/* Add delta to the named counter (created on first use; name static). */
+void metrics_add(struct metrics *m, const char *name, const char *help,
+		 uint64_t delta);
+/* Set the named gauge. */
+void metrics_set(struct metrics *m, const char *name, const char *help,
+		 double value);
+/* Exposition text; caller frees. */
+char *metrics_render(const struct metrics *m);
+
+#endif

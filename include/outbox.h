@@ -1,0 +1,53 @@
+/*
+ * outbox.h: the durable queue of messages to send later: invites by e-mail,
+ * SMS, and signed event webhooks. A message is a row written inside the
+ * transaction of the change that causes it, so a committed change always
+ * has its messages and a rolled-back one never does. The dispatcher claims
+ * due rows with SELECT ... FOR UPDATE SKIP LOCKED and a lease, sends them
+ * through curlloop, and records the result; several daemons may dispatch
+ * from one database at once.
+ */
+#ifndef CBD_OUTBOX_H
+#define CBD_OUTBOX_H
+
+#include <jansson.h>
+#include <stdint.h>
+
+#include "common.h"
+
+struct event_base;
+struct config;
+struct store_pool;
+struct store_tx;
+struct metrics;
+struct outbox;
+
+enum outbox_channel {
+	OUTBOX_EMAIL,	/* iMIP invite over SMTP */
+	OUTBOX_SMS,	/* text through the SMS gateway */
+	OUTBOX_WEBHOOK, /* signed JSON event to the integration URL */
+};
+
+/*
+ * Queue a message inside tx. kind names what it is ("invite",
+ * "sms.reminder", "callback.booked" ...); payload is borrowed and stored as
+ * JSON; due_at is when it may be sent (UTC). Returns 0, or -1 with err.
+ */
+int outbox_enqueue(struct store_tx *tx, enum outbox_channel channel,
+		   const char *kind, int64_t callback_id, json_t *payload,
+		   int64_t due_at, struct cbd_err *err) CBD_MUSTCHECK;
+/* Mark a callback's unsent messages of kinds matching the LIKE pattern as
+ * skipped (a reminder for a time that no longer holds). */
+int outbox_skip_pending(struct store_tx *tx, int64_t callback_id,
+			const char *kind_like,
+			struct cbd_err *err) CBD_MUSTCHECK;
+
+struct outbox *outbox_new(struct event_base *base, const struct config *cfg,
+			  struct store_pool *pool, struct metrics *metrics);
+/* Stop dispatching; transfers in flight are abandoned (their leases
+ * expire and another dispatcher sends them again). NULL ok. */
+void outbox_free(struct outbox *ob);
+/* Sends in flight (for drain on shutdown). */
+int outbox_inflight(const struct outbox *ob);
+
+#endif

@@ -1,0 +1,98 @@
+/*
+ * store.h: MariaDB access. A fixed pool of worker threads, each owning one
+ * connection, runs jobs as plain synchronous transactions; the loop thread
+ * submits jobs and gets each result back on the loop, so no MariaDB call
+ * ever blocks it.
+ *
+ * SQL goes through prepared statements only (cached per connection), with
+ * parameters described by a format string:
+ *   'i'  int64_t
+ *   'n'  int64_t, where STORE_NULL means SQL NULL
+ *   's'  const char *, NULL means SQL NULL
+ *   'd'  double
+ * Result cells come back as strings (NULL for SQL NULL).
+ */
+#ifndef CBD_STORE_H
+#define CBD_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common.h"
+
+#define STORE_NULL INT64_MIN
+
+struct event_base;
+struct config;
+struct store_pool;
+struct store_tx;   /* one worker's connection inside one transaction */
+struct store_rows; /* a fetched result set */
+
+/*
+ * Runs on a worker thread inside a transaction. Return 0 to commit, -1 with
+ * err set to roll back. A deadlock or lock wait timeout in any statement
+ * makes the pool retry the whole function (so it must be re-runnable: keep
+ * side effects outside the database in the done callback).
+ */
+typedef int (*store_work_fn)(struct store_tx *tx, void *arg,
+			     struct cbd_err *err);
+/* Runs on the loop thread with the job's outcome; owns arg again. */
+typedef void (*store_done_fn)(void *arg, int rc, struct cbd_err *err);
+
+struct store_pool *store_pool_new(struct event_base *base,
+				  const struct config *cfg);
+/* Finish queued jobs, stop the workers, close connections. NULL ok. */
+void store_pool_free(struct store_pool *p);
+/*
+ * Queue work; done is called on the loop thread exactly once, later (never
+ * from inside this call). Returns -1 when the queue is full: the caller
+ * answers 503 itself.
+ */
+int store_submit(struct store_pool *p, store_work_fn work, store_done_fn done,
+		 void *arg) CBD_MUSTCHECK;
+/* Jobs queued or running. */
+int store_busy(const struct store_pool *p);
+/* Workers currently holding a job. */
+int store_in_use(const struct store_pool *p);
+/* Connections that are up, for /readyz. */
+int store_connected(const struct store_pool *p);
+/* Count of MariaDB errors seen (for /metrics). */
+uint64_t store_db_errors(const struct store_pool *p);
+
+/*
+ * A one-off connection for command-line work (migrations, --create-key):
+ * runs work in a transaction on the calling thread. Returns work's result.
+ */
+int store_run_once(const struct config *cfg, store_work_fn work, void *arg,
+		   struct cbd_err *err) CBD_MUSTCHECK;
+
+/* Execute a statement; returns affected rows (>= 0), or -1 with err set. */
+int64_t store_exec(struct store_tx *tx, struct cbd_err *err, const char *sql,
+		   const char *fmt, ...) CBD_MUSTCHECK;
+/* Run a query and fetch all rows; NULL with err set on failure. */
+struct store_rows *store_query(struct store_tx *tx, struct cbd_err *err,
+			       const char *sql, const char *fmt,
+			       ...) CBD_MUSTCHECK;
+/* Text-protocol statement without parameters (DDL, SET, locks). */
+int store_exec_raw(struct store_tx *tx, struct cbd_err *err,
+		   const char *sql) CBD_MUSTCHECK;
+/* AUTO_INCREMENT id of the last insert on this connection. */
+int64_t store_last_id(struct store_tx *tx);
+/* The MariaDB error number of the last failed statement (e.g. 1062). */
+unsigned store_errno(const struct store_tx *tx);
+/* The worker's index, 0-based (for per-thread state such as RNG seeds). */
+int store_worker_index(const struct store_tx *tx);
+
+size_t store_rows_count(const struct store_rows *r);
+size_t store_rows_cols(const struct store_rows *r);
+/* Borrowed cell text, NULL for SQL NULL; row/col must be in range. */
+const char *store_rows_str(const struct store_rows *r, size_t row,
+			   size_t col);
+/* Cell as int64; def when NULL. */
+int64_t store_rows_int(const struct store_rows *r, size_t row, size_t col,
+		       int64_t def);
+/* Column name of col (borrowed). */
+const char *store_rows_name(const struct store_rows *r, size_t col);
+void store_rows_free(struct store_rows *r); /* accepts NULL */
+
+#endif

@@ -1,0 +1,39 @@
+/*
+ * timefmt.h: RFC 3339 in and out, and IANA zones through libical. libical's
+ * built-in zone table loads lazily and is not safe to fill from several
+ * threads at once, so every zone lookup and conversion goes through here,
+ * under one lock.
+ */
+#ifndef CBD_TIMEFMT_H
+#define CBD_TIMEFMT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common.h"
+
+struct _icaltimezone;
+
+/* The zone for an IANA name ("UTC" included), or NULL when unknown. */
+struct _icaltimezone *timefmt_zone(const char *name);
+/*
+ * Parse "2026-11-23T15:00:00+05:30" (or "Z", optional fraction, 'T' or
+ * space). Returns 0 with *out in UTC epoch seconds, or -1 when malformed.
+ */
+int timefmt_parse_rfc3339(const char *s, int64_t *out) CBD_MUSTCHECK;
+/* Write t as RFC 3339 in zone tz (NULL or "UTC": "...Z"). */
+void timefmt_rfc3339(int64_t t, const char *tz, char *buf, size_t size);
+/*
+ * Split t into local wall-clock fields in zone tz: what a person there reads
+ * on the clock. Returns the UTC offset in seconds.
+ */
+int timefmt_local(int64_t t, const char *tz, int *year, int *month, int *day,
+		  int *hour, int *minute, int *wday);
+/* Local wall time in tz (y-m-d h:m:s) to UTC epoch; -1 when tz unknown. */
+int64_t timefmt_from_local(const char *tz, int year, int month, int day,
+			   int hour, int minute, int second);
+/* strftime-like text of t in tz for messages, e.g. "%a %d %b %H:%M". */
+void timefmt_strftime(int64_t t, const char *tz, const char *fmt, char *buf,
+		      size_t size);
+
+#endif

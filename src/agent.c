@@ -1,0 +1,171 @@
+/* agent.c: agent rows and owner selection. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "agent.h"
+#include "api.h"
+#include "clock.h"
+#include "store.h"
+
+#define AGENT_COLS                                                             \
+	"id, name, display_name, email, timezone, team, capacity, "            \
+	"is_active, open_count, created_at, updated_at"
+
+static json_t *
+agent_row_json(const struct store_rows *r, size_t i)
+{
+	const char *email = store_rows_str(r, i, 3);
+
+	return json_pack(
+		"{s:I, s:s, s:s, s:o, s:s, s:s, s:I, s:b, s:I, s:o, s:o}",
+		"id", (json_int_t)store_rows_int(r, i, 0, 0), "name",
+		store_rows_str(r, i, 1), "display_name",
+		store_rows_str(r, i, 2), "email",
+		email ? json_string(email) : json_null(), "timezone",
+		store_rows_str(r, i, 4), "team", store_rows_str(r, i, 5),
+		"capacity", (json_int_t)store_rows_int(r, i, 6, 0), "active",
+		(int)store_rows_int(r, i, 7, 0), "open_callbacks",
+		(json_int_t)store_rows_int(r, i, 8, 0), "created_at",
+		api_time(store_rows_int(r, i, 9, 0), NULL), "updated_at",
+		api_time(store_rows_int(r, i, 10, 0), NULL));
+}
+
+int
+agent_get(struct store_tx *tx, int64_t id, json_t **out, struct cbd_err *err)
+{
+	struct store_rows *r = store_query(
+		tx, err, "SELECT " AGENT_COLS " FROM agents WHERE id = ?", "i",
+		id);
+
+	if (r == NULL)
+		return -1;
+	if (store_rows_count(r) == 0) {
+		store_rows_free(r);
+		cbd_err_set(err, 404, "not-found", "", "no such agent");
+		return -1;
+	}
+	*out = agent_row_json(r, 0);
+	store_rows_free(r);
+	return 0;
+}
+
+int
+agent_insert(struct store_tx *tx, const struct agent_fields *f, json_t **out,
+	     struct cbd_err *err)
+{
+	int64_t now = clock_now();
+
+	if (store_exec(tx, err,
+		       "INSERT INTO agents (name, display_name, email, "
+		       "timezone, team, capacity, is_active, created_at, "
+		       "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+		       "sssssiiii", f->name, f->display_name, f->email,
+		       f->timezone, f->team ? f->team : "",
+		       f->capacity >= 0 ? f->capacity : 1,
+		       (int64_t)(f->is_active >= 0 ? f->is_active : 1), now,
+		       now) < 0) {
+		if (store_errno(tx) == 1062)
+			cbd_err_set(err, 409, "agent-exists", "name",
+				    "an agent with this name exists");
+		return -1;
+	}
+	return agent_get(tx, store_last_id(tx), out, err);
+}
+
+int
+agent_update(struct store_tx *tx, int64_t id, const struct agent_fields *f,
+	     json_t **out, struct cbd_err *err)
+{
+	int64_t n = store_exec(
+		tx, err,
+		"UPDATE agents SET display_name = COALESCE(?, display_name), "
+		"email = COALESCE(?, email), timezone = COALESCE(?, timezone), "
+		"team = COALESCE(?, team), capacity = COALESCE(?, capacity), "
+		"is_active = COALESCE(?, is_active), updated_at = ? "
+		"WHERE id = ?",
+		"ssssnnii", f->display_name, f->email, f->timezone, f->team,
+		f->capacity >= 0 ? f->capacity : STORE_NULL,
+		f->is_active >= 0 ? (int64_t)f->is_active : STORE_NULL,
+		clock_now(), id);
+
+	if (n < 0)
+		return -1;
+	return agent_get(tx, id, out, err);
+}
+
+int
+agent_list(struct store_tx *tx, int64_t after_id, int64_t limit,
+	   json_t **items, int64_t *last_id, struct cbd_err *err)
+{
+	struct store_rows *r = store_query(
+		tx, err,
+		"SELECT " AGENT_COLS " FROM agents WHERE id > ? ORDER BY id "
+		"LIMIT ?",
+		"ii", after_id, limit);
+	size_t n;
+
+	if (r == NULL)
+		return -1;
+	*items = json_array();
+	n = store_rows_count(r);
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(*items, agent_row_json(r, i));
+	*last_id = n ? store_rows_int(r, n - 1, 0, 0) : 0;
+	store_rows_free(r);
+	return 0;
+}
+
+int64_t
+agent_least_loaded(struct store_tx *tx, struct cbd_err *err)
+{
+	struct store_rows *r = store_query(
+		tx, err,
+		"SELECT id, open_count FROM agents WHERE is_active = 1 "
+		"ORDER BY open_count, id LIMIT 16",
+		"");
+	size_t n, ties = 0;
+	int64_t id;
+
+	if (r == NULL)
+		return 0;
+	n = store_rows_count(r);
+	if (n == 0) {
+		store_rows_free(r);
+		cbd_err_set(err, 409, "no-agents", "",
+			    "no agent is available to take callbacks");
+		return 0;
+	}
+	while (ties < n &&
+	       store_rows_int(r, ties, 1, 0) == store_rows_int(r, 0, 1, 0))
+		ties++;
+	id = store_rows_int(r, (size_t)rand() % ties, 0, 0);
+	store_rows_free(r);
+	return id;
+}
+
+int
+agent_add_load(struct store_tx *tx, int64_t id, int delta, struct cbd_err *err)
+{
+	return store_exec(tx, err,
+			  "UPDATE agents SET open_count = GREATEST(0, "
+			  "CAST(open_count AS SIGNED) + ?) WHERE id = ?",
+			  "ii", (int64_t)delta, id) < 0
+		       ? -1
+		       : 0;
+}
+
+int
+agent_display_name(struct store_tx *tx, int64_t id, char *buf, size_t size,
+		   struct cbd_err *err)
+{
+	struct store_rows *r = store_query(
+		tx, err, "SELECT display_name FROM agents WHERE id = ?", "i",
+		id);
+
+	if (r == NULL)
+		return -1;
+	snprintf(buf, size, "%s",
+		 store_rows_count(r) ? store_rows_str(r, 0, 0) : "");
+	store_rows_free(r);
+	return 0;
+}

@@ -1,0 +1,324 @@
+/*
+ * api_callbacks.c: /v1/callbacks, the customer's side. Booking is public;
+ * reading, moving and cancelling take the callback's manage token or a
+ * staff key.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "api.h"
+#include "callback.h"
+#include "clock.h"
+#include "config.h"
+#include "store.h"
+#include "timefmt.h"
+#include "valid.h"
+#include "xalloc.h"
+
+/* Parsed "when": "asap" or a future RFC 3339 time within the horizon. */
+static int
+api_callbacks_when(const struct http_req *r, json_t *v, int *is_asap,
+		   int64_t *when, struct cbd_err *err)
+{
+	int64_t now = clock_now();
+	const char *s;
+
+	if (v == NULL) {
+		cbd_err_set(err, 400, "missing-field", "when",
+			    "when is required: \"asap\" or an RFC 3339 time");
+		return -1;
+	}
+	if (!json_is_string(v)) {
+		cbd_err_set(err, 400, "invalid-field", "when",
+			    "when must be \"asap\" or an RFC 3339 time");
+		return -1;
+	}
+	s = json_string_value(v);
+	if (strcmp(s, "asap") == 0) {
+		*is_asap = 1;
+		*when = now;
+		return 0;
+	}
+	*is_asap = 0;
+	if (timefmt_parse_rfc3339(s, when) != 0) {
+		cbd_err_set(err, 400, "invalid-time", "when",
+			    "when must be \"asap\" or an RFC 3339 time with "
+			    "offset, e.g. 2026-11-30T15:00:00+05:30");
+		return -1;
+	}
+	if (*when <= now) {
+		cbd_err_set(err, 422, "time-in-past", "when",
+			    "when is in the past");
+		return -1;
+	}
+	if (*when > now + (int64_t)r->cfg->booking_horizon_days * 86400) {
+		cbd_err_set(err, 422, "beyond-horizon", "when",
+			    "when is more than %d days ahead",
+			    r->cfg->booking_horizon_days);
+		return -1;
+	}
+	return 0;
+}
+
+/* Fill b from the body; pure, so it runs in parse and again in work. */
+static int
+api_callbacks_read(const struct http_req *r, struct callback_booking *b,
+		   struct cbd_err *err)
+{
+	static const char *const top[] = { "customer", "topic", "when",
+					   "notify",   "force_new", NULL };
+	static const char *const cust[] = { "name", "phone", "email",
+					    "timezone", NULL };
+	json_t *c = json_object_get(r->body, "customer");
+	json_t *notify = json_object_get(r->body, "notify");
+	json_t *force = json_object_get(r->body, "force_new");
+
+	memset(b, 0, sizeof(*b));
+	b->actor = "customer";
+	if (http_check_fields(r->body, top, "", err) != 0)
+		return -1;
+	if (c == NULL) {
+		cbd_err_set(err, 400, "missing-field", "customer",
+			    "customer is required");
+		return -1;
+	}
+	if (!json_is_object(c)) {
+		cbd_err_set(err, 400, "invalid-field", "customer",
+			    "customer must be an object");
+		return -1;
+	}
+	if (http_check_fields(c, cust, "customer.", err) != 0 ||
+	    http_get_str(c, "name", "customer.name", 100, 1, &b->name, err) ||
+	    http_get_str(c, "phone", "customer.phone", 16, 1, &b->phone,
+			 err) ||
+	    http_get_str(c, "email", "customer.email", 254, 0, &b->email,
+			 err) ||
+	    http_get_str(c, "timezone", "customer.timezone", 64, 1,
+			 &b->timezone, err) ||
+	    http_get_str(r->body, "topic", "topic", 200, 1, &b->topic, err))
+		return -1;
+	if (!valid_e164(b->phone)) {
+		cbd_err_set(err, 400, "invalid-phone", "customer.phone",
+			    "phone must be E.164, e.g. +15551234567");
+		return -1;
+	}
+	if (b->email != NULL && !valid_email(b->email)) {
+		cbd_err_set(err, 400, "invalid-email", "customer.email",
+			    "email is not a valid address");
+		return -1;
+	}
+	if (!valid_tz(b->timezone)) {
+		cbd_err_set(err, 400, "invalid-timezone", "customer.timezone",
+			    "timezone must be an IANA zone name such as "
+			    "Europe/London");
+		return -1;
+	}
+	if (notify != NULL) {
+		size_t i;
+		json_t *v;
+		if (!json_is_array(notify) || json_array_size(notify) > 2) {
+			cbd_err_set(err, 400, "invalid-field", "notify",
+				    "notify must be a list of \"email\" and/or"
+				    " \"sms\"");
+			return -1;
+		}
+		json_array_foreach(notify, i, v) {
+			const char *s = json_string_value(v);
+			if (s != NULL && !strcmp(s, "email"))
+				b->notify_email = 1;
+			else if (s != NULL && !strcmp(s, "sms"))
+				b->notify_sms = 1;
+			else {
+				cbd_err_set(err, 400, "invalid-field",
+					    "notify",
+					    "notify may hold \"email\" and "
+					    "\"sms\" only");
+				return -1;
+			}
+		}
+		if (b->notify_email && b->email == NULL) {
+			cbd_err_set(err, 400, "missing-field",
+				    "customer.email",
+				    "notify by email needs customer.email");
+			return -1;
+		}
+	}
+	if (force != NULL) {
+		if (!json_is_boolean(force)) {
+			cbd_err_set(err, 400, "invalid-field", "force_new",
+				    "force_new must be true or false");
+			return -1;
+		}
+		b->force_new = json_is_true(force);
+	}
+	return api_callbacks_when(r, json_object_get(r->body, "when"),
+				  &b->is_asap, &b->when, err);
+}
+
+static int
+api_callbacks_create_parse(struct http_req *r, struct cbd_err *err)
+{
+	struct callback_booking b;
+
+	return api_callbacks_read(r, &b, err);
+}
+
+static int
+api_callbacks_create_work(struct store_tx *tx, struct http_req *r,
+			  struct cbd_err *err)
+{
+	struct callback_booking b;
+	json_t *out = NULL;
+	int status = 0;
+
+	/* Re-read so "now" is the transaction's, not the parse's. */
+	if (api_callbacks_read(r, &b, err) != 0 ||
+	    callback_book(tx, r->cfg, &b, &out, &status, err) != 0)
+		return -1;
+	if (status == 201)
+		r->location = xasprintf(
+			"/v1/callbacks/%lld",
+			(long long)json_integer_value(json_object_get(out, "id")));
+	http_reply_json(r, status, out);
+	return 0;
+}
+
+static void
+api_callbacks_caller(const struct http_req *r, struct callback_caller *who,
+		     char *actor, size_t size)
+{
+	memset(who, 0, sizeof(*who));
+	who->role = r->role;
+	who->agent_id = r->agent_id;
+	who->token = r->bearer;
+	if (r->role == HTTP_ROLE_CUSTOMER)
+		snprintf(actor, size, "customer");
+	else if (r->role == HTTP_ROLE_AGENT)
+		snprintf(actor, size, "agent:%lld", (long long)r->agent_id);
+	else
+		snprintf(actor, size, "%s:%lld",
+			 r->role == HTTP_ROLE_LEAD ? "lead" : "admin",
+			 (long long)r->key_id);
+	who->actor = actor;
+}
+
+static int
+api_callbacks_id_parse(struct http_req *r, struct cbd_err *err)
+{
+	if (http_param_id(r, 0) == 0) {
+		cbd_err_set(err, 404, "not-found", "", "no such callback");
+		return -1;
+	}
+	return 0;
+}
+
+static int
+api_callbacks_get_work(struct store_tx *tx, struct http_req *r,
+		       struct cbd_err *err)
+{
+	struct callback_caller who;
+	char actor[48];
+	json_t *out;
+
+	api_callbacks_caller(r, &who, actor, sizeof(actor));
+	if (callback_get(tx, r->cfg, http_param_id(r, 0), &who, &out, err) !=
+	    0)
+		return -1;
+	http_reply_json(r, 200, out);
+	return 0;
+}
+
+static int
+api_callbacks_patch_read(struct http_req *r, int *is_asap, int64_t *when,
+			 struct cbd_err *err)
+{
+	static const char *const fields[] = { "when", NULL };
+
+	if (api_callbacks_id_parse(r, err) != 0 ||
+	    http_check_fields(r->body, fields, "", err) != 0)
+		return -1;
+	return api_callbacks_when(r, json_object_get(r->body, "when"), is_asap,
+				  when, err);
+}
+
+static int
+api_callbacks_patch_parse(struct http_req *r, struct cbd_err *err)
+{
+	int64_t when;
+	int is_asap;
+
+	return api_callbacks_patch_read(r, &is_asap, &when, err);
+}
+
+static int
+api_callbacks_patch_work(struct store_tx *tx, struct http_req *r,
+			 struct cbd_err *err)
+{
+	struct callback_caller who;
+	char actor[48];
+	int64_t when;
+	int is_asap;
+	json_t *out;
+
+	api_callbacks_caller(r, &who, actor, sizeof(actor));
+	if (api_callbacks_patch_read(r, &is_asap, &when, err) != 0 ||
+	    callback_reschedule(tx, r->cfg, http_param_id(r, 0), &who, is_asap,
+				when, &out, err) != 0)
+		return -1;
+	http_reply_json(r, 200, out);
+	return 0;
+}
+
+static int
+api_callbacks_delete_work(struct store_tx *tx, struct http_req *r,
+			  struct cbd_err *err)
+{
+	struct callback_caller who;
+	char actor[48];
+	json_t *out;
+
+	api_callbacks_caller(r, &who, actor, sizeof(actor));
+	if (callback_cancel(tx, r->cfg, http_param_id(r, 0), &who, &out,
+			    err) != 0)
+		return -1;
+	http_reply_json(r, 200, out);
+	return 0;
+}
+
+static int
+api_callbacks_ics_work(struct store_tx *tx, struct http_req *r,
+		       struct cbd_err *err)
+{
+	struct callback_caller who;
+	char actor[48];
+	char *ics;
+
+	api_callbacks_caller(r, &who, actor, sizeof(actor));
+	if (callback_invite_ics(tx, r->cfg, http_param_id(r, 0), &who, &ics,
+				err) != 0)
+		return -1;
+	r->status = 200;
+	r->resp_raw = ics;
+	r->resp_type = "text/calendar; charset=utf-8";
+	return 0;
+}
+
+#define API_CALLBACK_ROLES (HTTP_ROLE_CUSTOMER | HTTP_ROLES_STAFF)
+
+const struct http_route api_callbacks_routes[] = {
+	{ EVHTTP_REQ_POST, "/v1/callbacks", HTTP_ROLE_PUBLIC, HTTP_F_IDEMPOTENT,
+	  "callbacks_create", api_callbacks_create_parse,
+	  api_callbacks_create_work },
+	{ EVHTTP_REQ_GET, "/v1/callbacks/:id", API_CALLBACK_ROLES, 0,
+	  "callbacks_get", api_callbacks_id_parse, api_callbacks_get_work },
+	{ EVHTTP_REQ_PATCH, "/v1/callbacks/:id", API_CALLBACK_ROLES, 0,
+	  "callbacks_update", api_callbacks_patch_parse,
+	  api_callbacks_patch_work },
+	{ EVHTTP_REQ_DELETE, "/v1/callbacks/:id", API_CALLBACK_ROLES, 0,
+	  "callbacks_cancel", api_callbacks_id_parse,
+	  api_callbacks_delete_work },
+	{ EVHTTP_REQ_GET, "/v1/callbacks/:id/invite.ics", API_CALLBACK_ROLES,
+	  0, "callbacks_invite", api_callbacks_id_parse,
+	  api_callbacks_ics_work },
+	{ 0, NULL, 0, 0, NULL, NULL, NULL },
+};

@@ -1,0 +1,586 @@
+/*
+ * callback.c: booking, reading, rescheduling and cancelling callbacks.
+ *
+ * Invariants kept here, each inside one transaction:
+ *  - every open callback has exactly one owner, and agents.open_count is
+ *    the number of open callbacks the agent owns;
+ *  - every change appends a case event and writes the messages it causes
+ *    (notify.c) before the transaction commits;
+ *  - a customer's token only ever opens its own callback: a foreign token
+ *    reads as "no such callback", never as "forbidden", so ids cannot be
+ *    probed.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "agent.h"
+#include "api.h"
+#include "callback.h"
+#include "clock.h"
+#include "config.h"
+#include "http.h"
+#include "ics.h"
+#include "keys.h"
+#include "log.h"
+#include "notify.h"
+#include "store.h"
+#include "xalloc.h"
+
+/* Columns of callback_load, in this order. */
+enum {
+	CB_ID,
+	CB_CASE,
+	CB_CUSTOMER,
+	CB_OWNER,
+	CB_STATE,
+	CB_TOPIC,
+	CB_ASAP,
+	CB_DUE,
+	CB_NOTIFY,
+	CB_ATTEMPTS,
+	CB_SEQ,
+	CB_CREATED,
+	CB_UPDATED,
+	CB_CNAME,
+	CB_PHONE,
+	CB_EMAIL,
+	CB_TZ,
+	CB_OWNER_NAME,
+	CB_CLAIMED_BY,
+	CB_LEASE,
+};
+
+#define CALLBACK_SELECT                                                        \
+	"SELECT c.id, c.case_id, c.customer_id, c.owner_id, c.state, "         \
+	"c.topic, c.is_asap, c.due_at, c.notify, c.attempts, "                 \
+	"c.ics_sequence, c.created_at, c.updated_at, cu.name, cu.phone, "      \
+	"cu.email, cu.timezone, a.display_name, c.claimed_by, c.lease_until "  \
+	"FROM callbacks c JOIN customers cu ON cu.id = c.customer_id "         \
+	"JOIN agents a ON a.id = c.owner_id "
+
+static int
+callback_is_open_state(const char *s)
+{
+	return !strcmp(s, "pending") || !strcmp(s, "scheduled") ||
+	       !strcmp(s, "in_progress") || !strcmp(s, "retry_wait");
+}
+
+/* Load one callback (locked FOR UPDATE when for_update) and check the
+ * caller may see it. Returns rows (caller frees) or NULL with err. */
+static struct store_rows *
+callback_load(struct store_tx *tx, int64_t id,
+	      const struct callback_caller *who, int for_update,
+	      struct cbd_err *err)
+{
+	struct store_rows *r;
+
+	if (who != NULL && who->role == HTTP_ROLE_CUSTOMER &&
+	    !keys_manage_token_ok(id, who->token)) {
+		cbd_err_set(err, 404, "not-found", "", "no such callback");
+		return NULL;
+	}
+	r = for_update ? store_query(tx, err,
+				     CALLBACK_SELECT
+				     "WHERE c.id = ? FOR UPDATE OF c",
+				     "i", id)
+		       : store_query(tx, err, CALLBACK_SELECT "WHERE c.id = ?",
+				     "i", id);
+	if (r == NULL)
+		return NULL;
+	if (store_rows_count(r) == 0) {
+		store_rows_free(r);
+		cbd_err_set(err, 404, "not-found", "", "no such callback");
+		return NULL;
+	}
+	return r;
+}
+
+static void
+callback_ctx(const struct store_rows *r, struct notify_ctx *c)
+{
+	const char *notify = store_rows_str(r, 0, CB_NOTIFY);
+
+	memset(c, 0, sizeof(*c));
+	c->callback_id = store_rows_int(r, 0, CB_ID, 0);
+	c->case_id = store_rows_int(r, 0, CB_CASE, 0);
+	c->start = store_rows_int(r, 0, CB_DUE, 0);
+	c->is_asap = (int)store_rows_int(r, 0, CB_ASAP, 0);
+	c->sequence = (int)store_rows_int(r, 0, CB_SEQ, 0);
+	c->state = store_rows_str(r, 0, CB_STATE);
+	c->topic = store_rows_str(r, 0, CB_TOPIC);
+	c->customer_name = store_rows_str(r, 0, CB_CNAME);
+	c->phone = store_rows_str(r, 0, CB_PHONE);
+	c->email = store_rows_str(r, 0, CB_EMAIL);
+	c->tz = store_rows_str(r, 0, CB_TZ);
+	c->owner_id = store_rows_int(r, 0, CB_OWNER, 0);
+	c->owner_name = store_rows_str(r, 0, CB_OWNER_NAME);
+	c->notify_email = strstr(notify, "email") != NULL;
+	c->notify_sms = strstr(notify, "sms") != NULL;
+}
+
+static json_t *
+callback_json(const struct config *cfg, const struct store_rows *r,
+	      const struct callback_caller *who)
+{
+	int64_t id = store_rows_int(r, 0, CB_ID, 0);
+	const char *tz = store_rows_str(r, 0, CB_TZ);
+	int is_asap = (int)store_rows_int(r, 0, CB_ASAP, 0);
+	json_t *o, *notify = json_array();
+	const char *n = store_rows_str(r, 0, CB_NOTIFY);
+
+	if (strstr(n, "email"))
+		json_array_append_new(notify, json_string("email"));
+	if (strstr(n, "sms"))
+		json_array_append_new(notify, json_string("sms"));
+	o = json_pack("{s:I, s:s, s:s, s:b, s:s, s:o, s:{s:s}, s:I, s:o, s:o}",
+		      "id", (json_int_t)id, "state",
+		      store_rows_str(r, 0, CB_STATE), "topic",
+		      store_rows_str(r, 0, CB_TOPIC), "asap", is_asap,
+		      "timezone", tz, "notify", notify, "owner",
+		      "display_name", store_rows_str(r, 0, CB_OWNER_NAME),
+		      "attempts",
+		      (json_int_t)store_rows_int(r, 0, CB_ATTEMPTS, 0),
+		      "created_at",
+		      api_time(store_rows_int(r, 0, CB_CREATED, 0), tz),
+		      "updated_at",
+		      api_time(store_rows_int(r, 0, CB_UPDATED, 0), tz));
+	json_object_set_new(o, is_asap ? "requested_at" : "scheduled_at",
+			    api_time(store_rows_int(r, 0, CB_DUE, 0), tz));
+	if (who == NULL || who->role != HTTP_ROLE_CUSTOMER) {
+		const char *email = store_rows_str(r, 0, CB_EMAIL);
+		json_object_set_new(o, "case_id",
+				    json_integer(store_rows_int(r, 0, CB_CASE,
+								0)));
+		json_object_set_new(
+			o, "customer",
+			json_pack("{s:s, s:s, s:o, s:s}", "name",
+				  store_rows_str(r, 0, CB_CNAME), "phone",
+				  store_rows_str(r, 0, CB_PHONE), "email",
+				  email ? json_string(email) : json_null(),
+				  "timezone", tz));
+		json_object_set_new(
+			json_object_get(o, "owner"), "id",
+			json_integer(store_rows_int(r, 0, CB_OWNER, 0)));
+	}
+	{
+		char *self = xasprintf("%s/v1/callbacks/%lld", cfg->public_url,
+				       (long long)id);
+		char *ics = xasprintf("%s/invite.ics", self);
+		json_object_set_new(o, "links",
+				    json_pack("{s:s, s:s}", "self", self,
+					      "invite", ics));
+		free(self);
+		free(ics);
+	}
+	return o;
+}
+
+static int
+callback_event(struct store_tx *tx, int64_t case_id, int64_t callback_id,
+	       const char *kind, const char *actor, json_t *body,
+	       struct cbd_err *err)
+{
+	char *s = json_dumps(body, JSON_COMPACT);
+	int64_t n = store_exec(tx, err,
+			       "INSERT INTO events (case_id, callback_id, kind,"
+			       " actor, body, at) VALUES (?, ?, ?, ?, ?, ?)",
+			       "iisssi", case_id, callback_id, kind, actor, s,
+			       clock_now());
+
+	free(s);
+	json_decref(body);
+	return n < 0 ? -1 : 0;
+}
+
+/* Queue position and estimated wait of an ASAP callback in its owner's
+ * queue: everyone due before it, times the average handle time. */
+static int
+callback_eta(struct store_tx *tx, const struct config *cfg, int64_t owner_id,
+	     int64_t id, int64_t due_at, int64_t *position, int64_t *eta,
+	     struct cbd_err *err)
+{
+	struct store_rows *r = store_query(
+		tx, err,
+		"SELECT COUNT(*) FROM callbacks WHERE owner_id = ? AND state "
+		"IN ('pending','retry_wait','scheduled','in_progress') AND "
+		"(due_at < ? OR (due_at = ? AND id <= ?))",
+		"iiii", owner_id, due_at, due_at, id);
+
+	if (r == NULL)
+		return -1;
+	*position = store_rows_int(r, 0, 0, 1);
+	*eta = (*position - 1) * cfg->avg_handle_sec;
+	store_rows_free(r);
+	return 0;
+}
+
+int
+callback_book(struct store_tx *tx, const struct config *cfg,
+	      const struct callback_booking *b, json_t **out, int *status,
+	      struct cbd_err *err)
+{
+	int64_t now = clock_now(), customer_id, case_id = 0, owner_id = 0, id;
+	struct store_rows *r = NULL;
+	struct notify_ctx nc;
+	char notify[32], tok[64];
+	int rc = -1;
+
+	/* One customer row per phone; the latest details win. */
+	if (store_exec(tx, err,
+		       "INSERT INTO customers (phone, name, email, timezone, "
+		       "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?) "
+		       "ON DUPLICATE KEY UPDATE id = LAST_INSERT_ID(id), "
+		       "name = VALUES(name), email = COALESCE(VALUES(email), "
+		       "email), timezone = VALUES(timezone), updated_at = "
+		       "VALUES(updated_at)",
+		       "ssssii", b->phone, b->name, b->email, b->timezone, now,
+		       now) < 0)
+		goto out;
+	customer_id = store_last_id(tx);
+
+	/* A returning customer with an open callback gets it back rather
+	 * than a second one, unless they insist. */
+	r = store_query(tx, err,
+			"SELECT id FROM callbacks WHERE customer_id = ? AND "
+			"state IN (" CALLBACK_OPEN_STATES ") ORDER BY id",
+			"i", customer_id);
+	if (r == NULL)
+		goto out;
+	if (store_rows_count(r) > 0 && !b->force_new) {
+		struct callback_caller staff = { HTTP_ROLE_ADMIN, 0, NULL,
+						 NULL };
+		id = store_rows_int(r, 0, 0, 0);
+		store_rows_free(r);
+		r = NULL;
+		if (callback_get(tx, cfg, id, &staff, out, err) != 0)
+			goto out;
+		json_object_del(*out, "customer");
+		json_object_set_new(*out, "existing", json_true());
+		*status = 200;
+		rc = 0;
+		goto out;
+	}
+	if ((int64_t)store_rows_count(r) >= cfg->max_open_per_phone) {
+		cbd_err_set(err, 409, "too-many-open", "customer.phone",
+			    "this phone number already has %d open callbacks",
+			    cfg->max_open_per_phone);
+		goto out;
+	}
+	store_rows_free(r);
+
+	/* Join the customer's open case and prefer its owner. */
+	r = store_query(tx, err,
+			"SELECT k.id, k.owner_id, a.is_active FROM cases k "
+			"JOIN agents a ON a.id = k.owner_id WHERE "
+			"k.customer_id = ? AND k.is_open = 1 ORDER BY k.id "
+			"DESC LIMIT 1",
+			"i", customer_id);
+	if (r == NULL)
+		goto out;
+	if (store_rows_count(r) > 0) {
+		case_id = store_rows_int(r, 0, 0, 0);
+		if (store_rows_int(r, 0, 2, 0))
+			owner_id = store_rows_int(r, 0, 1, 0);
+	}
+	store_rows_free(r);
+	r = NULL;
+	if (owner_id == 0 && (owner_id = agent_least_loaded(tx, err)) == 0)
+		goto out;
+	if (case_id == 0) {
+		if (store_exec(tx, err,
+			       "INSERT INTO cases (customer_id, owner_id, "
+			       "opened_at) VALUES (?, ?, ?)",
+			       "iii", customer_id, owner_id, now) < 0)
+			goto out;
+		case_id = store_last_id(tx);
+	}
+
+	snprintf(notify, sizeof(notify), "%s%s%s",
+		 b->notify_email ? "email" : "",
+		 b->notify_email && b->notify_sms ? "," : "",
+		 b->notify_sms ? "sms" : "");
+	if (store_exec(tx, err,
+		       "INSERT INTO callbacks (case_id, customer_id, owner_id,"
+		       " state, topic, is_asap, due_at, notify, created_at, "
+		       "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+		       "iiississii", case_id, customer_id, owner_id,
+		       b->is_asap ? "pending" : "scheduled", b->topic,
+		       (int64_t)b->is_asap, b->is_asap ? now : b->when, notify,
+		       now, now) < 0)
+		goto out;
+	id = store_last_id(tx);
+	if (agent_add_load(tx, owner_id, 1, err) != 0 ||
+	    callback_event(tx, case_id, id, "booked", b->actor,
+			   json_pack("{s:s, s:b, s:I, s:I}", "topic", b->topic,
+				     "asap", b->is_asap, "due_at",
+				     (json_int_t)(b->is_asap ? now : b->when),
+				     "owner_id", (json_int_t)owner_id),
+			   err) != 0)
+		goto out;
+
+	r = callback_load(tx, id, NULL, 0, err);
+	if (r == NULL)
+		goto out;
+	callback_ctx(r, &nc);
+	if (notify_change(tx, cfg, &nc, NOTIFY_BOOKED, err) != 0)
+		goto out;
+	*out = callback_json(cfg, r, NULL);
+	json_object_del(*out, "customer");
+	keys_manage_token(id, tok, sizeof(tok));
+	json_object_set_new(*out, "manage_token", json_string(tok));
+	{
+		char *url = notify_manage_url(cfg, id);
+		json_object_set_new(json_object_get(*out, "links"), "manage",
+				    json_string(url));
+		free(url);
+	}
+	if (b->is_asap) {
+		int64_t pos, eta;
+		if (callback_eta(tx, cfg, owner_id, id, now, &pos, &eta, err) !=
+		    0)
+			goto out;
+		json_object_set_new(*out, "position", json_integer(pos));
+		json_object_set_new(*out, "eta_seconds", json_integer(eta));
+	}
+	*status = 201;
+	log_debug("callback booked", "id=%lld owner=%lld asap=%d",
+		  (long long)id, (long long)owner_id, b->is_asap);
+	rc = 0;
+out:
+	store_rows_free(r);
+	return rc;
+}
+
+int
+callback_get(struct store_tx *tx, const struct config *cfg, int64_t id,
+	     const struct callback_caller *who, json_t **out,
+	     struct cbd_err *err)
+{
+	struct store_rows *r = callback_load(tx, id, who, 0, err);
+
+	if (r == NULL)
+		return -1;
+	*out = callback_json(cfg, r, who);
+	if (!strcmp(store_rows_str(r, 0, CB_STATE), "pending") ||
+	    !strcmp(store_rows_str(r, 0, CB_STATE), "retry_wait")) {
+		int64_t pos, eta;
+		if (callback_eta(tx, cfg, store_rows_int(r, 0, CB_OWNER, 0), id,
+				 store_rows_int(r, 0, CB_DUE, 0), &pos, &eta,
+				 err) != 0) {
+			json_decref(*out);
+			store_rows_free(r);
+			return -1;
+		}
+		json_object_set_new(*out, "position", json_integer(pos));
+		json_object_set_new(*out, "eta_seconds", json_integer(eta));
+	}
+	store_rows_free(r);
+	return 0;
+}
+
+/* Agents may change their own callbacks; leads, admins and the customer
+ * (token already checked) any they can see. */
+static int
+callback_may_change(const struct store_rows *r,
+		    const struct callback_caller *who, struct cbd_err *err)
+{
+	if (who->role == HTTP_ROLE_AGENT &&
+	    store_rows_int(r, 0, CB_OWNER, 0) != who->agent_id) {
+		cbd_err_set(err, 403, "forbidden", "",
+			    "agents may change only callbacks they own");
+		return -1;
+	}
+	return 0;
+}
+
+int
+callback_reschedule(struct store_tx *tx, const struct config *cfg, int64_t id,
+		    const struct callback_caller *who, int is_asap,
+		    int64_t when, json_t **out, struct cbd_err *err)
+{
+	struct store_rows *r = callback_load(tx, id, who, 1, err);
+	int64_t now = clock_now();
+	struct notify_ctx nc;
+	int rc = -1;
+
+	if (r == NULL)
+		return -1;
+	if (callback_may_change(r, who, err) != 0)
+		goto out;
+	if (!callback_is_open_state(store_rows_str(r, 0, CB_STATE)) ||
+	    !strcmp(store_rows_str(r, 0, CB_STATE), "in_progress")) {
+		cbd_err_set(err, 409, "not-reschedulable", "when",
+			    "a callback that is %s cannot be rescheduled",
+			    store_rows_str(r, 0, CB_STATE));
+		goto out;
+	}
+	if (store_exec(tx, err,
+		       "UPDATE callbacks SET state = ?, is_asap = ?, due_at = "
+		       "?, ics_sequence = ics_sequence + 1, updated_at = ? "
+		       "WHERE id = ?",
+		       "siiii", is_asap ? "pending" : "scheduled",
+		       (int64_t)is_asap, is_asap ? now : when, now, id) < 0 ||
+	    callback_event(tx, store_rows_int(r, 0, CB_CASE, 0), id,
+			   "rescheduled", who->actor,
+			   json_pack("{s:I, s:I, s:b}", "from",
+				     (json_int_t)store_rows_int(r, 0, CB_DUE,
+								0),
+				     "to", (json_int_t)(is_asap ? now : when),
+				     "asap", is_asap),
+			   err) != 0)
+		goto out;
+	store_rows_free(r);
+	r = callback_load(tx, id, NULL, 0, err);
+	if (r == NULL)
+		goto out;
+	callback_ctx(r, &nc);
+	if (notify_change(tx, cfg, &nc, NOTIFY_RESCHEDULED, err) != 0)
+		goto out;
+	*out = callback_json(cfg, r, who);
+	rc = 0;
+out:
+	store_rows_free(r);
+	return rc;
+}
+
+int
+callback_cancel(struct store_tx *tx, const struct config *cfg, int64_t id,
+		const struct callback_caller *who, json_t **out,
+		struct cbd_err *err)
+{
+	struct store_rows *r = callback_load(tx, id, who, 1, err);
+	int64_t now = clock_now();
+	struct notify_ctx nc;
+	const char *state;
+	int rc = -1;
+
+	if (r == NULL)
+		return -1;
+	if (callback_may_change(r, who, err) != 0)
+		goto out;
+	state = store_rows_str(r, 0, CB_STATE);
+	if (!strcmp(state, "cancelled")) {
+		/* Cancelling twice is the same as once. */
+		*out = callback_json(cfg, r, who);
+		rc = 0;
+		goto out;
+	}
+	if (!callback_is_open_state(state)) {
+		cbd_err_set(err, 409, "not-cancellable", "",
+			    "a callback that is %s cannot be cancelled",
+			    state);
+		goto out;
+	}
+	if (store_exec(tx, err,
+		       "UPDATE callbacks SET state = 'cancelled', claimed_by = "
+		       "NULL, lease_until = NULL, ics_sequence = ics_sequence "
+		       "+ 1, updated_at = ? WHERE id = ?",
+		       "ii", now, id) < 0 ||
+	    agent_add_load(tx, store_rows_int(r, 0, CB_OWNER, 0), -1, err) !=
+		    0 ||
+	    callback_event(tx, store_rows_int(r, 0, CB_CASE, 0), id,
+			   "cancelled", who->actor,
+			   json_pack("{s:s}", "from_state", state), err) != 0)
+		goto out;
+	store_rows_free(r);
+	r = callback_load(tx, id, NULL, 0, err);
+	if (r == NULL)
+		goto out;
+	callback_ctx(r, &nc);
+	if (notify_change(tx, cfg, &nc, NOTIFY_CANCELLED, err) != 0)
+		goto out;
+	*out = callback_json(cfg, r, who);
+	rc = 0;
+out:
+	store_rows_free(r);
+	return rc;
+}
+
+int
+callback_invite_ics(struct store_tx *tx, const struct config *cfg, int64_t id,
+		    const struct callback_caller *who, char **out,
+		    struct cbd_err *err)
+{
+	struct store_rows *r = callback_load(tx, id, who, 0, err);
+	struct ics_invite inv;
+	char uid[96], *desc, *url;
+
+	if (r == NULL)
+		return -1;
+	if (store_rows_int(r, 0, CB_ASAP, 0)) {
+		store_rows_free(r);
+		cbd_err_set(err, 404, "no-invite", "",
+			    "an ASAP callback has no calendar time");
+		return -1;
+	}
+	snprintf(uid, sizeof(uid), "callback-%lld@callbackd", (long long)id);
+	url = notify_manage_url(cfg, id);
+	desc = xasprintf("%s will call you about \"%s\".\nChange or cancel: %s",
+			 store_rows_str(r, 0, CB_OWNER_NAME),
+			 store_rows_str(r, 0, CB_TOPIC), url);
+	memset(&inv, 0, sizeof(inv));
+	inv.uid = uid;
+	inv.sequence = (int)store_rows_int(r, 0, CB_SEQ, 0);
+	inv.is_cancel = !strcmp(store_rows_str(r, 0, CB_STATE), "cancelled");
+	inv.start = store_rows_int(r, 0, CB_DUE, 0);
+	inv.end = inv.start + 15 * 60;
+	inv.dtstamp = store_rows_int(r, 0, CB_UPDATED, 0);
+	inv.tz = store_rows_str(r, 0, CB_TZ);
+	inv.organizer_email = cfg->service_email;
+	inv.organizer_cn = store_rows_str(r, 0, CB_OWNER_NAME);
+	inv.attendee_email = store_rows_str(r, 0, CB_EMAIL);
+	inv.attendee_phone = store_rows_str(r, 0, CB_PHONE);
+	inv.attendee_cn = store_rows_str(r, 0, CB_CNAME);
+	inv.summary = store_rows_str(r, 0, CB_TOPIC);
+	inv.description = desc;
+	inv.alarm_min = 15;
+	*out = ics_invite_build(&inv);
+	free(desc);
+	free(url);
+	store_rows_free(r);
+	return 0;
+}
+
+int
+callback_queue(struct store_tx *tx, int64_t agent_id, int64_t limit,
+	       json_t **out, struct cbd_err *err)
+{
+	struct store_rows *r = store_query(
+		tx, err,
+		CALLBACK_SELECT "WHERE c.owner_id = ? AND c.state IN "
+				"(" CALLBACK_OPEN_STATES ") ORDER BY c.due_at, "
+				"c.id LIMIT ?",
+		"ii", agent_id, limit);
+	size_t n;
+
+	if (r == NULL)
+		return -1;
+	*out = json_array();
+	n = store_rows_count(r);
+	for (size_t i = 0; i < n; i++) {
+		const char *tz = store_rows_str(r, i, CB_TZ);
+		const char *email = store_rows_str(r, i, CB_EMAIL);
+		json_t *o = json_pack(
+			"{s:I, s:I, s:s, s:s, s:b, s:o, s:I, s:{s:s, s:s, "
+			"s:o, s:s}}",
+			"id", (json_int_t)store_rows_int(r, i, CB_ID, 0),
+			"case_id", (json_int_t)store_rows_int(r, i, CB_CASE, 0),
+			"state", store_rows_str(r, i, CB_STATE), "topic",
+			store_rows_str(r, i, CB_TOPIC), "asap",
+			(int)store_rows_int(r, i, CB_ASAP, 0), "due_at",
+			api_time(store_rows_int(r, i, CB_DUE, 0), NULL),
+			"attempts",
+			(json_int_t)store_rows_int(r, i, CB_ATTEMPTS, 0),
+			"customer", "name", store_rows_str(r, i, CB_CNAME),
+			"phone", store_rows_str(r, i, CB_PHONE), "email",
+			email ? json_string(email) : json_null(), "timezone",
+			tz);
+		json_object_set_new(
+			o, "due_at_local",
+			api_time(store_rows_int(r, i, CB_DUE, 0), tz));
+		json_array_append_new(*out, o);
+	}
+	store_rows_free(r);
+	return 0;
+}

@@ -1,0 +1,295 @@
+/*
+ * config.c: the key table and its parser. Adding a key means one row here,
+ * one field in struct config and one line in contrib/callbackd.conf.example
+ * (a unit test fails when the example misses a key).
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "xalloc.h"
+
+enum config_type {
+	CONFIG_STR,  /* char *, may be empty */
+	CONFIG_INT,  /* int within [min, max] */
+	CONFIG_BOOL, /* int 0/1 from true/false/yes/no/on/off/1/0 */
+};
+
+struct config_key {
+	const char *name;
+	enum config_type type;
+	size_t offset;
+	const char *def;
+	long min;
+	long max;
+	const char *help;
+};
+
+#define STR(n, d, h)                                                           \
+	{ #n, CONFIG_STR, offsetof(struct config, n), d, 0, 0, h }
+#define INT(n, d, lo, hi, h)                                                   \
+	{ #n, CONFIG_INT, offsetof(struct config, n), d, lo, hi, h }
+#define BOOL(n, d, h)                                                          \
+	{ #n, CONFIG_BOOL, offsetof(struct config, n), d, 0, 1, h }
+
+static const struct config_key config_keys[] = {
+	STR(listen_addr, "127.0.0.1", "address the HTTP API listens on"),
+	INT(listen_port, "8080", 1, 65535, "TCP port of the HTTP API"),
+	STR(public_url, "http://127.0.0.1:8080",
+	    "base URL customers' links point at"),
+	INT(max_body_bytes, "65536", 1024, 16777216,
+	    "largest request body accepted (larger: 413)"),
+	INT(request_timeout_sec, "30", 1, 3600,
+	    "idle timeout of an HTTP connection"),
+	INT(shutdown_grace_sec, "10", 0, 600,
+	    "how long SIGTERM waits for in-flight requests"),
+	STR(db_host, "localhost", "MariaDB host (ignored when db_socket set)"),
+	INT(db_port, "3306", 1, 65535, "MariaDB TCP port"),
+	STR(db_socket, "", "MariaDB unix socket path"),
+	STR(db_user, "callbackd", "MariaDB user"),
+	STR(db_password, "", "MariaDB password"),
+	STR(db_name, "callbackd", "MariaDB database"),
+	INT(store_threads, "8", 1, 64,
+	    "store worker threads, one MariaDB connection each"),
+	INT(store_queue_max, "10000", 16, 1000000,
+	    "store jobs queued before requests get 503"),
+	STR(log_level, "info", "debug, info, warn or error"),
+	BOOL(test_clock, "false",
+	     "let admins set the clock (tests and simulation only)"),
+	INT(idempotency_ttl_sec, "86400", 60, 604800,
+	    "how long an Idempotency-Key replays its first response"),
+	INT(max_open_per_phone, "3", 1, 100,
+	    "open callbacks one phone number may hold"),
+	INT(avg_handle_sec, "300", 10, 7200,
+	    "average call length, for ASAP wait estimates"),
+	INT(booking_horizon_days, "60", 1, 730,
+	    "how far ahead a callback may be booked"),
+	STR(service_email, "callbacks@example.com",
+	    "ORGANIZER and From address of invites"),
+	STR(service_name, "Callback service", "display name of the service"),
+	STR(smtp_url, "", "smarthost for invites, smtp://host:port; empty: off"),
+	STR(webhook_url, "", "event webhook receiver URL; empty: off"),
+	STR(webhook_secrets, "",
+	    "whsec_ secrets, space separated; all sign every message"),
+	STR(sms_mode, "off", "off, webhook or twilio"),
+	STR(sms_url, "",
+	    "webhook mode: receiver URL; twilio mode: API base URL"),
+	STR(twilio_account_sid, "", "Twilio account SID"),
+	STR(twilio_auth_token, "", "Twilio auth token"),
+	STR(twilio_from, "", "sender number, E.164"),
+	INT(outbox_poll_ms, "500", 10, 60000, "outbox dispatch interval"),
+	INT(outbox_batch, "100", 1, 10000, "messages claimed per dispatch"),
+	INT(outbox_max_age_sec, "86400", 60, 2592000,
+	    "a message undelivered this long after due is dead"),
+	INT(send_timeout_ms, "10000", 100, 600000,
+	    "timeout of one webhook, SMS or mail transfer"),
+};
+
+static int
+config_set(struct config *c, const struct config_key *k, const char *val,
+	   struct cbd_err *err)
+{
+	char *p = (char *)c + k->offset;
+	char *end;
+	long v;
+
+	switch (k->type) {
+	case CONFIG_STR:
+		free(*(char **)p);
+		*(char **)p = xstrdup(val);
+		return 0;
+	case CONFIG_INT:
+		errno = 0;
+		v = strtol(val, &end, 10);
+		if (errno != 0 || end == val || *end != '\0' || v < k->min ||
+		    v > k->max) {
+			cbd_err_set(err, 400, "invalid-config", k->name,
+				    "%s must be an integer from %ld to %ld",
+				    k->name, k->min, k->max);
+			return -1;
+		}
+		*(int *)p = (int)v;
+		return 0;
+	case CONFIG_BOOL:
+		if (!strcmp(val, "true") || !strcmp(val, "yes") ||
+		    !strcmp(val, "on") || !strcmp(val, "1"))
+			*(int *)p = 1;
+		else if (!strcmp(val, "false") || !strcmp(val, "no") ||
+			 !strcmp(val, "off") || !strcmp(val, "0"))
+			*(int *)p = 0;
+		else {
+			cbd_err_set(err, 400, "invalid-config", k->name,
+				    "%s must be true or false", k->name);
+			return -1;
+		}
+		return 0;
+	}
+	return -1;
+}
+
+void
+config_init(struct config *c)
+{
+	memset(c, 0, sizeof(*c));
+	for (size_t i = 0; i < CBD_ARRAY_LEN(config_keys); i++) {
+		/* Defaults are in range by construction. */
+		if (config_set(c, &config_keys[i], config_keys[i].def, NULL) !=
+		    0)
+			abort();
+	}
+}
+
+void
+config_clear(struct config *c)
+{
+	for (size_t i = 0; i < CBD_ARRAY_LEN(config_keys); i++) {
+		if (config_keys[i].type == CONFIG_STR) {
+			char **s = (char **)((char *)c + config_keys[i].offset);
+			free(*s);
+			*s = NULL;
+		}
+	}
+}
+
+static char *
+config_trim(char *s)
+{
+	char *e;
+
+	while (isspace((unsigned char)*s))
+		s++;
+	e = s + strlen(s);
+	while (e > s && isspace((unsigned char)e[-1]))
+		*--e = '\0';
+	return s;
+}
+
+static int
+config_check(const struct config *c, struct cbd_err *err)
+{
+	const char *lv = c->log_level;
+
+	if (strcmp(lv, "debug") && strcmp(lv, "info") && strcmp(lv, "warn") &&
+	    strcmp(lv, "error")) {
+		cbd_err_set(err, 400, "invalid-config", "log_level",
+			    "log_level must be debug, info, warn or error");
+		return -1;
+	}
+	if (strcmp(c->sms_mode, "off") && strcmp(c->sms_mode, "webhook") &&
+	    strcmp(c->sms_mode, "twilio")) {
+		cbd_err_set(err, 400, "invalid-config", "sms_mode",
+			    "sms_mode must be off, webhook or twilio");
+		return -1;
+	}
+	return 0;
+}
+
+int
+config_parse(struct config *c, const char *text, const char *name,
+	     struct cbd_err *err)
+{
+	char *copy = xstrdup(text), *line, *save = NULL;
+	int lineno = 0, rc = -1;
+
+	for (line = strtok_r(copy, "\n", &save); line != NULL;
+	     line = strtok_r(NULL, "\n", &save)) {
+		const struct config_key *k = NULL;
+		char *eq, *key, *val;
+
+		lineno++;
+		line = config_trim(line);
+		if (*line == '\0' || *line == '#' || *line == ';')
+			continue;
+		eq = strchr(line, '=');
+		if (eq == NULL) {
+			cbd_err_set(err, 400, "invalid-config", "",
+				    "%s:%d: expected key = value", name,
+				    lineno);
+			goto out;
+		}
+		*eq = '\0';
+		key = config_trim(line);
+		val = config_trim(eq + 1);
+		for (size_t i = 0; i < CBD_ARRAY_LEN(config_keys); i++)
+			if (strcmp(config_keys[i].name, key) == 0)
+				k = &config_keys[i];
+		if (k == NULL) {
+			cbd_err_set(err, 400, "invalid-config", key,
+				    "%s:%d: unknown key '%.64s'", name, lineno,
+				    key);
+			goto out;
+		}
+		if (config_set(c, k, val, err) != 0) {
+			char d[sizeof(err->detail)];
+			memcpy(d, err->detail, sizeof(d));
+			snprintf(err->detail, sizeof(err->detail), "%s:%d: %.200s",
+				 name, lineno, d);
+			goto out;
+		}
+	}
+	rc = config_check(c, err);
+out:
+	free(copy);
+	return rc;
+}
+
+int
+config_load(struct config *c, const char *path, struct cbd_err *err)
+{
+	FILE *f = fopen(path, "r");
+	char *text = NULL;
+	size_t cap = 0, len = 0, n;
+	char buf[4096];
+	int rc;
+
+	if (f == NULL) {
+		cbd_err_set(err, 400, "invalid-config", "", "%s: %s", path,
+			    strerror(errno));
+		return -1;
+	}
+	while ((n = fread(buf, 1, sizeof(buf), f)) > 0) {
+		if (len + n + 1 > cap) {
+			cap = (len + n + 1) * 2;
+			text = xrealloc(text, cap);
+		}
+		memcpy(text + len, buf, n);
+		len += n;
+	}
+	fclose(f);
+	if (text == NULL)
+		text = xstrdup("");
+	else
+		text[len] = '\0';
+	rc = config_parse(c, text, path, err);
+	free(text);
+	return rc;
+}
+
+void
+config_print_help(FILE *out)
+{
+	static const char *const tn[] = { "string", "integer", "boolean" };
+
+	for (size_t i = 0; i < CBD_ARRAY_LEN(config_keys); i++) {
+		const struct config_key *k = &config_keys[i];
+
+		fprintf(out, "%-22s %-8s default \"%s\"", k->name, tn[k->type],
+			k->def);
+		if (k->type == CONFIG_INT)
+			fprintf(out, " (%ld..%ld)", k->min, k->max);
+		fprintf(out, "\n    %s\n", k->help);
+	}
+}
+
+const char *const *
+config_key_names(void)
+{
+	static const char *names[CBD_ARRAY_LEN(config_keys) + 1];
+
+	for (size_t i = 0; i < CBD_ARRAY_LEN(config_keys); i++)
+		names[i] = config_keys[i].name;
+	return names;
+}

@@ -1,0 +1,802 @@
+/*
+ * http.c: evhttp glue, routing, authentication and answers.
+ *
+ * Every route is declared in a table (api_*.c) with the roles allowed to
+ * call it; this file is the only place that checks them, so no route can
+ * be added without an authorization decision, and a test can walk the
+ * tables. Requests that need the database become one store job that runs
+ * key lookup, role check, idempotency and the route's work in a single
+ * transaction, then come back to the loop to be answered exactly once.
+ */
+#include <arpa/inet.h>
+#include <sys/queue.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+
+#include "clock.h"
+#include "config.h"
+#include "http.h"
+#include "keys.h"
+#include "log.h"
+#include "metrics.h"
+#include "store.h"
+#include "valid.h"
+#include "xalloc.h"
+
+/* evhttp's own hard cap; our per-route limits answer with problem+json
+ * below it, so only absurd bodies get evhttp's plain 413. */
+#define HTTP_HARD_BODY_CAP (8 * 1024 * 1024)
+
+struct http_server {
+	struct event_base *base;
+	const struct config *cfg;
+	struct store_pool *pool;
+	struct metrics *metrics;
+	const struct http_route *const *tables;
+	struct evhttp *evh;
+	struct evhttp_bound_socket *bound;
+	int inflight;
+	uint64_t next_id;
+	int is_draining;
+};
+
+/* A request travelling to a store job and back. */
+struct http_job {
+	struct http_req r;
+	struct evhttp_request *ev; /* loop only */
+	char key_hash[KEYS_HASH_HEX_LEN + 1];
+	int need_key_lookup;
+	char body_hash[KEYS_HASH_HEX_LEN + 1];
+};
+
+static const struct {
+	int status;
+	const char *title;
+} http_titles[] = {
+	{ 200, "OK" },
+	{ 201, "Created" },
+	{ 400, "Bad Request" },
+	{ 401, "Unauthorized" },
+	{ 403, "Forbidden" },
+	{ 404, "Not Found" },
+	{ 405, "Method Not Allowed" },
+	{ 409, "Conflict" },
+	{ 413, "Content Too Large" },
+	{ 415, "Unsupported Media Type" },
+	{ 422, "Unprocessable Content" },
+	{ 429, "Too Many Requests" },
+	{ 500, "Internal Server Error" },
+	{ 503, "Service Unavailable" },
+};
+
+static const char *
+http_title(int status)
+{
+	for (size_t i = 0; i < CBD_ARRAY_LEN(http_titles); i++)
+		if (http_titles[i].status == status)
+			return http_titles[i].title;
+	return status < 500 ? "Client Error" : "Server Error";
+}
+
+char *
+http_problem_json(const struct cbd_err *err, const char *instance)
+{
+	json_t *o = json_object();
+	char type[80];
+	char *s;
+
+	snprintf(type, sizeof(type), "/problems/%s",
+		 err->type[0] ? err->type : "internal");
+	json_object_set_new(o, "type", json_string(type));
+	json_object_set_new(o, "title", json_string(http_title(err->status)));
+	json_object_set_new(o, "status", json_integer(err->status));
+	json_object_set_new(o, "detail", json_string(err->detail));
+	if (instance != NULL)
+		json_object_set_new(o, "instance", json_string(instance));
+	if (err->field[0] != '\0') {
+		json_t *e = json_object();
+		json_object_set_new(e, "field", json_string(err->field));
+		json_object_set_new(e, "message", json_string(err->detail));
+		json_object_set_new(o, "errors", json_pack("[o]", e));
+	}
+	if (err->extra_json != NULL) {
+		json_t *x = json_loads(err->extra_json, 0, NULL);
+		if (json_is_object(x))
+			json_object_update_missing(o, x);
+		json_decref(x);
+	}
+	s = json_dumps(o, JSON_COMPACT);
+	json_decref(o);
+	return s;
+}
+
+const char *
+http_query(const struct http_req *r, const char *name)
+{
+	return evhttp_find_header(&r->query, name);
+}
+
+int64_t
+http_param_id(const struct http_req *r, int i)
+{
+	const char *s = r->params[i];
+	char *end;
+	long long v;
+
+	if (s == NULL || *s < '1' || *s > '9' || strlen(s) > 18)
+		return 0;
+	v = strtoll(s, &end, 10);
+	return *end == '\0' && v > 0 ? (int64_t)v : 0;
+}
+
+void
+http_reply_json(struct http_req *r, int status, json_t *body)
+{
+	json_decref(r->resp);
+	r->status = status;
+	r->resp = body;
+}
+
+int
+http_check_fields(json_t *obj, const char *const *allowed, const char *prefix,
+		  struct cbd_err *err)
+{
+	const char *key;
+	json_t *v;
+
+	json_object_foreach(obj, key, v) {
+		int known = 0;
+		(void)v;
+		for (const char *const *a = allowed; *a != NULL; a++)
+			if (strcmp(*a, key) == 0)
+				known = 1;
+		if (!known) {
+			char field[64];
+			snprintf(field, sizeof(field), "%s%.40s", prefix, key);
+			cbd_err_set(err, 400, "unknown-field", field,
+				    "unknown field '%s'", field);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+int
+http_get_str(json_t *obj, const char *key, const char *field,
+	     size_t max_chars, int required, const char **out,
+	     struct cbd_err *err)
+{
+	json_t *v = json_object_get(obj, key);
+	const char *s;
+
+	*out = NULL;
+	if (v == NULL || json_is_null(v)) {
+		if (!required)
+			return 0;
+		cbd_err_set(err, 400, "missing-field", field, "%s is required",
+			    field);
+		return -1;
+	}
+	if (!json_is_string(v)) {
+		cbd_err_set(err, 400, "invalid-field", field,
+			    "%s must be a string", field);
+		return -1;
+	}
+	s = json_string_value(v);
+	if (!valid_text(s, json_string_length(v))) {
+		cbd_err_set(err, 400, "invalid-field", field,
+			    "%s contains control characters or NUL", field);
+		return -1;
+	}
+	if (valid_utf8_len(s) > max_chars) {
+		cbd_err_set(err, 400, "too-long", field,
+			    "%s is longer than %zu characters", field,
+			    max_chars);
+		return -1;
+	}
+	if (required && s[strspn(s, " \t\n")] == '\0') {
+		cbd_err_set(err, 400, "missing-field", field,
+			    "%s must not be blank", field);
+		return -1;
+	}
+	*out = s;
+	return 0;
+}
+
+int
+http_get_int(json_t *obj, const char *key, const char *field, int64_t lo,
+	     int64_t hi, int required, int64_t *out, struct cbd_err *err)
+{
+	json_t *v = json_object_get(obj, key);
+
+	if (v == NULL || json_is_null(v)) {
+		if (!required)
+			return 0;
+		cbd_err_set(err, 400, "missing-field", field, "%s is required",
+			    field);
+		return -1;
+	}
+	if (!json_is_integer(v) || json_integer_value(v) < lo ||
+	    json_integer_value(v) > hi) {
+		cbd_err_set(err, 400, "invalid-field", field,
+			    "%s must be an integer from %lld to %lld", field,
+			    (long long)lo, (long long)hi);
+		return -1;
+	}
+	*out = json_integer_value(v);
+	return 0;
+}
+
+static void
+http_job_free(struct http_job *j)
+{
+	for (int i = 0; i < HTTP_MAX_PARAMS; i++)
+		free(j->r.params[i]);
+	evhttp_clear_headers(&j->r.query);
+	json_decref(j->r.body);
+	free(j->r.raw_body);
+	free(j->r.bearer);
+	free(j->r.idem_key);
+	json_decref(j->r.resp);
+	free(j->r.resp_raw);
+	free(j->r.location);
+	if (j->r.ctx_free != NULL)
+		j->r.ctx_free(j->r.ctx);
+	free(j);
+}
+
+/* Answer the request, record metrics, free the job. Loop thread. */
+static void
+http_finish(struct http_job *j, const struct cbd_err *err)
+{
+	struct http_server *s = j->r.srv;
+	struct evkeyvalq *h = evhttp_request_get_output_headers(j->ev);
+	struct evbuffer *out = evbuffer_new();
+	int status;
+
+	evhttp_add_header(h, "X-Request-Id", j->r.req_id);
+	evhttp_add_header(h, "Cache-Control", "no-store");
+	if (err != NULL && err->status >= 400) {
+		char *p = http_problem_json(err, NULL);
+		status = err->status;
+		evhttp_add_header(h, "Content-Type",
+				  "application/problem+json");
+		if (err->retry_after_sec > 0) {
+			char ra[16];
+			snprintf(ra, sizeof(ra), "%d", err->retry_after_sec);
+			evhttp_add_header(h, "Retry-After", ra);
+		}
+		evbuffer_add(out, p, strlen(p));
+		free(p);
+		if (status >= 500)
+			log_error("request failed",
+				  "req=%s route=%s status=%d type=%s",
+				  j->r.req_id, j->r.route ? j->r.route->name : "-",
+				  status, err->type);
+	} else {
+		status = j->r.status ? j->r.status : 200;
+		if (j->r.location != NULL)
+			evhttp_add_header(h, "Location", j->r.location);
+		if (j->r.is_replay)
+			evhttp_add_header(h, "Idempotent-Replayed", "true");
+		if (j->r.resp_raw != NULL) {
+			evhttp_add_header(h, "Content-Type", j->r.resp_type);
+			evbuffer_add(out, j->r.resp_raw, strlen(j->r.resp_raw));
+		} else if (j->r.resp != NULL) {
+			char *b = json_dumps(j->r.resp, JSON_COMPACT);
+			evhttp_add_header(h, "Content-Type",
+					  "application/json");
+			evbuffer_add(out, b, strlen(b));
+			free(b);
+		}
+	}
+	if (s->is_draining)
+		evhttp_add_header(h, "Connection", "close");
+	evhttp_send_reply(j->ev, status, http_title(status), out);
+	evbuffer_free(out);
+	metrics_request(s->metrics, j->r.route ? j->r.route->name : "unmatched",
+			status, clock_mono_ms() - j->r.start_mono_ms);
+	log_debug("request", "req=%s route=%s status=%d ms=%lld", j->r.req_id,
+		  j->r.route ? j->r.route->name : "-", status,
+		  (long long)(clock_mono_ms() - j->r.start_mono_ms));
+	s->inflight--;
+	http_job_free(j);
+}
+
+static void
+http_fail(struct http_job *j, int status, const char *type, const char *field,
+	  const char *detail)
+{
+	struct cbd_err err;
+
+	memset(&err, 0, sizeof(err));
+	cbd_err_set(&err, status, type, field, "%s", detail);
+	http_finish(j, &err);
+}
+
+/* Match path against a pattern, capturing ':' segments. */
+static int
+http_match(const char *pattern, const char *path, char **params)
+{
+	int np = 0;
+
+	while (*pattern && *path) {
+		if (*pattern == ':') {
+			const char *pe = strchr(pattern, '/');
+			const char *se = strchr(path, '/');
+			size_t n = se ? (size_t)(se - path) : strlen(path);
+			if (n == 0 || np >= HTTP_MAX_PARAMS)
+				goto fail;
+			params[np++] = xstrndup(path, n);
+			pattern = pe ? pe : pattern + strlen(pattern);
+			path += n;
+			continue;
+		}
+		if (*pattern != *path)
+			goto fail;
+		pattern++;
+		path++;
+	}
+	if (*pattern == '\0' && *path == '\0')
+		return 1;
+fail:
+	for (int i = 0; i < np; i++) {
+		free(params[i]);
+		params[i] = NULL;
+	}
+	return 0;
+}
+
+static const char *
+http_method_name(enum evhttp_cmd_type m)
+{
+	switch (m) {
+	case EVHTTP_REQ_GET:
+		return "GET";
+	case EVHTTP_REQ_POST:
+		return "POST";
+	case EVHTTP_REQ_PUT:
+		return "PUT";
+	case EVHTTP_REQ_PATCH:
+		return "PATCH";
+	case EVHTTP_REQ_DELETE:
+		return "DELETE";
+	case EVHTTP_REQ_HEAD:
+		return "HEAD";
+	default:
+		return "OTHER";
+	}
+}
+
+/*
+ * Store thread: authenticate, authorise, replay or record the idempotency
+ * key, and run the route's work, all in one transaction. Re-runnable: the
+ * pool may call it again after a deadlock, so it resets the answer first.
+ */
+static int
+http_job_work(struct store_tx *tx, void *arg, struct cbd_err *err)
+{
+	struct http_job *j = arg;
+	struct http_req *r = &j->r;
+	const struct http_route *rt = r->route;
+	char scope[80];
+	int use_idem, rc;
+
+	json_decref(r->resp);
+	r->resp = NULL;
+	free(r->resp_raw);
+	r->resp_raw = NULL;
+	free(r->location);
+	r->location = NULL;
+	r->status = 0;
+	r->is_replay = 0;
+
+	if (j->need_key_lookup) {
+		struct store_rows *k = store_query(
+			tx, err,
+			"SELECT id, role, agent_id FROM api_keys "
+			"WHERE key_hash = ? AND revoked_at IS NULL",
+			"s", j->key_hash);
+		const char *role;
+
+		if (k == NULL)
+			return -1;
+		if (store_rows_count(k) == 0) {
+			store_rows_free(k);
+			cbd_err_set(err, 401, "unauthorized", "",
+				    "the API key is not valid");
+			return -1;
+		}
+		r->key_id = store_rows_int(k, 0, 0, 0);
+		role = store_rows_str(k, 0, 1);
+		r->agent_id = store_rows_int(k, 0, 2, 0);
+		r->role = !strcmp(role, "admin")  ? HTTP_ROLE_ADMIN
+			  : !strcmp(role, "lead") ? HTTP_ROLE_LEAD
+						  : HTTP_ROLE_AGENT;
+		store_rows_free(k);
+		if ((rt->roles & r->role) == 0) {
+			cbd_err_set(err, 403, "forbidden", "",
+				    "a %s key may not call this endpoint",
+				    role);
+			return -1;
+		}
+	}
+
+	use_idem = (rt->flags & HTTP_F_IDEMPOTENT) && r->idem_key != NULL;
+	if (use_idem) {
+		int64_t now = clock_now();
+		struct store_rows *row = NULL;
+
+		snprintf(scope, sizeof(scope), "%s:%lld", rt->name,
+			 (long long)r->key_id);
+		for (int pass = 0; pass < 2; pass++) {
+			row = store_query(tx, err,
+					  "SELECT body_hash, status, response, "
+					  "created_at FROM idempotency WHERE "
+					  "scope = ? AND idem_key = ?",
+					  "ss", scope, r->idem_key);
+			if (row == NULL)
+				return -1;
+			if (store_rows_count(row) > 0 &&
+			    store_rows_int(row, 0, 3, 0) <
+				    now - r->cfg->idempotency_ttl_sec) {
+				/* Expired: the key may be used afresh. */
+				store_rows_free(row);
+				row = NULL;
+				if (store_exec(tx, err,
+					       "DELETE FROM idempotency WHERE "
+					       "scope = ? AND idem_key = ?",
+					       "ss", scope, r->idem_key) < 0)
+					return -1;
+				continue;
+			}
+			if (store_rows_count(row) > 0)
+				break;
+			store_rows_free(row);
+			row = NULL;
+			/* Claim the key first: a concurrent twin blocks on
+			 * this unique row until we commit, then replays. */
+			if (store_exec(tx, err,
+				       "INSERT INTO idempotency (scope, "
+				       "idem_key, body_hash, status, response,"
+				       " created_at) VALUES (?, ?, ?, 0, '', ?)",
+				       "sssi", scope, r->idem_key, j->body_hash,
+				       now) >= 0)
+				break;
+			if (store_errno(tx) != 1062)
+				return -1;
+			cbd_err_clear(err);
+		}
+		if (row != NULL) {
+			int same = strcmp(store_rows_str(row, 0, 0),
+					  j->body_hash) == 0;
+			int status = (int)store_rows_int(row, 0, 1, 0);
+
+			if (!same) {
+				store_rows_free(row);
+				cbd_err_set(err, 409, "idempotency-key-reused",
+					    "Idempotency-Key",
+					    "this Idempotency-Key was used with"
+					    " a different request");
+				return -1;
+			}
+			r->status = status;
+			r->resp = json_loads(store_rows_str(row, 0, 2), 0, NULL);
+			r->is_replay = 1;
+			store_rows_free(row);
+			return 0;
+		}
+	}
+
+	rc = rt->work(tx, r, err);
+	if (rc == 0 && use_idem) {
+		char *body = r->resp ? json_dumps(r->resp, JSON_COMPACT)
+				     : xstrdup("null");
+		int64_t n = store_exec(
+			tx, err,
+			"UPDATE idempotency SET status = ?, response = ? "
+			"WHERE scope = ? AND idem_key = ?",
+			"isss", (int64_t)(r->status ? r->status : 200), body,
+			scope, r->idem_key);
+		free(body);
+		if (n < 0)
+			return -1;
+	}
+	return rc;
+}
+
+static void
+http_job_done(void *arg, int rc, struct cbd_err *err)
+{
+	struct http_job *j = arg;
+
+	http_finish(j, rc == 0 ? NULL : err);
+}
+
+static void
+http_extract_bearer(struct http_job *j, struct evkeyvalq *in)
+{
+	const char *auth = evhttp_find_header(in, "Authorization");
+	const char *tok = http_query(&j->r, "token");
+
+	if (auth != NULL && strncasecmp(auth, "Bearer ", 7) == 0) {
+		const char *v = auth + 7;
+		v += strspn(v, " ");
+		if (*v != '\0' && strlen(v) < 200)
+			j->r.bearer = xstrdup(v);
+	} else if (tok != NULL && strlen(tok) < 200) {
+		j->r.bearer = xstrdup(tok);
+	}
+}
+
+/* Loop thread: everything up to the store job. */
+static void
+http_dispatch(struct evhttp_request *ev, void *arg)
+{
+	struct http_server *s = arg;
+	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(ev);
+	enum evhttp_cmd_type method = evhttp_request_get_command(ev);
+	struct evkeyvalq *in = evhttp_request_get_input_headers(ev);
+	struct evbuffer *body = evhttp_request_get_input_buffer(ev);
+	const char *path = evhttp_uri_get_path(uri);
+	const char *qs = evhttp_uri_get_query(uri);
+	const struct http_route *found = NULL;
+	int path_matched = 0;
+	struct http_job *j = xcalloc(1, sizeof(*j));
+	struct cbd_err err;
+	size_t limit, blen;
+	char *decoded = NULL;
+	char *host = NULL;
+	ev_uint16_t port = 0;
+
+	memset(&err, 0, sizeof(err));
+	j->ev = ev;
+	j->r.srv = s;
+	j->r.cfg = s->cfg;
+	j->r.start_mono_ms = clock_mono_ms();
+	TAILQ_INIT(&j->r.query);
+	snprintf(j->r.req_id, sizeof(j->r.req_id), "%llx-%llu",
+		 (unsigned long long)(clock_now() & 0xffffff),
+		 (unsigned long long)++s->next_id);
+	s->inflight++;
+	evhttp_connection_get_peer(evhttp_request_get_connection(ev), &host,
+				   &port);
+	snprintf(j->r.client_ip, sizeof(j->r.client_ip), "%s",
+		 host ? host : "");
+
+	if (s->is_draining) {
+		cbd_err_set(&err, 503, "shutting-down", "",
+			    "the server is shutting down");
+		err.retry_after_sec = 1;
+		http_finish(j, &err);
+		return;
+	}
+	if (path == NULL || *path == '\0')
+		path = "/";
+	decoded = evhttp_uridecode(path, 0, NULL);
+	if (qs != NULL && evhttp_parse_query_str(qs, &j->r.query) != 0) {
+		free(decoded);
+		http_fail(j, 400, "invalid-query", "", "malformed query string");
+		return;
+	}
+	for (const struct http_route *const *t = s->tables; *t; t++) {
+		for (const struct http_route *rt = *t; rt->path; rt++) {
+			char *params[HTTP_MAX_PARAMS] = { 0 };
+			if (!http_match(rt->path, decoded, params))
+				continue;
+			path_matched = 1;
+			if (rt->method == method ||
+			    (method == EVHTTP_REQ_HEAD &&
+			     rt->method == EVHTTP_REQ_GET)) {
+				found = rt;
+				memcpy(j->r.params, params, sizeof(params));
+				break;
+			}
+			for (int i = 0; i < HTTP_MAX_PARAMS; i++)
+				free(params[i]);
+		}
+		if (found)
+			break;
+	}
+	free(decoded);
+	if (found == NULL) {
+		if (path_matched)
+			http_fail(j, 405, "method-not-allowed", "",
+				  "method not allowed on this path");
+		else
+			http_fail(j, 404, "not-found", "", "no such endpoint");
+		return;
+	}
+	j->r.route = found;
+	log_debug("request start", "req=%s method=%s route=%s", j->r.req_id,
+		  http_method_name(method), found->name);
+
+	/* Body: size, then JSON unless the route takes raw text. */
+	limit = (found->flags & HTTP_F_BIG_BODY) ? HTTP_BIG_BODY_BYTES
+						 : (size_t)s->cfg->max_body_bytes;
+	blen = evbuffer_get_length(body);
+	if (blen > limit) {
+		char d[96];
+		snprintf(d, sizeof(d), "request body over %zu bytes", limit);
+		http_fail(j, 413, "body-too-large", "body", d);
+		return;
+	}
+	j->r.raw_body = xmalloc(blen + 1);
+	evbuffer_copyout(body, j->r.raw_body, blen);
+	j->r.raw_body[blen] = '\0';
+	j->r.raw_len = blen;
+	if (!(found->flags & HTTP_F_RAW_BODY) &&
+	    (method == EVHTTP_REQ_POST || method == EVHTTP_REQ_PUT ||
+	     method == EVHTTP_REQ_PATCH)) {
+		json_error_t jerr;
+		if (blen == 0)
+			j->r.body = json_object();
+		else
+			j->r.body = json_loadb(j->r.raw_body, blen,
+					       JSON_REJECT_DUPLICATES, &jerr);
+		if (j->r.body == NULL) {
+			char d[200];
+			snprintf(d, sizeof(d), "malformed JSON: %s", jerr.text);
+			http_fail(j, 400, "invalid-json", "body", d);
+			return;
+		}
+		if (!json_is_object(j->r.body)) {
+			http_fail(j, 400, "invalid-json", "body",
+				  "the body must be a JSON object");
+			return;
+		}
+	}
+
+	/* Credentials: staff keys are resolved in the store job; manage
+	 * tokens are checked by the route against the callback. */
+	http_extract_bearer(j, in);
+	if (!(found->roles & HTTP_ROLE_PUBLIC)) {
+		if (j->r.bearer == NULL) {
+			http_fail(j, 401, "unauthorized", "",
+				  "credentials required: Authorization: "
+				  "Bearer <key>");
+			return;
+		}
+		if (strncmp(j->r.bearer, KEYS_STAFF_PREFIX,
+			    strlen(KEYS_STAFF_PREFIX)) == 0) {
+			j->need_key_lookup = 1;
+			keys_hash_hex(j->r.bearer, j->key_hash);
+		} else if (strncmp(j->r.bearer, KEYS_MANAGE_PREFIX,
+				   strlen(KEYS_MANAGE_PREFIX)) == 0 ||
+			   strncmp(j->r.bearer, KEYS_FEED_PREFIX,
+				   strlen(KEYS_FEED_PREFIX)) == 0) {
+			if (!(found->roles & HTTP_ROLE_CUSTOMER)) {
+				http_fail(j, 403, "forbidden", "",
+					  "this token does not grant access "
+					  "to this endpoint");
+				return;
+			}
+			j->r.role = HTTP_ROLE_CUSTOMER;
+		} else {
+			http_fail(j, 401, "unauthorized", "",
+				  "unrecognised credentials");
+			return;
+		}
+	} else
+		j->r.role = HTTP_ROLE_PUBLIC;
+
+	{
+		const char *ik = evhttp_find_header(in, "Idempotency-Key");
+		if (ik != NULL) {
+			if (*ik == '\0' || strlen(ik) > 255 ||
+			    !valid_text(ik, strlen(ik))) {
+				http_fail(j, 400, "invalid-header",
+					  "Idempotency-Key",
+					  "Idempotency-Key must be 1 to 255 "
+					  "printable characters");
+				return;
+			}
+			j->r.idem_key = xstrdup(ik);
+			/* The fingerprint covers what the request asks. */
+			char *fp = xasprintf("%s %s\n%s", http_method_name(method),
+					     evhttp_request_get_uri(ev),
+					     j->r.raw_body);
+			keys_digest_hex(fp, strlen(fp), j->body_hash);
+			free(fp);
+		}
+	}
+
+	if (found->parse != NULL && found->parse(&j->r, &err) != 0) {
+		http_finish(j, &err);
+		cbd_err_clear(&err);
+		return;
+	}
+	if (found->work == NULL) {
+		http_finish(j, NULL);
+		return;
+	}
+	if (store_submit(s->pool, http_job_work, http_job_done, j) != 0) {
+		cbd_err_set(&err, 503, "overloaded", "",
+			    "too many requests in progress; try again");
+		err.retry_after_sec = 1;
+		http_finish(j, &err);
+	}
+}
+
+struct http_server *
+http_server_new(struct event_base *base, const struct config *cfg,
+		struct store_pool *pool, struct metrics *metrics,
+		const struct http_route *const *tables)
+{
+	struct http_server *s = xcalloc(1, sizeof(*s));
+
+	s->base = base;
+	s->cfg = cfg;
+	s->pool = pool;
+	s->metrics = metrics;
+	s->tables = tables;
+	s->evh = evhttp_new(base);
+	evhttp_set_allowed_methods(s->evh, EVHTTP_REQ_GET | EVHTTP_REQ_POST |
+						   EVHTTP_REQ_PUT |
+						   EVHTTP_REQ_PATCH |
+						   EVHTTP_REQ_DELETE |
+						   EVHTTP_REQ_HEAD);
+	evhttp_set_max_body_size(s->evh, HTTP_HARD_BODY_CAP);
+	evhttp_set_max_headers_size(s->evh, 16384);
+	evhttp_set_timeout(s->evh, cfg->request_timeout_sec);
+	evhttp_set_gencb(s->evh, http_dispatch, s);
+	return s;
+}
+
+int
+http_server_listen(struct http_server *s)
+{
+	s->bound = evhttp_bind_socket_with_handle(s->evh, s->cfg->listen_addr,
+						  (ev_uint16_t)s->cfg->listen_port);
+	if (s->bound == NULL) {
+		log_error("cannot listen", "addr=%s port=%d",
+			  s->cfg->listen_addr, s->cfg->listen_port);
+		return -1;
+	}
+	log_info("listening", "addr=%s port=%d", s->cfg->listen_addr,
+		 s->cfg->listen_port);
+	return 0;
+}
+
+void
+http_server_stop_accepting(struct http_server *s)
+{
+	if (s->bound != NULL) {
+		evhttp_del_accept_socket(s->evh, s->bound);
+		s->bound = NULL;
+	}
+	s->is_draining = 1;
+}
+
+int
+http_server_inflight(const struct http_server *s)
+{
+	return s->inflight;
+}
+
+struct store_pool *
+http_server_pool(const struct http_server *s)
+{
+	return s->pool;
+}
+
+struct metrics *
+http_server_metrics(const struct http_server *s)
+{
+	return s->metrics;
+}
+
+void
+http_server_free(struct http_server *s)
+{
+	if (s == NULL)
+		return;
+	evhttp_free(s->evh);
+	free(s);
+}

@@ -1,0 +1,320 @@
+/*
+ * main.c: wiring only. Parse arguments and config, migrate, then run the
+ * loop with the store pool, HTTP server, outbox dispatcher and signals.
+ */
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+#include <event2/event.h>
+#include <event2/thread.h>
+#include <libical/ical.h>
+#include <mysql.h>
+
+#include "autoconfig.h"
+
+#include "api.h"
+#include "clock.h"
+#include "config.h"
+#include "http.h"
+#include "keys.h"
+#include "log.h"
+#include "metrics.h"
+#include "migrate.h"
+#include "outbox.h"
+#include "store.h"
+#include "xalloc.h"
+
+struct main_state {
+	struct event_base *base;
+	struct config cfg;
+	struct store_pool *pool;
+	struct http_server *http;
+	struct outbox *outbox;
+	struct metrics *metrics;
+	struct event *sig_term, *sig_int, *sig_hup, *drain_timer;
+	int signals_seen;
+	int64_t drain_deadline_ms;
+};
+
+static void
+main_usage(FILE *out)
+{
+	fprintf(out,
+		"usage: callbackd [-c FILE] [options]\n"
+		"  -c, --config FILE        configuration file\n"
+		"      --check-config       validate the config and exit\n"
+		"      --migrate            apply schema migrations and exit\n"
+		"      --create-key ROLE NAME\n"
+		"                           create an API key (admin, lead, "
+		"agent),\n"
+		"                           print it once and exit\n"
+		"      --agent-id ID        agent of an agent key\n"
+		"      --help-config        describe every config key\n"
+		"      --version            print the version\n"
+		"  -h, --help               this text\n");
+}
+
+/* Load (or create, first instance wins) the link-signing secret. */
+static int
+main_secret_work(struct store_tx *tx, void *arg, struct cbd_err *err)
+{
+	char **out = arg;
+	char *fresh = keys_generate("");
+	struct store_rows *r;
+	int64_t n;
+
+	n = store_exec(tx, err,
+		       "INSERT IGNORE INTO settings (name, value) VALUES "
+		       "('link_secret', ?)",
+		       "s", fresh);
+	free(fresh);
+	if (n < 0)
+		return -1;
+	r = store_query(tx, err,
+			"SELECT value FROM settings WHERE name = 'link_secret'",
+			"");
+	if (r == NULL)
+		return -1;
+	free(*out);
+	*out = xstrdup(store_rows_str(r, 0, 0));
+	store_rows_free(r);
+	return 0;
+}
+
+struct main_key_args {
+	const char *role, *name;
+	int64_t agent_id;
+	char *key;
+};
+
+static int
+main_key_work(struct store_tx *tx, void *arg, struct cbd_err *err)
+{
+	struct main_key_args *a = arg;
+	int64_t id;
+
+	free(a->key);
+	a->key = NULL;
+	return api_keys_insert(tx, a->role, a->name, a->agent_id, &id, &a->key,
+			       err);
+}
+
+/* Migrations at start-up, waiting a while for a database still booting. */
+static void
+main_migrate(const struct config *cfg)
+{
+	struct cbd_err err;
+
+	memset(&err, 0, sizeof(err));
+	for (int i = 0; i < 30; i++) {
+		cbd_err_clear(&err);
+		if (migrate_run(cfg, &err) == 0)
+			return;
+		if (err.status != 503)
+			break;
+		sleep(1);
+	}
+	log_fatal("cannot migrate the database", "error=\"%s\"", err.detail);
+}
+
+static void
+main_drain_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct main_state *st = arg;
+
+	(void)fd;
+	(void)what;
+	if ((http_server_inflight(st->http) == 0 &&
+	     store_busy(st->pool) == 0) ||
+	    clock_mono_ms() >= st->drain_deadline_ms) {
+		log_info("stopped", "inflight=%d",
+			 http_server_inflight(st->http));
+		event_base_loopexit(st->base, NULL);
+	}
+}
+
+static void
+main_signal_cb(evutil_socket_t sig, short what, void *arg)
+{
+	struct main_state *st = arg;
+	struct timeval tv = { 0, 50 * 1000 };
+
+	(void)what;
+	if (sig == SIGHUP) {
+		/* Logs go to stderr (journald), nothing to reopen; config
+		 * reload is not supported yet, so say so. */
+		log_info("SIGHUP ignored: restart to apply config changes",
+			 "%s", "");
+		return;
+	}
+	if (++st->signals_seen > 1) {
+		log_warn("second signal: exiting now", "signal=%d", (int)sig);
+		_exit(1);
+	}
+	log_info("shutting down", "signal=%d grace_sec=%d", (int)sig,
+		 st->cfg.shutdown_grace_sec);
+	http_server_stop_accepting(st->http);
+	st->drain_deadline_ms =
+		clock_mono_ms() + (int64_t)st->cfg.shutdown_grace_sec * 1000;
+	st->drain_timer = event_new(st->base, -1, EV_PERSIST, main_drain_cb, st);
+	event_add(st->drain_timer, &tv);
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "check-config", no_argument, NULL, 'C' },
+		{ "migrate", no_argument, NULL, 'M' },
+		{ "create-key", required_argument, NULL, 'K' },
+		{ "agent-id", required_argument, NULL, 'A' },
+		{ "help-config", no_argument, NULL, 'H' },
+		{ "version", no_argument, NULL, 'V' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct main_state st;
+	struct main_key_args key = { NULL, NULL, 0, NULL };
+	const char *conf_path = NULL;
+	int check_only = 0, migrate_only = 0, o;
+	char *secret = NULL;
+	struct cbd_err err;
+	enum log_level lvl;
+
+	memset(&st, 0, sizeof(st));
+	memset(&err, 0, sizeof(err));
+	config_init(&st.cfg);
+	while ((o = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
+		switch (o) {
+		case 'c':
+			conf_path = optarg;
+			break;
+		case 'C':
+			check_only = 1;
+			break;
+		case 'M':
+			migrate_only = 1;
+			break;
+		case 'K':
+			key.role = optarg;
+			if (optind >= argc) {
+				main_usage(stderr);
+				return 2;
+			}
+			key.name = argv[optind++];
+			break;
+		case 'A':
+			key.agent_id = strtoll(optarg, NULL, 10);
+			break;
+		case 'H':
+			config_print_help(stdout);
+			return 0;
+		case 'V':
+			printf("callbackd %s\n", PACKAGE_VERSION);
+			return 0;
+		case 'h':
+			main_usage(stdout);
+			return 0;
+		default:
+			main_usage(stderr);
+			return 2;
+		}
+	}
+	if (optind != argc) {
+		main_usage(stderr);
+		return 2;
+	}
+	if (conf_path != NULL && config_load(&st.cfg, conf_path, &err) != 0) {
+		fprintf(stderr, "callbackd: %s\n", err.detail);
+		return 2;
+	}
+	if (check_only) {
+		printf("callbackd: %s is valid\n",
+		       conf_path ? conf_path : "(defaults)");
+		config_clear(&st.cfg);
+		return 0;
+	}
+	if (log_level_parse(st.cfg.log_level, &lvl) == 0)
+		log_min_level = lvl;
+
+	/* Libraries with global state are set up once, before threads. */
+	evthread_use_pthreads();
+	if (mysql_library_init(0, NULL, NULL) != 0)
+		log_fatal("mysql_library_init failed", "%s", "");
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	icalerror_set_errors_are_fatal(0);
+	signal(SIGPIPE, SIG_IGN);
+
+	main_migrate(&st.cfg);
+	if (migrate_only) {
+		log_info("schema is current", "version=%d", migrate_latest());
+		goto cleanup_libs;
+	}
+	if (key.role != NULL) {
+		if (store_run_once(&st.cfg, main_key_work, &key, &err) != 0) {
+			fprintf(stderr, "callbackd: %s\n", err.detail);
+			cbd_err_clear(&err);
+			config_clear(&st.cfg);
+			return 1;
+		}
+		printf("%s\n", key.key);
+		free(key.key);
+		goto cleanup_libs;
+	}
+	if (store_run_once(&st.cfg, main_secret_work, &secret, &err) != 0)
+		log_fatal("cannot load the link secret", "error=\"%s\"",
+			  err.detail);
+	keys_set_link_secret(secret);
+	free(secret);
+
+	st.base = event_base_new();
+	if (st.base == NULL)
+		log_fatal("event_base_new failed", "%s", "");
+	st.metrics = metrics_new();
+	st.pool = store_pool_new(st.base, &st.cfg);
+	st.http = http_server_new(st.base, &st.cfg, st.pool, st.metrics,
+				  api_tables);
+	if (http_server_listen(st.http) != 0)
+		log_fatal("cannot listen", "addr=%s port=%d",
+			  st.cfg.listen_addr, st.cfg.listen_port);
+	st.outbox = outbox_new(st.base, &st.cfg, st.pool, st.metrics);
+	st.sig_term = evsignal_new(st.base, SIGTERM, main_signal_cb, &st);
+	st.sig_int = evsignal_new(st.base, SIGINT, main_signal_cb, &st);
+	st.sig_hup = evsignal_new(st.base, SIGHUP, main_signal_cb, &st);
+	event_add(st.sig_term, NULL);
+	event_add(st.sig_int, NULL);
+	event_add(st.sig_hup, NULL);
+	if (st.cfg.test_clock)
+		log_warn("test clock enabled: admins can set the time", "%s",
+			 "");
+	log_info("started", "version=%s pid=%d threads=%d", PACKAGE_VERSION,
+		 (int)getpid(), st.cfg.store_threads);
+
+	event_base_dispatch(st.base);
+
+	/* Free everything so a leak checker's report means something. */
+	outbox_free(st.outbox);
+	store_pool_free(st.pool);
+	http_server_free(st.http);
+	event_free(st.sig_term);
+	event_free(st.sig_int);
+	event_free(st.sig_hup);
+	if (st.drain_timer != NULL)
+		event_free(st.drain_timer);
+	metrics_free(st.metrics);
+	event_base_free(st.base);
+	keys_set_link_secret(NULL);
+cleanup_libs:
+	config_clear(&st.cfg);
+	curl_global_cleanup();
+	icaltimezone_free_builtin_timezones();
+	mysql_library_end();
+	libevent_global_shutdown();
+	return 0;
+}

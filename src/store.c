@@ -1,0 +1,789 @@
+/*
+ * store.c: the MariaDB worker pool.
+ *
+ * Design note. HTTP and timers live on one libevent loop that must never
+ * block; MariaDB calls block. So every piece of database work is a job: the
+ * loop builds it (work function + done function + argument), a worker
+ * thread runs the work function inside START TRANSACTION ... COMMIT on its
+ * own connection, and the finished job goes back to the loop through a
+ * mutex-protected list and event_active(). The loop then calls done and
+ * frees the job. A job has one owner at a time: loop, queue, worker, done
+ * list, loop again. Workers never touch libevent, evhttp or curl objects.
+ *
+ * Failures are sorted where they are seen:
+ *  - deadlock (1213) and lock wait timeout (1205): the whole work function
+ *    runs again, a bounded number of times;
+ *  - a lost or refused connection (2002, 2006, 2013 ...) before COMMIT: the
+ *    transaction did not happen, so reconnect and run it again once; at or
+ *    after COMMIT the outcome is unknown and the client gets 503;
+ *  - anything else is the work function's business (1062 -> 409 etc.).
+ * While the database is down each worker tries to reconnect at most once a
+ * second and answers the rest with 503 + Retry-After at once.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <mysql.h>
+#include <mysqld_error.h>
+#include <errmsg.h>
+
+#include "clock.h"
+#include "config.h"
+#include "log.h"
+#include "store.h"
+#include "xalloc.h"
+
+#define STORE_MAX_ATTEMPTS  6   /* runs of one job on deadlocks */
+#define STORE_STMT_CACHE    96  /* prepared statements kept per connection */
+#define STORE_MAX_PARAMS    32
+#define STORE_CELL_INIT     256 /* first buffer per result cell; grows */
+#define STORE_RECONNECT_MS  1000
+
+struct store_job {
+	store_work_fn work;
+	store_done_fn done;
+	void *arg;
+	int rc;
+	struct cbd_err err;
+	struct store_job *next;
+};
+
+struct store_stmt {
+	const char *sql; /* the caller's literal: compared by address first */
+	MYSQL_STMT *stmt;
+};
+
+/* One worker's connection. Owned by that worker thread alone. */
+struct store_tx {
+	struct store_pool *pool;
+	int index;
+	MYSQL *conn; /* NULL while disconnected */
+	unsigned last_errno;
+	int64_t last_fail_ms; /* when a connect last failed (mono clock) */
+	struct store_stmt cache[STORE_STMT_CACHE];
+	int ncache;
+	int in_commit; /* an error now leaves the outcome unknown */
+};
+
+struct store_rows {
+	size_t nrows, ncols, cap;
+	char **cells; /* nrows * ncols, NULL for SQL NULL */
+	char **names;
+};
+
+struct store_pool {
+	/* Immutable after store_pool_new. */
+	char *host, *socket, *user, *password, *dbname;
+	unsigned port;
+	int nthreads;
+	int queue_max;
+	pthread_t *threads;
+	struct store_tx *txs;
+	struct event *done_ev; /* loop-owned; activated by workers */
+
+	/* Guarded by mu. */
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	struct store_job *q_head, *q_tail;
+	int q_len;
+	struct store_job *d_head, *d_tail;
+	int stopping;
+
+	/* Loop thread only. */
+	int busy;
+
+	/* Written by workers, read anywhere. */
+	atomic_int in_use;
+	atomic_int connected;
+	atomic_uint_fast64_t db_errors;
+};
+
+static int
+store_errno_is_conn(unsigned e)
+{
+	return e == CR_SERVER_GONE_ERROR || e == CR_SERVER_LOST ||
+	       e == CR_CONNECTION_ERROR || e == CR_CONN_HOST_ERROR ||
+	       e == CR_SERVER_LOST_EXTENDED || e == ER_CONNECTION_KILLED ||
+	       e == ER_SERVER_SHUTDOWN || e == CR_COMMANDS_OUT_OF_SYNC;
+}
+
+static int
+store_errno_is_retry(unsigned e)
+{
+	return e == ER_LOCK_DEADLOCK || e == ER_LOCK_WAIT_TIMEOUT;
+}
+
+static void
+store_disconnect(struct store_tx *tx)
+{
+	for (int i = 0; i < tx->ncache; i++)
+		mysql_stmt_close(tx->cache[i].stmt);
+	tx->ncache = 0;
+	if (tx->conn != NULL) {
+		mysql_close(tx->conn);
+		tx->conn = NULL;
+		atomic_fetch_sub(&tx->pool->connected, 1);
+	}
+}
+
+/* Set err for a failed MariaDB call and remember its number. */
+static void
+store_fail(struct store_tx *tx, struct cbd_err *err, unsigned e,
+	   const char *what, const char *msg)
+{
+	tx->last_errno = e;
+	atomic_fetch_add(&tx->pool->db_errors, 1);
+	if (store_errno_is_conn(e) || e == 0) {
+		cbd_err_set(err, 503, "database-unavailable", "",
+			    "the database is not reachable; try again shortly");
+		err->retry_after_sec = 2;
+	} else if (store_errno_is_retry(e)) {
+		cbd_err_set(err, 503, "busy", "",
+			    "too much contention; try again");
+		err->retry_after_sec = 1;
+	} else if (e == ER_DUP_ENTRY) {
+		cbd_err_set(err, 409, "conflict", "", "that already exists");
+	} else {
+		cbd_err_set(err, 500, "internal", "", "internal error");
+	}
+	if (e == ER_DUP_ENTRY || store_errno_is_retry(e))
+		log_debug("sql failed", "what=%s errno=%u error=\"%s\"", what, e,
+			  msg);
+	else
+		log_error("sql failed", "what=%s errno=%u error=\"%s\"", what, e,
+			  msg);
+}
+
+static int
+store_connect(struct store_tx *tx, struct cbd_err *err)
+{
+	struct store_pool *p = tx->pool;
+	unsigned timeout = 2, rw_timeout = 30;
+	int64_t now = clock_mono_ms();
+	MYSQL *c;
+
+	if (tx->conn != NULL)
+		return 0;
+	if (tx->last_fail_ms != 0 && now - tx->last_fail_ms < STORE_RECONNECT_MS)
+		goto fail;
+	c = mysql_init(NULL);
+	if (c == NULL)
+		log_fatal("mysql_init failed", "%s", "");
+	mysql_options(c, MYSQL_OPT_CONNECT_TIMEOUT, &timeout);
+	mysql_options(c, MYSQL_OPT_READ_TIMEOUT, &rw_timeout);
+	mysql_options(c, MYSQL_OPT_WRITE_TIMEOUT, &rw_timeout);
+	mysql_options(c, MYSQL_SET_CHARSET_NAME, "utf8mb4");
+	/* UTC sessions; strict mode so bad data is an error, not a warning;
+	 * READ COMMITTED so concurrent bookings do not take gap locks. */
+	mysql_options(c, MYSQL_INIT_COMMAND,
+		      "SET time_zone = '+00:00', sql_mode = "
+		      "'STRICT_ALL_TABLES,NO_ZERO_DATE,NO_ENGINE_SUBSTITUTION',"
+		      " SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED,"
+		      " innodb_lock_wait_timeout = 5");
+	if (mysql_real_connect(c, p->socket ? NULL : p->host, p->user,
+			       p->password, p->dbname, p->port, p->socket,
+			       0) == NULL) {
+		unsigned e = mysql_errno(c);
+		if (tx->last_fail_ms == 0)
+			log_warn("database connect failed",
+				 "worker=%d errno=%u error=\"%s\"", tx->index, e,
+				 mysql_error(c));
+		mysql_close(c);
+		tx->last_fail_ms = now;
+		goto fail;
+	}
+	if (tx->last_fail_ms != 0)
+		log_info("database reconnected", "worker=%d", tx->index);
+	tx->last_fail_ms = 0;
+	tx->conn = c;
+	atomic_fetch_add(&p->connected, 1);
+	return 0;
+fail:
+	tx->last_errno = CR_CONNECTION_ERROR;
+	cbd_err_set(err, 503, "database-unavailable", "",
+		    "the database is not reachable; try again shortly");
+	err->retry_after_sec = 2;
+	return -1;
+}
+
+int
+store_exec_raw(struct store_tx *tx, struct cbd_err *err, const char *sql)
+{
+	MYSQL_RES *res;
+
+	if (mysql_real_query(tx->conn, sql, strlen(sql)) != 0) {
+		store_fail(tx, err, mysql_errno(tx->conn), sql,
+			   mysql_error(tx->conn));
+		return -1;
+	}
+	/* Statements like SELECT GET_LOCK() return a row we do not need. */
+	res = mysql_store_result(tx->conn);
+	if (res != NULL)
+		mysql_free_result(res);
+	return 0;
+}
+
+static MYSQL_STMT *
+store_prepare(struct store_tx *tx, struct cbd_err *err, const char *sql,
+	      int *is_cached)
+{
+	my_bool on = 1;
+	MYSQL_STMT *st;
+
+	for (int i = 0; i < tx->ncache; i++) {
+		if (tx->cache[i].sql == sql) {
+			*is_cached = 1;
+			return tx->cache[i].stmt;
+		}
+	}
+	st = mysql_stmt_init(tx->conn);
+	if (st == NULL || mysql_stmt_prepare(st, sql, strlen(sql)) != 0) {
+		unsigned e = st ? mysql_stmt_errno(st) : mysql_errno(tx->conn);
+		store_fail(tx, err, e, sql,
+			   st ? mysql_stmt_error(st) : mysql_error(tx->conn));
+		if (st != NULL)
+			mysql_stmt_close(st);
+		return NULL;
+	}
+	mysql_stmt_attr_set(st, STMT_ATTR_UPDATE_MAX_LENGTH, &on);
+	if (tx->ncache < STORE_STMT_CACHE) {
+		tx->cache[tx->ncache].sql = sql;
+		tx->cache[tx->ncache].stmt = st;
+		tx->ncache++;
+		*is_cached = 1;
+	} else
+		*is_cached = 0;
+	return st;
+}
+
+/* Bind fmt's arguments and execute. Returns the statement or NULL. */
+static MYSQL_STMT *
+store_vexecute(struct store_tx *tx, struct cbd_err *err, const char *sql,
+	       const char *fmt, va_list ap, int *is_cached)
+{
+	MYSQL_BIND b[STORE_MAX_PARAMS];
+	long long ints[STORE_MAX_PARAMS];
+	double dbls[STORE_MAX_PARAMS];
+	unsigned long lens[STORE_MAX_PARAMS];
+	my_bool nulls[STORE_MAX_PARAMS];
+	size_t n = strlen(fmt);
+	MYSQL_STMT *st;
+
+	if (n > STORE_MAX_PARAMS)
+		log_fatal("too many sql parameters", "n=%zu", n);
+	st = store_prepare(tx, err, sql, is_cached);
+	if (st == NULL)
+		return NULL;
+	memset(b, 0, sizeof(b));
+	for (size_t i = 0; i < n; i++) {
+		nulls[i] = 0;
+		b[i].is_null = &nulls[i];
+		switch (fmt[i]) {
+		case 'i':
+		case 'n':
+			ints[i] = va_arg(ap, int64_t);
+			if (fmt[i] == 'n' && ints[i] == STORE_NULL)
+				nulls[i] = 1;
+			b[i].buffer_type = MYSQL_TYPE_LONGLONG;
+			b[i].buffer = &ints[i];
+			break;
+		case 'd':
+			dbls[i] = va_arg(ap, double);
+			b[i].buffer_type = MYSQL_TYPE_DOUBLE;
+			b[i].buffer = &dbls[i];
+			break;
+		case 's': {
+			const char *s = va_arg(ap, const char *);
+			b[i].buffer_type = MYSQL_TYPE_STRING;
+			if (s == NULL) {
+				nulls[i] = 1;
+				lens[i] = 0;
+			} else
+				lens[i] = strlen(s);
+			b[i].buffer = (void *)(s ? s : "");
+			b[i].buffer_length = lens[i];
+			b[i].length = &lens[i];
+			break;
+		}
+		default:
+			log_fatal("bad sql parameter format", "fmt=%s", fmt);
+		}
+	}
+	if (mysql_stmt_param_count(st) != n)
+		log_fatal("sql parameter count mismatch", "sql=\"%s\"", sql);
+	if ((n > 0 && mysql_stmt_bind_param(st, b) != 0) ||
+	    mysql_stmt_execute(st) != 0) {
+		store_fail(tx, err, mysql_stmt_errno(st), sql,
+			   mysql_stmt_error(st));
+		if (!*is_cached)
+			mysql_stmt_close(st);
+		return NULL;
+	}
+	return st;
+}
+
+int64_t
+store_exec(struct store_tx *tx, struct cbd_err *err, const char *sql,
+	   const char *fmt, ...)
+{
+	int is_cached = 0;
+	MYSQL_STMT *st;
+	va_list ap;
+	int64_t n;
+
+	va_start(ap, fmt);
+	st = store_vexecute(tx, err, sql, fmt, ap, &is_cached);
+	va_end(ap);
+	if (st == NULL)
+		return -1;
+	n = (int64_t)mysql_stmt_affected_rows(st);
+	if (n < 0)
+		n = 0;
+	if (!is_cached)
+		mysql_stmt_close(st);
+	return n;
+}
+
+int64_t
+store_last_id(struct store_tx *tx)
+{
+	return (int64_t)mysql_insert_id(tx->conn);
+}
+
+unsigned
+store_errno(const struct store_tx *tx)
+{
+	return tx->last_errno;
+}
+
+int
+store_worker_index(const struct store_tx *tx)
+{
+	return tx->index;
+}
+
+struct store_rows *
+store_query(struct store_tx *tx, struct cbd_err *err, const char *sql,
+	    const char *fmt, ...)
+{
+	struct store_rows *r = NULL;
+	MYSQL_RES *meta = NULL;
+	MYSQL_BIND *b = NULL;
+	unsigned long *lens = NULL;
+	my_bool *nulls = NULL;
+	char **bufs = NULL;
+	int is_cached = 0, frc;
+	MYSQL_STMT *st;
+	size_t ncols = 0;
+	va_list ap;
+
+	va_start(ap, fmt);
+	st = store_vexecute(tx, err, sql, fmt, ap, &is_cached);
+	va_end(ap);
+	if (st == NULL)
+		return NULL;
+	meta = mysql_stmt_result_metadata(st);
+	if (meta == NULL)
+		log_fatal("store_query on a statement without results",
+			  "sql=\"%s\"", sql);
+	ncols = mysql_num_fields(meta);
+	r = xcalloc(1, sizeof(*r));
+	r->ncols = ncols;
+	r->names = xcalloc(ncols, sizeof(char *));
+	b = xcalloc(ncols, sizeof(*b));
+	lens = xcalloc(ncols, sizeof(*lens));
+	nulls = xcalloc(ncols, sizeof(*nulls));
+	bufs = xcalloc(ncols, sizeof(char *));
+	for (size_t i = 0; i < ncols; i++) {
+		MYSQL_FIELD *f = mysql_fetch_field_direct(meta, (unsigned)i);
+		r->names[i] = xstrdup(f->name);
+		bufs[i] = xmalloc(STORE_CELL_INIT);
+		b[i].buffer_type = MYSQL_TYPE_STRING;
+		b[i].buffer = bufs[i];
+		b[i].buffer_length = STORE_CELL_INIT;
+		b[i].length = &lens[i];
+		b[i].is_null = &nulls[i];
+	}
+	if (mysql_stmt_bind_result(st, b) != 0 ||
+	    mysql_stmt_store_result(st) != 0) {
+		store_fail(tx, err, mysql_stmt_errno(st), sql,
+			   mysql_stmt_error(st));
+		store_rows_free(r);
+		r = NULL;
+		goto out;
+	}
+	while ((frc = mysql_stmt_fetch(st)) == 0 || frc == MYSQL_DATA_TRUNCATED) {
+		if ((r->nrows + 1) * ncols > r->cap) {
+			r->cap = r->cap ? r->cap * 2 : 16 * (ncols ? ncols : 1);
+			while (r->cap < (r->nrows + 1) * ncols)
+				r->cap *= 2;
+			r->cells = xrealloc(r->cells, r->cap * sizeof(char *));
+		}
+		for (size_t i = 0; i < ncols; i++) {
+			char **cell = &r->cells[r->nrows * ncols + i];
+			if (nulls[i]) {
+				*cell = NULL;
+				continue;
+			}
+			*cell = xmalloc(lens[i] + 1);
+			if (lens[i] <= STORE_CELL_INIT) {
+				memcpy(*cell, bufs[i], lens[i]);
+			} else {
+				/* Longer than the first buffer: fetch again
+				 * into one of the right size. */
+				MYSQL_BIND big;
+				memset(&big, 0, sizeof(big));
+				big.buffer_type = MYSQL_TYPE_STRING;
+				big.buffer = *cell;
+				big.buffer_length = lens[i] + 1;
+				if (mysql_stmt_fetch_column(st, &big,
+							    (unsigned)i, 0))
+					log_fatal("fetch_column failed",
+						  "sql=\"%s\"", sql);
+			}
+			(*cell)[lens[i]] = '\0';
+		}
+		r->nrows++;
+	}
+	if (frc != MYSQL_NO_DATA) {
+		store_fail(tx, err, mysql_stmt_errno(st), sql,
+			   mysql_stmt_error(st));
+		store_rows_free(r);
+		r = NULL;
+	}
+out:
+	mysql_stmt_free_result(st);
+	if (!is_cached)
+		mysql_stmt_close(st);
+	if (meta != NULL)
+		mysql_free_result(meta);
+	for (size_t i = 0; i < ncols; i++)
+		free(bufs[i]);
+	free(bufs);
+	free(b);
+	free(lens);
+	free(nulls);
+	return r;
+}
+
+size_t
+store_rows_count(const struct store_rows *r)
+{
+	return r->nrows;
+}
+
+size_t
+store_rows_cols(const struct store_rows *r)
+{
+	return r->ncols;
+}
+
+const char *
+store_rows_str(const struct store_rows *r, size_t row, size_t col)
+{
+	return r->cells[row * r->ncols + col];
+}
+
+int64_t
+store_rows_int(const struct store_rows *r, size_t row, size_t col,
+	       int64_t def)
+{
+	const char *s = store_rows_str(r, row, col);
+
+	return s ? strtoll(s, NULL, 10) : def;
+}
+
+const char *
+store_rows_name(const struct store_rows *r, size_t col)
+{
+	return r->names[col];
+}
+
+void
+store_rows_free(struct store_rows *r)
+{
+	if (r == NULL)
+		return;
+	for (size_t i = 0; i < r->nrows * r->ncols; i++)
+		free(r->cells[i]);
+	for (size_t i = 0; i < r->ncols; i++)
+		free(r->names[i]);
+	free(r->names);
+	free(r->cells);
+	free(r);
+}
+
+/*
+ * Run one job to completion on tx: connect if needed, run the work function
+ * in a transaction, retry on deadlocks and on a connection lost before
+ * COMMIT.
+ */
+static void
+store_run_job(struct store_tx *tx, store_work_fn work, void *arg, int *rcp,
+	      struct cbd_err *err)
+{
+	int conn_retries = 0;
+	int rc = -1;
+
+	for (int attempt = 0; attempt < STORE_MAX_ATTEMPTS; attempt++) {
+		cbd_err_clear(err);
+		tx->last_errno = 0;
+		tx->in_commit = 0;
+		if (store_connect(tx, err) != 0) {
+			rc = -1;
+			break;
+		}
+		if (store_exec_raw(tx, err, "START TRANSACTION") != 0) {
+			rc = -1;
+		} else {
+			rc = work(tx, arg, err);
+			if (rc == 0) {
+				tx->in_commit = 1;
+				if (mysql_commit(tx->conn) != 0) {
+					store_fail(tx, err,
+						   mysql_errno(tx->conn),
+						   "COMMIT",
+						   mysql_error(tx->conn));
+					rc = -1;
+				}
+			} else if (tx->conn != NULL &&
+				   !store_errno_is_conn(tx->last_errno)) {
+				if (mysql_rollback(tx->conn) != 0)
+					tx->last_errno = mysql_errno(tx->conn);
+			}
+		}
+		if (rc == 0)
+			break;
+		if (store_errno_is_conn(tx->last_errno)) {
+			store_disconnect(tx);
+			/* Only a transaction that never reached COMMIT is
+			 * known not to have happened: run it again once. */
+			if (!tx->in_commit && conn_retries++ == 0)
+				continue;
+			cbd_err_set(err, 503, "database-unavailable", "",
+				    "the database is not reachable; try again "
+				    "shortly");
+			err->retry_after_sec = 2;
+			break;
+		}
+		if (!store_errno_is_retry(tx->last_errno))
+			break;
+		/* Deadlock: back off a little, with jitter, and run again. */
+		usleep((useconds_t)(1000 * (1 << attempt) +
+				    (unsigned)rand() % 1000));
+	}
+	*rcp = rc;
+}
+
+static void *
+store_worker_main(void *varg)
+{
+	struct store_tx *tx = varg;
+	struct store_pool *p = tx->pool;
+	struct cbd_err scratch;
+
+	mysql_thread_init();
+	memset(&scratch, 0, sizeof(scratch));
+	/* Connect eagerly so the first requests do not pay for it. */
+	(void)store_connect(tx, &scratch);
+	cbd_err_clear(&scratch);
+	for (;;) {
+		struct store_job *job;
+
+		pthread_mutex_lock(&p->mu);
+		while (p->q_head == NULL && !p->stopping)
+			pthread_cond_wait(&p->cv, &p->mu);
+		if (p->q_head == NULL) {
+			pthread_mutex_unlock(&p->mu);
+			break;
+		}
+		job = p->q_head;
+		p->q_head = job->next;
+		if (p->q_head == NULL)
+			p->q_tail = NULL;
+		p->q_len--;
+		pthread_mutex_unlock(&p->mu);
+
+		atomic_fetch_add(&p->in_use, 1);
+		store_run_job(tx, job->work, job->arg, &job->rc, &job->err);
+		atomic_fetch_sub(&p->in_use, 1);
+
+		job->next = NULL;
+		pthread_mutex_lock(&p->mu);
+		if (p->d_tail)
+			p->d_tail->next = job;
+		else
+			p->d_head = job;
+		p->d_tail = job;
+		pthread_mutex_unlock(&p->mu);
+		event_active(p->done_ev, EV_READ, 0);
+	}
+	store_disconnect(tx);
+	mysql_thread_end();
+	return NULL;
+}
+
+/* Loop thread: hand finished jobs back to their owners. */
+static void
+store_done_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct store_pool *p = arg;
+	struct store_job *job, *next;
+
+	(void)fd;
+	(void)what;
+	pthread_mutex_lock(&p->mu);
+	job = p->d_head;
+	p->d_head = p->d_tail = NULL;
+	pthread_mutex_unlock(&p->mu);
+	for (; job != NULL; job = next) {
+		next = job->next;
+		p->busy--;
+		job->done(job->arg, job->rc, &job->err);
+		cbd_err_clear(&job->err);
+		free(job);
+	}
+}
+
+static char *
+store_opt(const char *s)
+{
+	return s != NULL && s[0] != '\0' ? xstrdup(s) : NULL;
+}
+
+struct store_pool *
+store_pool_new(struct event_base *base, const struct config *cfg)
+{
+	struct store_pool *p = xcalloc(1, sizeof(*p));
+
+	p->host = store_opt(cfg->db_host);
+	p->socket = store_opt(cfg->db_socket);
+	p->user = store_opt(cfg->db_user);
+	p->password = store_opt(cfg->db_password);
+	p->dbname = store_opt(cfg->db_name);
+	p->port = (unsigned)cfg->db_port;
+	p->nthreads = cfg->store_threads;
+	p->queue_max = cfg->store_queue_max;
+	pthread_mutex_init(&p->mu, NULL);
+	pthread_cond_init(&p->cv, NULL);
+	p->done_ev = event_new(base, -1, EV_READ, store_done_cb, p);
+	p->threads = xcalloc((size_t)p->nthreads, sizeof(pthread_t));
+	p->txs = xcalloc((size_t)p->nthreads, sizeof(struct store_tx));
+	for (int i = 0; i < p->nthreads; i++) {
+		p->txs[i].pool = p;
+		p->txs[i].index = i;
+		if (pthread_create(&p->threads[i], NULL, store_worker_main,
+				   &p->txs[i]) != 0)
+			log_fatal("cannot start store thread", "errno=%d", errno);
+	}
+	return p;
+}
+
+void
+store_pool_free(struct store_pool *p)
+{
+	if (p == NULL)
+		return;
+	pthread_mutex_lock(&p->mu);
+	p->stopping = 1;
+	pthread_cond_broadcast(&p->cv);
+	pthread_mutex_unlock(&p->mu);
+	for (int i = 0; i < p->nthreads; i++)
+		pthread_join(p->threads[i], NULL);
+	/* Deliver what finished so every done runs exactly once. */
+	store_done_cb(-1, 0, p);
+	event_free(p->done_ev);
+	pthread_mutex_destroy(&p->mu);
+	pthread_cond_destroy(&p->cv);
+	free(p->threads);
+	free(p->txs);
+	free(p->host);
+	free(p->socket);
+	free(p->user);
+	free(p->password);
+	free(p->dbname);
+	free(p);
+}
+
+int
+store_submit(struct store_pool *p, store_work_fn work, store_done_fn done,
+	     void *arg)
+{
+	struct store_job *job;
+
+	if (p->busy >= p->queue_max)
+		return -1;
+	job = xcalloc(1, sizeof(*job));
+	job->work = work;
+	job->done = done;
+	job->arg = arg;
+	pthread_mutex_lock(&p->mu);
+	if (p->q_tail)
+		p->q_tail->next = job;
+	else
+		p->q_head = job;
+	p->q_tail = job;
+	p->q_len++;
+	pthread_cond_signal(&p->cv);
+	pthread_mutex_unlock(&p->mu);
+	p->busy++;
+	return 0;
+}
+
+int
+store_busy(const struct store_pool *p)
+{
+	return p->busy;
+}
+
+int
+store_in_use(const struct store_pool *p)
+{
+	return atomic_load(&((struct store_pool *)p)->in_use);
+}
+
+int
+store_connected(const struct store_pool *p)
+{
+	return atomic_load(&((struct store_pool *)p)->connected);
+}
+
+uint64_t
+store_db_errors(const struct store_pool *p)
+{
+	return atomic_load(&((struct store_pool *)p)->db_errors);
+}
+
+int
+store_run_once(const struct config *cfg, store_work_fn work, void *arg,
+	       struct cbd_err *err)
+{
+	struct store_pool p;
+	struct store_tx tx;
+	int rc = -1;
+
+	memset(&p, 0, sizeof(p));
+	memset(&tx, 0, sizeof(tx));
+	p.host = store_opt(cfg->db_host);
+	p.socket = store_opt(cfg->db_socket);
+	p.user = store_opt(cfg->db_user);
+	p.password = store_opt(cfg->db_password);
+	p.dbname = store_opt(cfg->db_name);
+	p.port = (unsigned)cfg->db_port;
+	tx.pool = &p;
+	store_run_job(&tx, work, arg, &rc, err);
+	store_disconnect(&tx);
+	free(p.host);
+	free(p.socket);
+	free(p.user);
+	free(p.password);
+	free(p.dbname);
+	return rc;
+}

@@ -1,0 +1,181 @@
+/*
+ * timefmt.c: time parsing and zone conversion. Parsing is strict: a client
+ * sending "2026-02-30T10:00:00Z" gets an error, not March 2nd.
+ */
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include <libical/ical.h>
+
+#include "timefmt.h"
+
+static pthread_mutex_t timefmt_lock = PTHREAD_MUTEX_INITIALIZER;
+
+struct _icaltimezone *
+timefmt_zone(const char *name)
+{
+	icaltimezone *z;
+
+	if (name == NULL || name[0] == '\0')
+		return NULL;
+	if (strcmp(name, "UTC") == 0 || strcmp(name, "Etc/UTC") == 0)
+		return icaltimezone_get_utc_timezone();
+	pthread_mutex_lock(&timefmt_lock);
+	z = icaltimezone_get_builtin_timezone(name);
+	pthread_mutex_unlock(&timefmt_lock);
+	return z;
+}
+
+static int
+timefmt_digits(const char *s, int n, int *out)
+{
+	int v = 0;
+
+	for (int i = 0; i < n; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return -1;
+		v = v * 10 + (s[i] - '0');
+	}
+	*out = v;
+	return 0;
+}
+
+int
+timefmt_parse_rfc3339(const char *s, int64_t *out)
+{
+	int y, mo, d, h, mi, sec, oh = 0, om = 0, sign = 0;
+	struct tm tm;
+	const char *p;
+	time_t t;
+
+	if (s == NULL || strlen(s) < 20 || strlen(s) > 40)
+		return -1;
+	if (timefmt_digits(s, 4, &y) || s[4] != '-' ||
+	    timefmt_digits(s + 5, 2, &mo) || s[7] != '-' ||
+	    timefmt_digits(s + 8, 2, &d) || (s[10] != 'T' && s[10] != 't') ||
+	    timefmt_digits(s + 11, 2, &h) || s[13] != ':' ||
+	    timefmt_digits(s + 14, 2, &mi) || s[16] != ':' ||
+	    timefmt_digits(s + 17, 2, &sec))
+		return -1;
+	p = s + 19;
+	if (*p == '.') {
+		/* Fractions are accepted and dropped: seconds are our unit. */
+		p++;
+		if (*p < '0' || *p > '9')
+			return -1;
+		while (*p >= '0' && *p <= '9')
+			p++;
+	}
+	if (*p == 'Z' || *p == 'z') {
+		p++;
+	} else if (*p == '+' || *p == '-') {
+		sign = *p == '+' ? 1 : -1;
+		if (timefmt_digits(p + 1, 2, &oh) || p[3] != ':' ||
+		    timefmt_digits(p + 4, 2, &om) || oh > 23 || om > 59)
+			return -1;
+		p += 6;
+	} else
+		return -1;
+	if (*p != '\0' || y < 1970 || y > 9999 || mo < 1 || mo > 12 ||
+	    d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60)
+		return -1;
+	memset(&tm, 0, sizeof(tm));
+	tm.tm_year = y - 1900;
+	tm.tm_mon = mo - 1;
+	tm.tm_mday = d;
+	tm.tm_hour = h;
+	tm.tm_min = mi;
+	tm.tm_sec = sec == 60 ? 59 : sec;
+	t = timegm(&tm);
+	/* timegm normalises Feb 30 to Mar 2; a changed day means invalid. */
+	if (tm.tm_mday != d || tm.tm_mon != mo - 1)
+		return -1;
+	*out = (int64_t)t - sign * (oh * 3600 + om * 60);
+	return 0;
+}
+
+int
+timefmt_local(int64_t t, const char *tz, int *year, int *month, int *day,
+	      int *hour, int *minute, int *wday)
+{
+	icaltimezone *z = timefmt_zone(tz);
+	struct icaltimetype lt;
+	int is_dst = 0, off = 0;
+
+	if (z == NULL)
+		z = icaltimezone_get_utc_timezone();
+	pthread_mutex_lock(&timefmt_lock);
+	lt = icaltime_from_timet_with_zone((time_t)t, 0, z);
+	off = icaltimezone_get_utc_offset(z, &lt, &is_dst);
+	pthread_mutex_unlock(&timefmt_lock);
+	/* Derive fields from t + offset so all of them agree. */
+	{
+		time_t lt_t = (time_t)(t + off);
+		struct tm tm;
+		gmtime_r(&lt_t, &tm);
+		*year = tm.tm_year + 1900;
+		*month = tm.tm_mon + 1;
+		*day = tm.tm_mday;
+		*hour = tm.tm_hour;
+		*minute = tm.tm_min;
+		if (wday != NULL)
+			*wday = tm.tm_wday;
+	}
+	return off;
+}
+
+int64_t
+timefmt_from_local(const char *tz, int year, int month, int day, int hour,
+		   int minute, int second)
+{
+	icaltimezone *z = timefmt_zone(tz);
+	struct icaltimetype lt = icaltime_null_time();
+	time_t t;
+
+	if (z == NULL)
+		return -1;
+	lt.year = year;
+	lt.month = month;
+	lt.day = day;
+	lt.hour = hour;
+	lt.minute = minute;
+	lt.second = second;
+	pthread_mutex_lock(&timefmt_lock);
+	t = icaltime_as_timet_with_zone(lt, z);
+	pthread_mutex_unlock(&timefmt_lock);
+	return (int64_t)t;
+}
+
+void
+timefmt_rfc3339(int64_t t, const char *tz, char *buf, size_t size)
+{
+	int y, mo, d, h, mi, off;
+	int s = (int)(((t % 60) + 60) % 60);
+
+	if (tz == NULL || strcmp(tz, "UTC") == 0) {
+		time_t tt = (time_t)t;
+		struct tm tm;
+		gmtime_r(&tt, &tm);
+		strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm);
+		return;
+	}
+	off = timefmt_local(t, tz, &y, &mo, &d, &h, &mi, NULL);
+	snprintf(buf, size, "%04d-%02d-%02dT%02d:%02d:%02d%c%02d:%02d", y, mo,
+		 d, h, mi, s, off < 0 ? '-' : '+', (off < 0 ? -off : off) / 3600,
+		 ((off < 0 ? -off : off) % 3600) / 60);
+}
+
+void
+timefmt_strftime(int64_t t, const char *tz, const char *fmt, char *buf,
+		 size_t size)
+{
+	int off = timefmt_local(t, tz, &(int){ 0 }, &(int){ 0 }, &(int){ 0 },
+				&(int){ 0 }, &(int){ 0 }, NULL);
+	time_t lt = (time_t)(t + off);
+	struct tm tm;
+
+	gmtime_r(&lt, &tm);
+	strftime(buf, size, fmt, &tm);
+}

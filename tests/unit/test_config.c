@@ -1,0 +1,82 @@
+/* test_config.c: config parsing, limits, and the example file's coverage. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "tap.h"
+
+int
+main(void)
+{
+	struct config c;
+	struct cbd_err err;
+	const char *dir = getenv("srcdir");
+	char path[512];
+
+	memset(&err, 0, sizeof(err));
+	config_init(&c);
+	is_int(c.listen_port, 8080, "default port");
+	is_str(c.listen_addr, "127.0.0.1", "default address");
+	is_int(config_parse(&c,
+			    "# comment\n\nlisten_port = 9090\n"
+			    "db_socket=/tmp/x.sock\n  test_clock = yes  \n",
+			    "t", &err),
+	       0, "valid text parses");
+	is_int(c.listen_port, 9090, "port set");
+	is_str(c.db_socket, "/tmp/x.sock", "socket set");
+	is_int(c.test_clock, 1, "bool yes");
+	ok(config_parse(&c, "nope = 1\n", "t", &err) == -1 &&
+		   strcmp(err.field, "nope") == 0,
+	   "unknown key rejected: %s", err.detail);
+	ok(strstr(err.detail, "t:1") != NULL, "error names the line");
+	ok(config_parse(&c, "listen_port = 70000\n", "t", &err) == -1,
+	   "port out of range");
+	ok(config_parse(&c, "listen_port = 80x\n", "t", &err) == -1,
+	   "port not a number");
+	ok(config_parse(&c, "test_clock = maybe\n", "t", &err) == -1,
+	   "bad boolean");
+	ok(config_parse(&c, "just text\n", "t", &err) == -1, "no equals sign");
+	ok(config_parse(&c, "log_level = loud\n", "t", &err) == -1,
+	   "bad log level");
+	ok(config_parse(&c, "sms_mode = pigeon\n", "t", &err) == -1,
+	   "bad sms mode");
+	config_clear(&c);
+
+	/* Every key is documented in the example config. */
+	snprintf(path, sizeof(path), "%s/contrib/callbackd.conf.example",
+		 dir ? dir : ".");
+	{
+		FILE *f = fopen(path, "r");
+		char *text = NULL;
+		size_t cap = 0;
+		ssize_t n;
+		char *all = calloc(1, 1);
+		size_t len = 0;
+
+		if (ok(f != NULL, "example config exists")) {
+			while ((n = getline(&text, &cap, f)) > 0) {
+				all = realloc(all, len + (size_t)n + 1);
+				memcpy(all + len, text, (size_t)n + 1);
+				len += (size_t)n;
+			}
+			fclose(f);
+			for (const char *const *k = config_key_names(); *k;
+			     k++) {
+				char pat[80];
+				snprintf(pat, sizeof(pat), "\n# %s =", *k);
+				char pat2[80];
+				snprintf(pat2, sizeof(pat2), "\n%s =", *k);
+				ok(strstr(all, pat) || strstr(all, pat2),
+				   "example documents %s", *k);
+			}
+			config_init(&c);
+			is_int(config_parse(&c, all, "example", &err), 0,
+			       "example config parses: %s", err.detail);
+			config_clear(&c);
+		}
+		free(text);
+		free(all);
+	}
+	return tap_done();
+}
