@@ -304,7 +304,7 @@ callback_book(struct store_tx *tx, const struct config *cfg,
 		       "INSERT INTO callbacks (case_id, customer_id, owner_id,"
 		       " state, topic, is_asap, due_at, notify, created_at, "
 		       "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-		       "iiississii", case_id, customer_id, owner_id,
+		       "iiissiisii", case_id, customer_id, owner_id,
 		       b->is_asap ? "pending" : "scheduled", b->topic,
 		       (int64_t)b->is_asap, b->is_asap ? now : b->when, notify,
 		       now, now) < 0)
@@ -325,8 +325,12 @@ callback_book(struct store_tx *tx, const struct config *cfg,
 	callback_ctx(r, &nc);
 	if (notify_change(tx, cfg, &nc, NOTIFY_BOOKED, err) != 0)
 		goto out;
-	*out = callback_json(cfg, r, NULL);
-	json_object_del(*out, "customer");
+	{
+		/* The booking answer is the customer's view. */
+		struct callback_caller cust = { HTTP_ROLE_CUSTOMER, 0, NULL,
+						NULL };
+		*out = callback_json(cfg, r, &cust);
+	}
 	keys_manage_token(id, tok, sizeof(tok));
 	json_object_set_new(*out, "manage_token", json_string(tok));
 	{

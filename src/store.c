@@ -185,7 +185,7 @@ store_connect(struct store_tx *tx, struct cbd_err *err)
 	mysql_options(c, MYSQL_INIT_COMMAND,
 		      "SET time_zone = '+00:00', sql_mode = "
 		      "'STRICT_ALL_TABLES,NO_ZERO_DATE,NO_ENGINE_SUBSTITUTION',"
-		      " SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED,"
+		      " tx_isolation = 'READ-COMMITTED',"
 		      " innodb_lock_wait_timeout = 5");
 	if (mysql_real_connect(c, p->socket ? NULL : p->host, p->user,
 			       p->password, p->dbname, p->port, p->socket,
@@ -197,6 +197,17 @@ store_connect(struct store_tx *tx, struct cbd_err *err)
 				 mysql_error(c));
 		mysql_close(c);
 		tx->last_fail_ms = now;
+		if (e < 2000 && e != ER_CON_COUNT_ERROR &&
+		    e != ER_SERVER_SHUTDOWN) {
+			/* The server answered and refused: waiting will not
+			 * help (bad credentials, unknown database). */
+			tx->last_errno = e;
+			cbd_err_set(err, 500, "database-config", "",
+				    "the database refused the connection "
+				    "(error %u)",
+				    e);
+			return -1;
+		}
 		goto fail;
 	}
 	if (tx->last_fail_ms != 0)
