@@ -20,7 +20,7 @@ struct agent_fields {
 	const char *timezone; /* IANA */
 	const char *team;
 	int64_t capacity; /* callbacks per slot; -1: unchanged */
-	int is_active;	  /* -1: unchanged */
+	int is_active;    /* -1: unchanged */
 };
 
 /* Insert; *out is the agent as JSON. 409 when the name is taken. */
@@ -46,7 +46,7 @@ int64_t agent_least_loaded(struct store_tx *tx, struct cbd_err *err);
 int agent_add_load(struct store_tx *tx, int64_t id, int delta,
 		   struct cbd_err *err) CBD_MUSTCHECK;
 /* display_name of an agent into buf ("" when unknown). */
-int agent_display_name(struct store_tx *tx, int64_t id, char *buf,
-		       size_t size, struct cbd_err *err) CBD_MUSTCHECK;
+int agent_display_name(struct store_tx *tx, int64_t id, char *buf, size_t size,
+		       struct cbd_err *err) CBD_MUSTCHECK;
 
 #endif

@@ -23,14 +23,12 @@ extern const struct http_route *const api_tables[];
 
 /* Pagination: limit in [1, 200] (default 50) and an opaque cursor that
  * carries the last id seen. Returns 0, or -1 with a field error. */
-int api_page_parse(const struct http_req *r, int64_t *limit,
-		   int64_t *after_id, struct cbd_err *err) CBD_MUSTCHECK;
+int api_page_parse(const struct http_req *r, int64_t *limit, int64_t *after_id,
+		   struct cbd_err *err) CBD_MUSTCHECK;
 /* {"items": items, "next_cursor": ...}; steals items. */
 json_t *api_page_wrap(json_t *items, int64_t limit, int64_t last_id);
 /* A time as RFC 3339 JSON string in zone tz (NULL: UTC). */
 json_t *api_time(int64_t t, const char *tz);
-
-
 
 struct store_tx;
 /*

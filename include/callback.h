@@ -3,7 +3,8 @@
  *
  *   pending (ASAP) ---claim---> in_progress ---reached---> completed
  *   scheduled ----------^           |---no_answer/busy--> retry_wait -> ...
- *   any open ---cancel---> cancelled   |---attempts out / wrong number--> failed
+ *   any open ---cancel---> cancelled   |---attempts out / wrong number-->
+ * failed
  *
  * Every open callback has exactly one owner; agents.open_count follows it
  * in the same transaction. Every change writes a case event and the
@@ -39,10 +40,10 @@ struct callback_booking {
 
 /* Who is asking to see or change a callback. */
 struct callback_caller {
-	unsigned role;	      /* enum http_role */
-	int64_t agent_id;     /* agent keys */
-	const char *token;    /* manage token (customers) */
-	const char *actor;    /* for the timeline */
+	unsigned role;     /* enum http_role */
+	int64_t agent_id;  /* agent keys */
+	const char *token; /* manage token (customers) */
+	const char *actor; /* for the timeline */
 };
 
 /*

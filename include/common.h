@@ -8,9 +8,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define CBD_MUSTCHECK __attribute__((warn_unused_result))
+#define CBD_MUSTCHECK    __attribute__((warn_unused_result))
 #define CBD_PRINTF(f, a) __attribute__((format(printf, f, a)))
-#define CBD_NORETURN __attribute__((noreturn))
+#define CBD_NORETURN     __attribute__((noreturn))
 #define CBD_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
 /*

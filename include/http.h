@@ -44,7 +44,7 @@ enum http_flag {
 	HTTP_F_BIG_BODY = 1 << 2,   /* up to HTTP_BIG_BODY_BYTES */
 };
 #define HTTP_BIG_BODY_BYTES (2 * 1024 * 1024)
-#define HTTP_MAX_PARAMS 4
+#define HTTP_MAX_PARAMS     4
 
 struct http_req;
 
@@ -58,8 +58,8 @@ typedef int (*http_work_fn)(struct store_tx *tx, struct http_req *r,
 struct http_route {
 	enum evhttp_cmd_type method;
 	const char *path; /* "/v1/callbacks/:id": ':' segments are params */
-	unsigned roles;	  /* mask of enum http_role */
-	unsigned flags;	  /* mask of enum http_flag */
+	unsigned roles;   /* mask of enum http_role */
+	unsigned flags;   /* mask of enum http_flag */
 	const char *name; /* metrics label */
 	http_parse_fn parse;
 	http_work_fn work;
@@ -73,10 +73,10 @@ struct http_req {
 	struct http_server *srv;
 	char *params[HTTP_MAX_PARAMS];
 	struct evkeyvalq query;
-	json_t *body;	/* parsed JSON object, or NULL */
+	json_t *body;   /* parsed JSON object, or NULL */
 	char *raw_body; /* NUL-terminated copy of the body */
 	size_t raw_len;
-	char *bearer;	/* credential from Authorization or ?token= */
+	char *bearer;   /* credential from Authorization or ?token= */
 	char *idem_key; /* Idempotency-Key header */
 	char client_ip[64];
 	char req_id[24];
@@ -89,11 +89,11 @@ struct http_req {
 
 	/* The answer, set by parse or work. */
 	int status;
-	json_t *resp;	 /* JSON body (owned) */
-	char *resp_raw;	 /* or a raw body (owned) ... */
+	json_t *resp;          /* JSON body (owned) */
+	char *resp_raw;        /* or a raw body (owned) ... */
 	const char *resp_type; /* ... of this static content type */
-	char *location;	 /* Location header (owned) */
-	int is_replay;	 /* answered from the idempotency record */
+	char *location;        /* Location header (owned) */
+	int is_replay;         /* answered from the idempotency record */
 
 	/* Route-private state; freed with ctx_free when set. */
 	void *ctx;

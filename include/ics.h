@@ -14,13 +14,13 @@
 #include "shift.h"
 
 struct ics_invite {
-	const char *uid;	     /* stable for the callback's life */
-	int sequence;		     /* 0 at booking, +1 on every change */
-	int is_cancel;		     /* METHOD:CANCEL, STATUS:CANCELLED */
-	int64_t start;		     /* UTC epoch seconds */
-	int64_t end;		     /* UTC epoch seconds */
-	int64_t dtstamp;	     /* when this version was made */
-	const char *tz;		     /* customer's IANA zone: TZID + VTIMEZONE */
+	const char *uid; /* stable for the callback's life */
+	int sequence;    /* 0 at booking, +1 on every change */
+	int is_cancel;   /* METHOD:CANCEL, STATUS:CANCELLED */
+	int64_t start;   /* UTC epoch seconds */
+	int64_t end;     /* UTC epoch seconds */
+	int64_t dtstamp; /* when this version was made */
+	const char *tz;  /* customer's IANA zone: TZID + VTIMEZONE */
 	const char *organizer_email; /* the service's address */
 	const char *organizer_cn;    /* the owner's display name */
 	const char *attendee_email;  /* NULL: attendee is tel:phone */
@@ -52,11 +52,11 @@ char *ics_feed_build(const char *calname, const struct ics_feed_item *items,
 
 /* One VEVENT of an imported calendar, and what became of it. */
 struct ics_import_event {
-	int index;	   /* 0-based position among the VEVENTs */
-	char uid[128];	   /* the event's UID, "" when it had none */
-	char agent[128];   /* ATTENDEE CN, else ATTENDEE mailto, else SUMMARY */
+	int index;       /* 0-based position among the VEVENTs */
+	char uid[128];   /* the event's UID, "" when it had none */
+	char agent[128]; /* ATTENDEE CN, else ATTENDEE mailto, else SUMMARY */
 	struct shift_rule rule; /* tz, start, duration, rrule, exdates filled */
-	int is_ok;	   /* 0: error says why it cannot be a shift */
+	int is_ok;              /* 0: error says why it cannot be a shift */
 	char error[200];
 };
 
@@ -66,7 +66,7 @@ struct ics_import_event {
  * frees) and *n set, or -1 with err set when text is not iCalendar at all
  * (400, "invalid-ics", field "body").
  */
-int ics_import_parse(const char *text, struct ics_import_event **out,
-		     size_t *n, struct cbd_err *err) CBD_MUSTCHECK;
+int ics_import_parse(const char *text, struct ics_import_event **out, size_t *n,
+		     struct cbd_err *err) CBD_MUSTCHECK;
 
 #endif

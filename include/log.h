@@ -27,8 +27,8 @@ int log_level_parse(const char *name, enum log_level *out) CBD_MUSTCHECK;
 /* Write one line: msg is quoted, fields (printf format) follow as is. */
 void log_write(enum log_level level, const char *msg, const char *fmt, ...)
 	CBD_PRINTF(3, 4);
-void log_fatal(const char *msg, const char *fmt, ...) CBD_PRINTF(2, 3)
-	CBD_NORETURN;
+void log_fatal(const char *msg, const char *fmt, ...)
+	CBD_PRINTF(2, 3) CBD_NORETURN;
 /* "+15551234567" -> "+155*****567" into buf (size >= 20). */
 const char *log_mask_phone(const char *phone, char *buf, size_t size);
 
@@ -38,8 +38,8 @@ const char *log_mask_phone(const char *phone, char *buf, size_t size);
 			log_write((lvl), (msg), __VA_ARGS__);                  \
 	} while (0)
 #define log_debug(msg, ...) LOG_AT(LOG_DEBUG, msg, __VA_ARGS__)
-#define log_info(msg, ...) LOG_AT(LOG_INFO, msg, __VA_ARGS__)
-#define log_warn(msg, ...) LOG_AT(LOG_WARN, msg, __VA_ARGS__)
+#define log_info(msg, ...)  LOG_AT(LOG_INFO, msg, __VA_ARGS__)
+#define log_warn(msg, ...)  LOG_AT(LOG_WARN, msg, __VA_ARGS__)
 #define log_error(msg, ...) LOG_AT(LOG_ERROR, msg, __VA_ARGS__)
 
 #endif

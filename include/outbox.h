@@ -23,8 +23,8 @@ struct metrics;
 struct outbox;
 
 enum outbox_channel {
-	OUTBOX_EMAIL,	/* iMIP invite over SMTP */
-	OUTBOX_SMS,	/* text through the SMS gateway */
+	OUTBOX_EMAIL,   /* iMIP invite over SMTP */
+	OUTBOX_SMS,     /* text through the SMS gateway */
 	OUTBOX_WEBHOOK, /* signed JSON event to the integration URL */
 };
 
@@ -44,6 +44,8 @@ int outbox_skip_pending(struct store_tx *tx, int64_t callback_id,
 
 struct outbox *outbox_new(struct event_base *base, const struct config *cfg,
 			  struct store_pool *pool, struct metrics *metrics);
+/* Stop claiming and record what has finished (on SIGTERM). */
+void outbox_stop(struct outbox *ob);
 /* Stop dispatching; transfers in flight are abandoned (their leases
  * expire and another dispatcher sends them again). NULL ok. */
 void outbox_free(struct outbox *ob);

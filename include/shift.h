@@ -19,13 +19,14 @@
 #define SHIFT_MAX_DURATION_SEC (24 * 3600)
 
 struct shift_rule {
-	int64_t id;	  /* row id, 0 when not stored yet */
+	int64_t id; /* row id, 0 when not stored yet */
 	int64_t agent_id;
-	char tz[64];	  /* IANA zone the times are written in */
-	char start[20];	  /* first occurrence, local "YYYY-MM-DDTHH:MM:SS" */
+	char tz[64];      /* IANA zone the times are written in */
+	char start[20];   /* first occurrence, local "YYYY-MM-DDTHH:MM:SS" */
 	int duration_sec; /* 1 .. SHIFT_MAX_DURATION_SEC */
-	char rrule[256];  /* RRULE value without "RRULE:"; "" = one occurrence */
-	char exdates[512]; /* local "YYYY-MM-DDTHH:MM:SS" list, comma separated */
+	char rrule[256]; /* RRULE value without "RRULE:"; "" = one occurrence */
+	char exdates[512]; /* local "YYYY-MM-DDTHH:MM:SS" list, comma separated
+			    */
 };
 
 /* An absence, UTC [from, to). */
@@ -65,8 +66,7 @@ void shift_plan_finish(struct shift_plan *p);
 /* After finish: 1 if two spans of one agent overlap (sets *agent_id). */
 int shift_plan_has_overlap(const struct shift_plan *p, int64_t *agent_id);
 
-int shift_plan_on_duty(const struct shift_plan *p, int64_t agent_id,
-		       int64_t t);
+int shift_plan_on_duty(const struct shift_plan *p, int64_t agent_id, int64_t t);
 /*
  * End of agent's span containing t, or -1 when off duty at t. Spans of one
  * agent that touch or overlap count as one stretch: the result is when the
@@ -79,8 +79,8 @@ int64_t shift_plan_next_start(const struct shift_plan *p, int64_t agent_id,
 			      int64_t t);
 /* Agents on duty at t, ascending ids; writes up to cap, returns the number
  * written (never more than cap). */
-size_t shift_plan_agents_at(const struct shift_plan *p, int64_t t,
-			    int64_t *ids, size_t cap);
+size_t shift_plan_agents_at(const struct shift_plan *p, int64_t t, int64_t *ids,
+			    size_t cap);
 /* All spans, sorted by (start, agent_id); borrowed, valid until free. */
 const struct shift_span *shift_plan_spans(const struct shift_plan *p,
 					  size_t *n);

@@ -69,6 +69,12 @@ int store_run_once(const struct config *cfg, store_work_fn work, void *arg,
 /* Execute a statement; returns affected rows (>= 0), or -1 with err set. */
 int64_t store_exec(struct store_tx *tx, struct cbd_err *err, const char *sql,
 		   const char *fmt, ...) CBD_MUSTCHECK;
+/*
+ * store_exec for SQL text built at run time (e.g. an IN list of ids the
+ * daemon made itself; never user text): prepared each time, not cached.
+ */
+int64_t store_exec_built(struct store_tx *tx, struct cbd_err *err,
+			 const char *sql, const char *fmt, ...) CBD_MUSTCHECK;
 /* Run a query and fetch all rows; NULL with err set on failure. */
 struct store_rows *store_query(struct store_tx *tx, struct cbd_err *err,
 			       const char *sql, const char *fmt,
@@ -86,8 +92,7 @@ int store_worker_index(const struct store_tx *tx);
 size_t store_rows_count(const struct store_rows *r);
 size_t store_rows_cols(const struct store_rows *r);
 /* Borrowed cell text, NULL for SQL NULL; row/col must be in range. */
-const char *store_rows_str(const struct store_rows *r, size_t row,
-			   size_t col);
+const char *store_rows_str(const struct store_rows *r, size_t row, size_t col);
 /* Cell as int64; def when NULL. */
 int64_t store_rows_int(const struct store_rows *r, size_t row, size_t col,
 		       int64_t def);

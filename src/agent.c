@@ -17,8 +17,8 @@ agent_row_json(const struct store_rows *r, size_t i)
 	const char *email = store_rows_str(r, i, 3);
 
 	return json_pack(
-		"{s:I, s:s, s:s, s:o, s:s, s:s, s:I, s:b, s:I, s:o, s:o}",
-		"id", (json_int_t)store_rows_int(r, i, 0, 0), "name",
+		"{s:I, s:s, s:s, s:o, s:s, s:s, s:I, s:b, s:I, s:o, s:o}", "id",
+		(json_int_t)store_rows_int(r, i, 0, 0), "name",
 		store_rows_str(r, i, 1), "display_name",
 		store_rows_str(r, i, 2), "email",
 		email ? json_string(email) : json_null(), "timezone",
@@ -94,8 +94,8 @@ agent_update(struct store_tx *tx, int64_t id, const struct agent_fields *f,
 }
 
 int
-agent_list(struct store_tx *tx, int64_t after_id, int64_t limit,
-	   json_t **items, int64_t *last_id, struct cbd_err *err)
+agent_list(struct store_tx *tx, int64_t after_id, int64_t limit, json_t **items,
+	   int64_t *last_id, struct cbd_err *err)
 {
 	struct store_rows *r = store_query(
 		tx, err,

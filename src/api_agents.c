@@ -6,10 +6,10 @@
 #include "store.h"
 #include "valid.h"
 
-static const char *const api_agents_fields[] = {
-	"name", "display_name", "email", "timezone", "team", "capacity",
-	"active", NULL
-};
+static const char *const api_agents_fields[] = { "name",   "display_name",
+						 "email",  "timezone",
+						 "team",   "capacity",
+						 "active", NULL };
 
 /* Read and check the fields of a create (is_create) or patch body. */
 static int
@@ -26,8 +26,8 @@ api_agents_read(json_t *b, int is_create, struct agent_fields *f,
 	    http_get_str(b, "display_name", "display_name", 100, is_create,
 			 &f->display_name, err) ||
 	    http_get_str(b, "email", "email", 254, 0, &f->email, err) ||
-	    http_get_str(b, "timezone", "timezone", 64, is_create,
-			 &f->timezone, err) ||
+	    http_get_str(b, "timezone", "timezone", 64, is_create, &f->timezone,
+			 err) ||
 	    http_get_str(b, "team", "team", 64, 0, &f->team, err) ||
 	    http_get_int(b, "capacity", "capacity", 0, 100, 0, &f->capacity,
 			 err))

@@ -65,7 +65,7 @@ static int
 api_callbacks_read(const struct http_req *r, struct callback_booking *b,
 		   struct cbd_err *err)
 {
-	static const char *const top[] = { "customer", "topic", "when",
+	static const char *const top[] = { "customer", "topic",     "when",
 					   "notify",   "force_new", NULL };
 	static const char *const cust[] = { "name", "phone", "email",
 					    "timezone", NULL };
@@ -89,8 +89,7 @@ api_callbacks_read(const struct http_req *r, struct callback_booking *b,
 	}
 	if (http_check_fields(c, cust, "customer.", err) != 0 ||
 	    http_get_str(c, "name", "customer.name", 100, 1, &b->name, err) ||
-	    http_get_str(c, "phone", "customer.phone", 16, 1, &b->phone,
-			 err) ||
+	    http_get_str(c, "phone", "customer.phone", 16, 1, &b->phone, err) ||
 	    http_get_str(c, "email", "customer.email", 254, 0, &b->email,
 			 err) ||
 	    http_get_str(c, "timezone", "customer.timezone", 64, 1,
@@ -122,23 +121,22 @@ api_callbacks_read(const struct http_req *r, struct callback_booking *b,
 				    " \"sms\"");
 			return -1;
 		}
-		json_array_foreach(notify, i, v) {
+		json_array_foreach(notify, i, v)
+		{
 			const char *s = json_string_value(v);
 			if (s != NULL && !strcmp(s, "email"))
 				b->notify_email = 1;
 			else if (s != NULL && !strcmp(s, "sms"))
 				b->notify_sms = 1;
 			else {
-				cbd_err_set(err, 400, "invalid-field",
-					    "notify",
+				cbd_err_set(err, 400, "invalid-field", "notify",
 					    "notify may hold \"email\" and "
 					    "\"sms\" only");
 				return -1;
 			}
 		}
 		if (b->notify_email && b->email == NULL) {
-			cbd_err_set(err, 400, "missing-field",
-				    "customer.email",
+			cbd_err_set(err, 400, "missing-field", "customer.email",
 				    "notify by email needs customer.email");
 			return -1;
 		}
@@ -176,9 +174,9 @@ api_callbacks_create_work(struct store_tx *tx, struct http_req *r,
 	    callback_book(tx, r->cfg, &b, &out, &status, err) != 0)
 		return -1;
 	if (status == 201)
-		r->location = xasprintf(
-			"/v1/callbacks/%lld",
-			(long long)json_integer_value(json_object_get(out, "id")));
+		r->location = xasprintf("/v1/callbacks/%lld",
+					(long long)json_integer_value(
+						json_object_get(out, "id")));
 	http_reply_json(r, status, out);
 	return 0;
 }
@@ -221,8 +219,7 @@ api_callbacks_get_work(struct store_tx *tx, struct http_req *r,
 	json_t *out;
 
 	api_callbacks_caller(r, &who, actor, sizeof(actor));
-	if (callback_get(tx, r->cfg, http_param_id(r, 0), &who, &out, err) !=
-	    0)
+	if (callback_get(tx, r->cfg, http_param_id(r, 0), &who, &out, err) != 0)
 		return -1;
 	http_reply_json(r, 200, out);
 	return 0;
@@ -278,8 +275,8 @@ api_callbacks_delete_work(struct store_tx *tx, struct http_req *r,
 	json_t *out;
 
 	api_callbacks_caller(r, &who, actor, sizeof(actor));
-	if (callback_cancel(tx, r->cfg, http_param_id(r, 0), &who, &out,
-			    err) != 0)
+	if (callback_cancel(tx, r->cfg, http_param_id(r, 0), &who, &out, err) !=
+	    0)
 		return -1;
 	http_reply_json(r, 200, out);
 	return 0;
@@ -317,8 +314,7 @@ const struct http_route api_callbacks_routes[] = {
 	{ EVHTTP_REQ_DELETE, "/v1/callbacks/:id", API_CALLBACK_ROLES, 0,
 	  "callbacks_cancel", api_callbacks_id_parse,
 	  api_callbacks_delete_work },
-	{ EVHTTP_REQ_GET, "/v1/callbacks/:id/invite.ics", API_CALLBACK_ROLES,
-	  0, "callbacks_invite", api_callbacks_id_parse,
-	  api_callbacks_ics_work },
+	{ EVHTTP_REQ_GET, "/v1/callbacks/:id/invite.ics", API_CALLBACK_ROLES, 0,
+	  "callbacks_invite", api_callbacks_id_parse, api_callbacks_ics_work },
 	{ 0, NULL, 0, 0, NULL, NULL, NULL },
 };

@@ -72,8 +72,8 @@ api_keys_create_parse(struct http_req *r, struct cbd_err *err)
 	if (http_check_fields(r->body, fields, "", err) != 0 ||
 	    http_get_str(r->body, "role", "role", 16, 1, &s, err) != 0 ||
 	    http_get_str(r->body, "name", "name", 100, 1, &s, err) != 0 ||
-	    http_get_int(r->body, "agent_id", "agent_id", 1, INT64_MAX, 0,
-			 &id, err) != 0)
+	    http_get_int(r->body, "agent_id", "agent_id", 1, INT64_MAX, 0, &id,
+			 err) != 0)
 		return -1;
 	return 0;
 }
@@ -91,19 +91,17 @@ api_keys_create_work(struct store_tx *tx, struct http_req *r,
 
 	if (api_keys_insert(tx, role, name, agent_id, &id, &key, err) != 0)
 		return -1;
-	http_reply_json(r, 201,
-			json_pack("{s:I, s:s, s:s, s:s, s:o}", "id", (json_int_t)id,
-				  "key", key, "role", role, "name", name,
-				  "agent_id",
-				  agent_id > 0 ? json_integer(agent_id)
-					       : json_null()));
+	http_reply_json(
+		r, 201,
+		json_pack("{s:I, s:s, s:s, s:s, s:o}", "id", (json_int_t)id,
+			  "key", key, "role", role, "name", name, "agent_id",
+			  agent_id > 0 ? json_integer(agent_id) : json_null()));
 	free(key);
 	return 0;
 }
 
 static int
-api_keys_list_work(struct store_tx *tx, struct http_req *r,
-		   struct cbd_err *err)
+api_keys_list_work(struct store_tx *tx, struct http_req *r, struct cbd_err *err)
 {
 	struct store_rows *rows;
 	int64_t limit, after;
@@ -132,12 +130,14 @@ api_keys_list_work(struct store_tx *tx, struct http_req *r,
 				  aid ? json_integer(aid) : json_null(),
 				  "created_at",
 				  api_time(store_rows_int(rows, i, 4, 0), NULL),
-				  "revoked", json_boolean(store_rows_str(
-						     rows, i, 5) != NULL)));
+				  "revoked",
+				  json_boolean(store_rows_str(rows, i, 5) !=
+					       NULL)));
 	}
-	http_reply_json(r, 200,
-			api_page_wrap(items, limit,
-				      n ? store_rows_int(rows, n - 1, 0, 0) : 0));
+	http_reply_json(
+		r, 200,
+		api_page_wrap(items, limit,
+			      n ? store_rows_int(rows, n - 1, 0, 0) : 0));
 	store_rows_free(rows);
 	return 0;
 }

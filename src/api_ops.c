@@ -17,7 +17,7 @@
 #include "xalloc.h"
 
 const struct http_route *const api_tables[] = {
-	api_ops_routes,	      api_keys_routes,	api_agents_routes,
+	api_ops_routes,       api_keys_routes,  api_agents_routes,
 	api_callbacks_routes, api_queue_routes, NULL,
 };
 
@@ -42,9 +42,8 @@ api_page_parse(const struct http_req *r, int64_t *limit, int64_t *after_id,
 	}
 	if (c != NULL) {
 		long long v;
-		if (c[0] != 'c' || c[1] < '1' || c[1] > '9' ||
-		    strlen(c) > 20 || (v = strtoll(c + 1, &end, 10)) <= 0 ||
-		    *end != '\0') {
+		if (c[0] != 'c' || c[1] < '1' || c[1] > '9' || strlen(c) > 20 ||
+		    (v = strtoll(c + 1, &end, 10)) <= 0 || *end != '\0') {
 			cbd_err_set(err, 400, "invalid-query", "cursor",
 				    "cursor is not one this server issued");
 			return -1;
@@ -101,8 +100,9 @@ api_ops_readyz_work(struct store_tx *tx, struct http_req *r,
 		err->retry_after_sec = 5;
 		return -1;
 	}
-	http_reply_json(r, 200,
-			json_pack("{s:s, s:i}", "status", "ready", "schema", v));
+	http_reply_json(
+		r, 200,
+		json_pack("{s:s, s:i}", "status", "ready", "schema", v));
 	return 0;
 }
 
@@ -117,8 +117,8 @@ api_ops_metrics(struct http_req *r, struct cbd_err *err)
 		    "Store jobs queued or running.", store_busy(p));
 	metrics_set(m, "callbackd_store_workers_in_use",
 		    "Store worker threads running a job.", store_in_use(p));
-	metrics_set(m, "callbackd_store_connections",
-		    "MariaDB connections up.", store_connected(p));
+	metrics_set(m, "callbackd_store_connections", "MariaDB connections up.",
+		    store_connected(p));
 	metrics_set(m, "callbackd_db_errors_total_snapshot",
 		    "MariaDB errors seen since start.",
 		    (double)store_db_errors(p));
@@ -143,8 +143,7 @@ api_ops_clock_parse(struct http_req *r, struct cbd_err *err)
 /* The clock is process state, not data: set it from the job so that only
  * an authenticated admin gets here. */
 static int
-api_ops_clock_work(struct store_tx *tx, struct http_req *r,
-		   struct cbd_err *err)
+api_ops_clock_work(struct store_tx *tx, struct http_req *r, struct cbd_err *err)
 {
 	const char *now = NULL;
 	int64_t t, adv = 0;
@@ -165,8 +164,8 @@ api_ops_clock_work(struct store_tx *tx, struct http_req *r,
 		clock_set_ms(clock_now_ms());
 	clock_advance_ms(adv * 1000);
 	log_info("clock set", "now=%lld", (long long)clock_now());
-	http_reply_json(r, 200, json_pack("{s:o}", "now",
-					  api_time(clock_now(), NULL)));
+	http_reply_json(r, 200,
+			json_pack("{s:o}", "now", api_time(clock_now(), NULL)));
 	return 0;
 }
 

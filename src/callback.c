@@ -133,25 +133,22 @@ callback_json(const struct config *cfg, const struct store_rows *r,
 		json_array_append_new(notify, json_string("email"));
 	if (strstr(n, "sms"))
 		json_array_append_new(notify, json_string("sms"));
-	o = json_pack("{s:I, s:s, s:s, s:b, s:s, s:o, s:{s:s}, s:I, s:o, s:o}",
-		      "id", (json_int_t)id, "state",
-		      store_rows_str(r, 0, CB_STATE), "topic",
-		      store_rows_str(r, 0, CB_TOPIC), "asap", is_asap,
-		      "timezone", tz, "notify", notify, "owner",
-		      "display_name", store_rows_str(r, 0, CB_OWNER_NAME),
-		      "attempts",
-		      (json_int_t)store_rows_int(r, 0, CB_ATTEMPTS, 0),
-		      "created_at",
-		      api_time(store_rows_int(r, 0, CB_CREATED, 0), tz),
-		      "updated_at",
-		      api_time(store_rows_int(r, 0, CB_UPDATED, 0), tz));
+	o = json_pack(
+		"{s:I, s:s, s:s, s:b, s:s, s:o, s:{s:s}, s:I, s:o, s:o}", "id",
+		(json_int_t)id, "state", store_rows_str(r, 0, CB_STATE),
+		"topic", store_rows_str(r, 0, CB_TOPIC), "asap", is_asap,
+		"timezone", tz, "notify", notify, "owner", "display_name",
+		store_rows_str(r, 0, CB_OWNER_NAME), "attempts",
+		(json_int_t)store_rows_int(r, 0, CB_ATTEMPTS, 0), "created_at",
+		api_time(store_rows_int(r, 0, CB_CREATED, 0), tz), "updated_at",
+		api_time(store_rows_int(r, 0, CB_UPDATED, 0), tz));
 	json_object_set_new(o, is_asap ? "requested_at" : "scheduled_at",
 			    api_time(store_rows_int(r, 0, CB_DUE, 0), tz));
 	if (who == NULL || who->role != HTTP_ROLE_CUSTOMER) {
 		const char *email = store_rows_str(r, 0, CB_EMAIL);
-		json_object_set_new(o, "case_id",
-				    json_integer(store_rows_int(r, 0, CB_CASE,
-								0)));
+		json_object_set_new(
+			o, "case_id",
+			json_integer(store_rows_int(r, 0, CB_CASE, 0)));
 		json_object_set_new(
 			o, "customer",
 			json_pack("{s:s, s:s, s:o, s:s}", "name",
@@ -167,9 +164,9 @@ callback_json(const struct config *cfg, const struct store_rows *r,
 		char *self = xasprintf("%s/v1/callbacks/%lld", cfg->public_url,
 				       (long long)id);
 		char *ics = xasprintf("%s/invite.ics", self);
-		json_object_set_new(o, "links",
-				    json_pack("{s:s, s:s}", "self", self,
-					      "invite", ics));
+		json_object_set_new(
+			o, "links",
+			json_pack("{s:s, s:s}", "self", self, "invite", ics));
 		free(self);
 		free(ics);
 	}
@@ -425,14 +422,14 @@ callback_reschedule(struct store_tx *tx, const struct config *cfg, int64_t id,
 		       "WHERE id = ?",
 		       "siiii", is_asap ? "pending" : "scheduled",
 		       (int64_t)is_asap, is_asap ? now : when, now, id) < 0 ||
-	    callback_event(tx, store_rows_int(r, 0, CB_CASE, 0), id,
-			   "rescheduled", who->actor,
-			   json_pack("{s:I, s:I, s:b}", "from",
-				     (json_int_t)store_rows_int(r, 0, CB_DUE,
-								0),
-				     "to", (json_int_t)(is_asap ? now : when),
-				     "asap", is_asap),
-			   err) != 0)
+	    callback_event(
+		    tx, store_rows_int(r, 0, CB_CASE, 0), id, "rescheduled",
+		    who->actor,
+		    json_pack("{s:I, s:I, s:b}", "from",
+			      (json_int_t)store_rows_int(r, 0, CB_DUE, 0), "to",
+			      (json_int_t)(is_asap ? now : when), "asap",
+			      is_asap),
+		    err) != 0)
 		goto out;
 	store_rows_free(r);
 	r = callback_load(tx, id, NULL, 0, err);
@@ -472,8 +469,7 @@ callback_cancel(struct store_tx *tx, const struct config *cfg, int64_t id,
 	}
 	if (!callback_is_open_state(state)) {
 		cbd_err_set(err, 409, "not-cancellable", "",
-			    "a callback that is %s cannot be cancelled",
-			    state);
+			    "a callback that is %s cannot be cancelled", state);
 		goto out;
 	}
 	if (store_exec(tx, err,

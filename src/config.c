@@ -29,11 +29,17 @@ struct config_key {
 };
 
 #define STR(n, d, h)                                                           \
-	{ #n, CONFIG_STR, offsetof(struct config, n), d, 0, 0, h }
+	{                                                                      \
+#n, CONFIG_STR, offsetof(struct config, n), d, 0, 0, h         \
+	}
 #define INT(n, d, lo, hi, h)                                                   \
-	{ #n, CONFIG_INT, offsetof(struct config, n), d, lo, hi, h }
+	{                                                                      \
+#n, CONFIG_INT, offsetof(struct config, n), d, lo, hi, h       \
+	}
 #define BOOL(n, d, h)                                                          \
-	{ #n, CONFIG_BOOL, offsetof(struct config, n), d, 0, 1, h }
+	{                                                                      \
+#n, CONFIG_BOOL, offsetof(struct config, n), d, 0, 1, h        \
+	}
 
 static const struct config_key config_keys[] = {
 	STR(listen_addr, "127.0.0.1", "address the HTTP API listens on"),
@@ -70,7 +76,8 @@ static const struct config_key config_keys[] = {
 	STR(service_email, "callbacks@example.com",
 	    "ORGANIZER and From address of invites"),
 	STR(service_name, "Callback service", "display name of the service"),
-	STR(smtp_url, "", "smarthost for invites, smtp://host:port; empty: off"),
+	STR(smtp_url, "",
+	    "smarthost for invites, smtp://host:port; empty: off"),
 	STR(webhook_url, "", "event webhook receiver URL; empty: off"),
 	STR(webhook_secrets, "",
 	    "whsec_ secrets, space separated; all sign every message"),
@@ -225,8 +232,8 @@ config_parse(struct config *c, const char *text, const char *name,
 		if (config_set(c, k, val, err) != 0) {
 			char d[sizeof(err->detail)];
 			memcpy(d, err->detail, sizeof(d));
-			snprintf(err->detail, sizeof(err->detail), "%s:%d: %.200s",
-				 name, lineno, d);
+			snprintf(err->detail, sizeof(err->detail),
+				 "%s:%d: %.200s", name, lineno, d);
 			goto out;
 		}
 	}

@@ -150,7 +150,8 @@ http_check_fields(json_t *obj, const char *const *allowed, const char *prefix,
 	const char *key;
 	json_t *v;
 
-	json_object_foreach(obj, key, v) {
+	json_object_foreach(obj, key, v)
+	{
 		int known = 0;
 		(void)v;
 		for (const char *const *a = allowed; *a != NULL; a++)
@@ -168,9 +169,8 @@ http_check_fields(json_t *obj, const char *const *allowed, const char *prefix,
 }
 
 int
-http_get_str(json_t *obj, const char *key, const char *field,
-	     size_t max_chars, int required, const char **out,
-	     struct cbd_err *err)
+http_get_str(json_t *obj, const char *key, const char *field, size_t max_chars,
+	     int required, const char **out, struct cbd_err *err)
 {
 	json_t *v = json_object_get(obj, key);
 	const char *s;
@@ -277,8 +277,9 @@ http_finish(struct http_job *j, const struct cbd_err *err)
 		if (status >= 500)
 			log_error("request failed",
 				  "req=%s route=%s status=%d type=%s",
-				  j->r.req_id, j->r.route ? j->r.route->name : "-",
-				  status, err->type);
+				  j->r.req_id,
+				  j->r.route ? j->r.route->name : "-", status,
+				  err->type);
 	} else {
 		status = j->r.status ? j->r.status : 200;
 		if (j->r.location != NULL)
@@ -398,11 +399,11 @@ http_job_work(struct store_tx *tx, void *arg, struct cbd_err *err)
 	r->is_replay = 0;
 
 	if (j->need_key_lookup) {
-		struct store_rows *k = store_query(
-			tx, err,
-			"SELECT id, role, agent_id FROM api_keys "
-			"WHERE key_hash = ? AND revoked_at IS NULL",
-			"s", j->key_hash);
+		struct store_rows *k =
+			store_query(tx, err,
+				    "SELECT id, role, agent_id FROM api_keys "
+				    "WHERE key_hash = ? AND revoked_at IS NULL",
+				    "s", j->key_hash);
 		const char *role;
 
 		if (k == NULL)
@@ -462,12 +463,13 @@ http_job_work(struct store_tx *tx, void *arg, struct cbd_err *err)
 			row = NULL;
 			/* Claim the key first: a concurrent twin blocks on
 			 * this unique row until we commit, then replays. */
-			if (store_exec(tx, err,
-				       "INSERT INTO idempotency (scope, "
-				       "idem_key, body_hash, status, response,"
-				       " created_at) VALUES (?, ?, ?, 0, '', ?)",
-				       "sssi", scope, r->idem_key, j->body_hash,
-				       now) >= 0)
+			if (store_exec(
+				    tx, err,
+				    "INSERT INTO idempotency (scope, "
+				    "idem_key, body_hash, status, response,"
+				    " created_at) VALUES (?, ?, ?, 0, '', ?)",
+				    "sssi", scope, r->idem_key, j->body_hash,
+				    now) >= 0)
 				break;
 			if (store_errno(tx) != 1062)
 				return -1;
@@ -487,7 +489,8 @@ http_job_work(struct store_tx *tx, void *arg, struct cbd_err *err)
 				return -1;
 			}
 			r->status = status;
-			r->resp = json_loads(store_rows_str(row, 0, 2), 0, NULL);
+			r->resp =
+				json_loads(store_rows_str(row, 0, 2), 0, NULL);
 			r->is_replay = 1;
 			store_rows_free(row);
 			return 0;
@@ -582,7 +585,8 @@ http_dispatch(struct evhttp_request *ev, void *arg)
 	decoded = evhttp_uridecode(path, 0, NULL);
 	if (qs != NULL && evhttp_parse_query_str(qs, &j->r.query) != 0) {
 		free(decoded);
-		http_fail(j, 400, "invalid-query", "", "malformed query string");
+		http_fail(j, 400, "invalid-query", "",
+			  "malformed query string");
 		return;
 	}
 	for (const struct http_route *const *t = s->tables; *t; t++) {
@@ -618,8 +622,9 @@ http_dispatch(struct evhttp_request *ev, void *arg)
 		  http_method_name(method), found->name);
 
 	/* Body: size, then JSON unless the route takes raw text. */
-	limit = (found->flags & HTTP_F_BIG_BODY) ? HTTP_BIG_BODY_BYTES
-						 : (size_t)s->cfg->max_body_bytes;
+	limit = (found->flags & HTTP_F_BIG_BODY)
+			? HTTP_BIG_BODY_BYTES
+			: (size_t)s->cfg->max_body_bytes;
 	blen = evbuffer_get_length(body);
 	if (blen > limit) {
 		char d[96];
@@ -699,9 +704,9 @@ http_dispatch(struct evhttp_request *ev, void *arg)
 			}
 			j->r.idem_key = xstrdup(ik);
 			/* The fingerprint covers what the request asks. */
-			char *fp = xasprintf("%s %s\n%s", http_method_name(method),
-					     evhttp_request_get_uri(ev),
-					     j->r.raw_body);
+			char *fp = xasprintf(
+				"%s %s\n%s", http_method_name(method),
+				evhttp_request_get_uri(ev), j->r.raw_body);
 			keys_digest_hex(fp, strlen(fp), j->body_hash);
 			free(fp);
 		}
@@ -737,11 +742,10 @@ http_server_new(struct event_base *base, const struct config *cfg,
 	s->metrics = metrics;
 	s->tables = tables;
 	s->evh = evhttp_new(base);
-	evhttp_set_allowed_methods(s->evh, EVHTTP_REQ_GET | EVHTTP_REQ_POST |
-						   EVHTTP_REQ_PUT |
-						   EVHTTP_REQ_PATCH |
-						   EVHTTP_REQ_DELETE |
-						   EVHTTP_REQ_HEAD);
+	evhttp_set_allowed_methods(s->evh,
+				   EVHTTP_REQ_GET | EVHTTP_REQ_POST |
+					   EVHTTP_REQ_PUT | EVHTTP_REQ_PATCH |
+					   EVHTTP_REQ_DELETE | EVHTTP_REQ_HEAD);
 	evhttp_set_max_body_size(s->evh, HTTP_HARD_BODY_CAP);
 	evhttp_set_max_headers_size(s->evh, 16384);
 	evhttp_set_timeout(s->evh, cfg->request_timeout_sec);
@@ -752,8 +756,8 @@ http_server_new(struct event_base *base, const struct config *cfg,
 int
 http_server_listen(struct http_server *s)
 {
-	s->bound = evhttp_bind_socket_with_handle(s->evh, s->cfg->listen_addr,
-						  (ev_uint16_t)s->cfg->listen_port);
+	s->bound = evhttp_bind_socket_with_handle(
+		s->evh, s->cfg->listen_addr, (ev_uint16_t)s->cfg->listen_port);
 	if (s->bound == NULL) {
 		log_error("cannot listen", "addr=%s port=%d",
 			  s->cfg->listen_addr, s->cfg->listen_port);

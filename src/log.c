@@ -51,8 +51,9 @@ log_vwrite(enum log_level level, const char *msg, const char *fmt, va_list ap)
 		line[n++] = ' ';
 		k = vsnprintf(line + n, sizeof(line) - n, fmt, ap);
 		if (k > 0)
-			n += (size_t)k < sizeof(line) - n ? (size_t)k
-							  : sizeof(line) - n - 1;
+			n += (size_t)k < sizeof(line) - n
+				     ? (size_t)k
+				     : sizeof(line) - n - 1;
 	}
 	line[n++] = '\n';
 	/* A failed log write has nowhere better to be reported. */

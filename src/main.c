@@ -159,9 +159,11 @@ main_signal_cb(evutil_socket_t sig, short what, void *arg)
 	log_info("shutting down", "signal=%d grace_sec=%d", (int)sig,
 		 st->cfg.shutdown_grace_sec);
 	http_server_stop_accepting(st->http);
+	outbox_stop(st->outbox);
 	st->drain_deadline_ms =
 		clock_mono_ms() + (int64_t)st->cfg.shutdown_grace_sec * 1000;
-	st->drain_timer = event_new(st->base, -1, EV_PERSIST, main_drain_cb, st);
+	st->drain_timer =
+		event_new(st->base, -1, EV_PERSIST, main_drain_cb, st);
 	event_add(st->drain_timer, &tv);
 }
 

@@ -10,9 +10,8 @@
 #include "metrics.h"
 #include "xalloc.h"
 
-static const int64_t metrics_buckets_ms[] = { 1,   5,	10,   25,   50,
-					      100, 250, 500, 1000, 2500,
-					      5000 };
+static const int64_t metrics_buckets_ms[] = { 1,   5,   10,   25,   50,  100,
+					      250, 500, 1000, 2500, 5000 };
 #define METRICS_NB (sizeof(metrics_buckets_ms) / sizeof(metrics_buckets_ms[0]))
 
 struct metrics_route {
@@ -99,8 +98,8 @@ metrics_scalar(struct metrics *m, const char *name, const char *help,
 	for (int i = 0; i < m->nscalars; i++)
 		if (strcmp(m->scalars[i].name, name) == 0)
 			return &m->scalars[i];
-	m->scalars = xrealloc(m->scalars, (size_t)(m->nscalars + 1) *
-						  sizeof(*m->scalars));
+	m->scalars = xrealloc(m->scalars,
+			      (size_t)(m->nscalars + 1) * sizeof(*m->scalars));
 	m->scalars[m->nscalars].name = name;
 	m->scalars[m->nscalars].help = help;
 	m->scalars[m->nscalars].is_gauge = is_gauge;
@@ -116,8 +115,7 @@ metrics_add(struct metrics *m, const char *name, const char *help,
 }
 
 void
-metrics_set(struct metrics *m, const char *name, const char *help,
-	    double value)
+metrics_set(struct metrics *m, const char *name, const char *help, double value)
 {
 	metrics_scalar(m, name, help, 1)->value = value;
 }
@@ -140,9 +138,10 @@ metrics_render(const struct metrics *m)
 				m->routes[i].route,
 				m->routes[i].statuses[s].status,
 				(unsigned long long)m->routes[i].statuses[s].n);
-	fprintf(f, "# HELP callbackd_http_request_duration_seconds Time from "
-		   "request to answer.\n"
-		   "# TYPE callbackd_http_request_duration_seconds histogram\n");
+	fprintf(f,
+		"# HELP callbackd_http_request_duration_seconds Time from "
+		"request to answer.\n"
+		"# TYPE callbackd_http_request_duration_seconds histogram\n");
 	for (int i = 0; i < m->nroutes; i++) {
 		const struct metrics_route *r = &m->routes[i];
 		uint64_t cum = 0;

@@ -104,8 +104,8 @@ migrate_work(struct store_tx *tx, void *arg, struct cbd_err *err)
 
 		if (m->version <= cur)
 			continue;
-		log_info("applying migration", "version=%d name=%s",
-			 m->version, m->name);
+		log_info("applying migration", "version=%d name=%s", m->version,
+			 m->name);
 		if (migrate_exec_script(tx, m->sql, err) != 0)
 			goto out;
 		if (store_exec(tx, err,
@@ -120,8 +120,8 @@ migrate_work(struct store_tx *tx, void *arg, struct cbd_err *err)
 	}
 	rc = 0;
 out:
-	if (store_exec_raw(tx, err, "SELECT RELEASE_LOCK('callbackd_migrate')") !=
-	    0)
+	if (store_exec_raw(tx, err,
+			   "SELECT RELEASE_LOCK('callbackd_migrate')") != 0)
 		rc = -1;
 	return rc;
 }

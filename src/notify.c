@@ -21,12 +21,12 @@
 #include "timefmt.h"
 #include "xalloc.h"
 
-#define NOTIFY_CALL_MINUTES   15 /* length of the invite's event */
-#define NOTIFY_HEADS_UP_SEC   600
+#define NOTIFY_CALL_MINUTES 15 /* length of the invite's event */
+#define NOTIFY_HEADS_UP_SEC 600
 static const int64_t notify_reminders_sec[] = { 24 * 3600, 15 * 60 };
 
 static const char *const notify_event_names[] = {
-	"callback.booked",	  "callback.rescheduled", "callback.cancelled",
+	"callback.booked",        "callback.rescheduled", "callback.cancelled",
 	"callback.owner_changed", "callback.completed",
 };
 
@@ -96,8 +96,8 @@ notify_invite(struct store_tx *tx, const struct config *cfg,
 		      (json_int_t)c->callback_id);
 	json_object_set_new(p, "manage_url", json_string(url));
 	free(url);
-	rc = outbox_enqueue(tx, OUTBOX_EMAIL, is_cancel ? "invite.cancel"
-							: "invite.request",
+	rc = outbox_enqueue(tx, OUTBOX_EMAIL,
+			    is_cancel ? "invite.cancel" : "invite.request",
 			    c->callback_id, p, clock_now(), err);
 	json_decref(p);
 	return rc;
@@ -152,7 +152,8 @@ notify_schedule_reminders(struct store_tx *tx, const struct config *cfg,
 		if (rc != 0)
 			return -1;
 	}
-	if (cfg->webhook_url[0] != '\0' && c->start - NOTIFY_HEADS_UP_SEC > now) {
+	if (cfg->webhook_url[0] != '\0' &&
+	    c->start - NOTIFY_HEADS_UP_SEC > now) {
 		json_t *p = json_pack(
 			"{s:s, s:I, s:{s:I, s:I, s:I, s:s, s:s}}", "type",
 			"agent.heads_up", "timestamp", (json_int_t)now, "data",

@@ -1,18 +1,41 @@
 /*
- * outbox.c: writing messages into the outbox. (The dispatcher that sends
- * them lives below the enqueue side in this file.)
+ * outbox.c: the transactional outbox: enqueue inside the caller's
+ * transaction, and the dispatcher that sends.
+ *
+ * Design note. The dispatcher is a persistent loop timer. Each tick, unless
+ * enough sends are already in flight, it submits a claim job: SELECT the due
+ * pending rows FOR UPDATE SKIP LOCKED (other instances skip what we hold),
+ * give them a lease (lease_until = now + lease) and count the attempt, and
+ * commit. Back on the loop each claimed row becomes one curl transfer on
+ * curlloop. Results are collected and written back in batches by a record
+ * job: sent, retry later (exponential backoff with jitter, by moving
+ * lease_until), or dead (not retriable, or older than outbox_max_age_sec).
+ * A daemon that dies mid-send leaves its rows leased: when the lease runs
+ * out any dispatcher claims them again and sends with the same msg_id, so
+ * delivery is at least once and a deduping receiver sees each message once.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <event2/event.h>
+
 #include "clock.h"
+#include "config.h"
+#include "curlloop.h"
+#include "ics.h"
+#include "log.h"
+#include "mailer.h"
+#include "metrics.h"
+#include "sms.h"
+#include "timefmt.h"
+#include "webhook.h"
 #include "keys.h"
 #include "outbox.h"
 #include "store.h"
 #include "xalloc.h"
 
-static const char *const outbox_channel_names[] = { "email", "sms",
-						    "webhook" };
+static const char *const outbox_channel_names[] = { "email", "sms", "webhook" };
 
 int
 outbox_enqueue(struct store_tx *tx, enum outbox_channel channel,
@@ -52,30 +75,524 @@ outbox_skip_pending(struct store_tx *tx, int64_t callback_id,
 
 /* ---- the dispatcher ---- */
 
+/* Retry delays after attempt n (1-based), after Svix's schedule. */
+static const int outbox_backoff_sec[] = { 5,     300,   1800, 7200,
+					  18000, 36000, 36000 };
+
+/* A claimed message, from the claim job to its send and its record. */
+struct outbox_msg {
+	struct outbox *ob;
+	int64_t id;
+	char msg_id[37];
+	int channel; /* enum outbox_channel */
+	char kind[48];
+	char *payload;
+	int attempts; /* including this one */
+	int64_t due_at;
+	/* the outcome */
+	int outcome; /* OUTBOX_SENT, OUTBOX_RETRY, OUTBOX_DEAD, OUTBOX_SKIP */
+	char error[200];
+	struct outbox_msg *next;
+	/* while sending: the outbox's list of transfers in flight */
+	struct outbox_msg *snext, *sprev;
+};
+
+enum { OUTBOX_SENT, OUTBOX_RETRY, OUTBOX_DEAD, OUTBOX_SKIP };
+
 struct outbox {
 	struct event_base *base;
 	const struct config *cfg;
 	struct store_pool *pool;
 	struct metrics *metrics;
-	int inflight;
+	struct curlloop *curl;
+	struct event *tick;
+	int is_claiming;  /* a claim job is out */
+	int is_recording; /* a record job is out */
+	int is_stopped;
+	int inflight;               /* transfers running */
+	struct outbox_msg *sending; /* their messages, to free on abort */
+	struct outbox_msg *done;    /* results waiting to be recorded */
+	int ndone;
 };
+
+/* The claim job's argument and result. */
+struct outbox_claim {
+	struct outbox *ob;
+	int64_t now;
+	struct outbox_msg *msgs;
+	int n;
+};
+
+static int
+outbox_lease_sec(const struct config *cfg)
+{
+	return cfg->send_timeout_ms / 1000 + 30;
+}
+
+static int
+outbox_claim_work(struct store_tx *tx, void *arg, struct cbd_err *err)
+{
+	struct outbox_claim *c = arg;
+	const struct config *cfg = c->ob->cfg;
+	struct store_rows *r;
+	char *sql = NULL;
+	size_t n, len = 0;
+	FILE *f;
+	int rc = -1;
+
+	/* A deadlock retry runs us again: start from nothing. */
+	while (c->msgs != NULL) {
+		struct outbox_msg *m = c->msgs;
+		c->msgs = m->next;
+		free(m->payload);
+		free(m);
+	}
+	c->n = 0;
+	c->now = clock_now();
+	r = store_query(tx, err,
+			"SELECT id, msg_id, channel, kind, payload, attempts, "
+			"due_at FROM outbox WHERE status = 'pending' AND "
+			"due_at <= ? AND lease_until <= ? ORDER BY due_at, id "
+			"LIMIT ? FOR UPDATE SKIP LOCKED",
+			"iii", c->now, c->now, (int64_t)cfg->outbox_batch);
+	if (r == NULL)
+		return -1;
+	n = store_rows_count(r);
+	if (n == 0) {
+		store_rows_free(r);
+		return 0;
+	}
+	f = open_memstream(&sql, &len);
+	fprintf(f, "UPDATE outbox SET lease_until = ?, attempts = attempts + 1 "
+		   "WHERE id IN (");
+	for (size_t i = n; i-- > 0;) {
+		struct outbox_msg *m = xcalloc(1, sizeof(*m));
+		const char *ch = store_rows_str(r, i, 2);
+
+		m->ob = c->ob;
+		m->id = store_rows_int(r, i, 0, 0);
+		snprintf(m->msg_id, sizeof(m->msg_id), "%s",
+			 store_rows_str(r, i, 1));
+		m->channel = !strcmp(ch, "email") ? OUTBOX_EMAIL
+			     : !strcmp(ch, "sms") ? OUTBOX_SMS
+						  : OUTBOX_WEBHOOK;
+		snprintf(m->kind, sizeof(m->kind), "%s",
+			 store_rows_str(r, i, 3));
+		m->payload = xstrdup(store_rows_str(r, i, 4));
+		m->attempts = (int)store_rows_int(r, i, 5, 0) + 1;
+		m->due_at = store_rows_int(r, i, 6, 0);
+		m->next = c->msgs;
+		c->msgs = m;
+		c->n++;
+		/* Ids are integers read from our own table, never input. */
+		fprintf(f, "%s%lld", i + 1 == n ? "" : ",", (long long)m->id);
+	}
+	fprintf(f, ")");
+	fclose(f);
+	if (store_exec_built(tx, err, sql, "i",
+			     c->now + outbox_lease_sec(cfg)) >= 0)
+		rc = 0;
+	free(sql);
+	store_rows_free(r);
+	return rc;
+}
+
+static void outbox_send(struct outbox *ob, struct outbox_msg *m);
+
+static void
+outbox_claim_done(void *arg, int rc, struct cbd_err *err)
+{
+	struct outbox_claim *c = arg;
+	struct outbox *ob = c->ob;
+	struct timeval now = { 0, 0 };
+	int was_full = c->n >= ob->cfg->outbox_batch;
+
+	ob->is_claiming = 0;
+	if (rc != 0)
+		log_warn("outbox claim failed", "error=\"%s\"", err->detail);
+	while (c->msgs != NULL) {
+		struct outbox_msg *m = c->msgs;
+		c->msgs = m->next;
+		m->next = NULL;
+		if (ob->is_stopped) {
+			/* Not sent: the lease expires and it goes again. */
+			free(m->payload);
+			free(m);
+			continue;
+		}
+		outbox_send(ob, m);
+	}
+	free(c);
+	/* A full batch means more is due: claim again at once. */
+	if (rc == 0 && was_full && !ob->is_stopped)
+		event_active(ob->tick, EV_TIMEOUT, 0);
+	(void)now;
+}
+
+static void
+outbox_finish(struct outbox_msg *m, int outcome, const char *error)
+{
+	struct outbox *ob = m->ob;
+
+	m->outcome = outcome;
+	snprintf(m->error, sizeof(m->error), "%s", error ? error : "");
+	m->next = ob->done;
+	ob->done = m;
+	ob->ndone++;
+	switch (outcome) {
+	case OUTBOX_SENT:
+		metrics_add(ob->metrics, "callbackd_outbox_sent_total",
+			    "Messages delivered.", 1);
+		metrics_set(ob->metrics, "callbackd_outbox_lag_seconds",
+			    "Delay between due time and delivery of the last "
+			    "message sent.",
+			    (double)(clock_now() - m->due_at));
+		break;
+	case OUTBOX_RETRY:
+		metrics_add(ob->metrics, "callbackd_outbox_failed_total",
+			    "Delivery attempts that failed and will be "
+			    "retried.",
+			    1);
+		break;
+	case OUTBOX_DEAD:
+		metrics_add(ob->metrics, "callbackd_outbox_dead_total",
+			    "Messages given up on.", 1);
+		break;
+	default:
+		metrics_add(ob->metrics, "callbackd_outbox_skipped_total",
+			    "Messages for channels not configured.", 1);
+	}
+}
+
+/* Loop: a transfer ended; classify it. */
+static void
+outbox_sent_cb(CURLcode rc, long status, const char *errbuf, void *arg)
+{
+	struct outbox_msg *m = arg;
+	struct outbox *ob = m->ob;
+	char why[200];
+	int retriable;
+
+	ob->inflight--;
+	if (m->sprev)
+		m->sprev->snext = m->snext;
+	else
+		ob->sending = m->snext;
+	if (m->snext)
+		m->snext->sprev = m->sprev;
+	if (rc == CURLE_OK && m->channel == OUTBOX_EMAIL) {
+		outbox_finish(m, OUTBOX_SENT, NULL);
+		return;
+	}
+	if (rc == CURLE_OK && status >= 200 && status < 300) {
+		outbox_finish(m, OUTBOX_SENT, NULL);
+		return;
+	}
+	if (rc != CURLE_OK) {
+		snprintf(why, sizeof(why), "curl %d: %s", (int)rc,
+			 errbuf && *errbuf ? errbuf : curl_easy_strerror(rc));
+		/* SMTP 5xx rejections are final; network trouble is not. */
+		retriable = !(m->channel == OUTBOX_EMAIL && status >= 500);
+	} else {
+		snprintf(why, sizeof(why), "HTTP %ld", status);
+		retriable = status != 410 && sms_status_is_retriable(status);
+	}
+	if (!retriable ||
+	    clock_now() - m->due_at > ob->cfg->outbox_max_age_sec ||
+	    m->attempts >= (int)CBD_ARRAY_LEN(outbox_backoff_sec) + 1)
+		outbox_finish(m, OUTBOX_DEAD, why);
+	else
+		outbox_finish(m, OUTBOX_RETRY, why);
+}
+
+static CURL *
+outbox_build_email(struct outbox *ob, struct outbox_msg *m, json_t *p)
+{
+	const struct config *cfg = ob->cfg;
+	struct ics_invite inv;
+	struct mailer_msg mm;
+	char uid[96], mid[96], when[64], *ics, *text, *subject;
+	int is_cancel = !strcmp(json_string_value(json_object_get(p, "method")),
+				"CANCEL");
+	const char *tz = json_string_value(json_object_get(p, "tz"));
+	const char *topic = json_string_value(json_object_get(p, "topic"));
+	const char *owner = json_string_value(json_object_get(p, "owner_name"));
+	const char *url = json_string_value(json_object_get(p, "manage_url"));
+	CURL *easy;
+
+	memset(&inv, 0, sizeof(inv));
+	snprintf(uid, sizeof(uid), "callback-%lld@callbackd",
+		 (long long)json_integer_value(
+			 json_object_get(p, "callback_id")));
+	inv.uid = uid;
+	inv.sequence = (int)json_integer_value(json_object_get(p, "sequence"));
+	inv.is_cancel = is_cancel;
+	inv.start = json_integer_value(json_object_get(p, "start"));
+	inv.end = json_integer_value(json_object_get(p, "end"));
+	inv.dtstamp = clock_now();
+	inv.tz = tz;
+	inv.organizer_email = cfg->service_email;
+	inv.organizer_cn = owner;
+	inv.attendee_email = json_string_value(json_object_get(p, "to"));
+	inv.attendee_phone = json_string_value(json_object_get(p, "phone"));
+	inv.attendee_cn = json_string_value(json_object_get(p, "to_name"));
+	inv.summary = topic;
+	text = xasprintf("%s will call you about \"%s\".\nChange or cancel: %s",
+			 owner, topic, url ? url : "");
+	inv.description = text;
+	inv.alarm_min = 15;
+	ics = ics_invite_build(&inv);
+	free(text);
+	timefmt_strftime(inv.start, tz, "%a %d %b %H:%M", when, sizeof(when));
+	subject = is_cancel ? xasprintf("Cancelled: callback %s", when)
+			    : xasprintf("Callback from %s, %s", owner, when);
+	text = is_cancel ? xasprintf("Your callback about \"%s\" on %s is "
+				     "cancelled.\n",
+				     topic, when)
+			 : xasprintf("%s will call you on %s (your time) about "
+				     "\"%s\".\n\nChange or cancel: %s\n",
+				     owner, when, topic, url ? url : "");
+	snprintf(mid, sizeof(mid), "<%s@callbackd>", m->msg_id);
+	memset(&mm, 0, sizeof(mm));
+	mm.smtp_url = cfg->smtp_url;
+	mm.from = cfg->service_email;
+	mm.from_name = cfg->service_name;
+	mm.to = inv.attendee_email;
+	mm.subject = subject;
+	mm.text = text;
+	mm.ics = ics;
+	mm.ics_method = is_cancel ? "CANCEL" : "REQUEST";
+	mm.message_id = mid;
+	mm.date = clock_now();
+	easy = mailer_easy_new(&mm);
+	free(ics);
+	free(text);
+	free(subject);
+	return easy;
+}
+
+/* Loop: start one message's transfer, or finish it at once. */
+static void
+outbox_send(struct outbox *ob, struct outbox_msg *m)
+{
+	const struct config *cfg = ob->cfg;
+	json_t *p = json_loads(m->payload, 0, NULL);
+	CURL *easy = NULL;
+
+	if (p == NULL) {
+		outbox_finish(m, OUTBOX_DEAD, "payload is not JSON");
+		return;
+	}
+	switch (m->channel) {
+	case OUTBOX_WEBHOOK:
+		if (cfg->webhook_url[0] == '\0')
+			break;
+		easy = webhook_easy_new(cfg->webhook_url, cfg->webhook_secrets,
+					m->msg_id, clock_now(), m->payload);
+		break;
+	case OUTBOX_SMS:
+		if (!strcmp(cfg->sms_mode, "twilio")) {
+			struct sms_twilio tw = { cfg->sms_url,
+						 cfg->twilio_account_sid,
+						 cfg->twilio_auth_token,
+						 cfg->twilio_from, NULL };
+			struct sms_msg sm = {
+				m->msg_id,
+				json_string_value(json_object_get(p, "to")),
+				json_string_value(json_object_get(p, "body")),
+			};
+			easy = sms_twilio_easy_new(&tw, &sm);
+		} else if (!strcmp(cfg->sms_mode, "webhook") &&
+			   cfg->sms_url[0] != '\0') {
+			json_t *b = json_pack("{s:s, s:s, s:O, s:O}", "type",
+					      "sms", "msg_id", m->msg_id, "to",
+					      json_object_get(p, "to"), "body",
+					      json_object_get(p, "body"));
+			char *body = json_dumps(b, JSON_COMPACT);
+			easy = webhook_easy_new(cfg->sms_url,
+						cfg->webhook_secrets, m->msg_id,
+						clock_now(), body);
+			free(body);
+			json_decref(b);
+		}
+		break;
+	case OUTBOX_EMAIL:
+		if (cfg->smtp_url[0] == '\0')
+			break;
+		easy = outbox_build_email(ob, m, p);
+		break;
+	}
+	json_decref(p);
+	if (easy == NULL) {
+		outbox_finish(m, OUTBOX_SKIP, "channel not configured");
+		return;
+	}
+	ob->inflight++;
+	m->sprev = NULL;
+	m->snext = ob->sending;
+	if (ob->sending)
+		ob->sending->sprev = m;
+	ob->sending = m;
+	curlloop_add(ob->curl, easy, cfg->send_timeout_ms, outbox_sent_cb, m);
+}
+
+/* The record job: write a batch of outcomes in one transaction. */
+static int
+outbox_record_work(struct store_tx *tx, void *arg, struct cbd_err *err)
+{
+	struct outbox_msg *m;
+	int64_t now = clock_now();
+
+	for (m = arg; m != NULL; m = m->next) {
+		int64_t n = 0;
+
+		switch (m->outcome) {
+		case OUTBOX_SENT:
+			n = store_exec(tx, err,
+				       "UPDATE outbox SET status = 'sent', "
+				       "sent_at = ?, last_error = NULL WHERE "
+				       "id = ?",
+				       "ii", now, m->id);
+			break;
+		case OUTBOX_RETRY: {
+			int k = m->attempts - 1;
+			int64_t delay = outbox_backoff_sec
+				[k < (int)CBD_ARRAY_LEN(outbox_backoff_sec)
+					 ? k
+					 : (int)CBD_ARRAY_LEN(
+						   outbox_backoff_sec) -
+						   1];
+			/* Up to 20 % jitter so retries do not arrive in step.
+			 */
+			delay += (int64_t)(rand() % (int)(delay / 5 + 1));
+			n = store_exec(tx, err,
+				       "UPDATE outbox SET lease_until = ?, "
+				       "last_error = ? WHERE id = ?",
+				       "isi", now + delay, m->error, m->id);
+			break;
+		}
+		case OUTBOX_DEAD:
+		case OUTBOX_SKIP:
+			n = store_exec(tx, err,
+				       "UPDATE outbox SET status = ?, "
+				       "last_error = ? WHERE id = ?",
+				       "ssi",
+				       m->outcome == OUTBOX_DEAD ? "dead"
+								 : "skipped",
+				       m->error, m->id);
+			break;
+		}
+		if (n < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static void
+outbox_record_done(void *arg, int rc, struct cbd_err *err)
+{
+	struct outbox_msg *m = arg, *next;
+	struct outbox *ob = NULL;
+
+	if (rc != 0)
+		log_warn("outbox record failed: messages will be retried",
+			 "error=\"%s\"", err->detail);
+	for (; m != NULL; m = next) {
+		next = m->next;
+		ob = m->ob;
+		free(m->payload);
+		free(m);
+	}
+	if (ob != NULL)
+		ob->is_recording = 0;
+}
+
+static void
+outbox_flush(struct outbox *ob)
+{
+	struct outbox_msg *batch = ob->done;
+
+	if (batch == NULL || ob->is_recording)
+		return;
+	ob->done = NULL;
+	ob->ndone = 0;
+	ob->is_recording = 1;
+	if (store_submit(ob->pool, outbox_record_work, outbox_record_done,
+			 batch) != 0) {
+		/* Queue full: keep them for the next tick. */
+		ob->done = batch;
+		ob->is_recording = 0;
+	}
+}
+
+static void
+outbox_tick_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct outbox *ob = arg;
+	struct outbox_claim *c;
+
+	(void)fd;
+	(void)what;
+	outbox_flush(ob);
+	if (ob->is_stopped || ob->is_claiming ||
+	    ob->inflight >= 4 * ob->cfg->outbox_batch)
+		return;
+	c = xcalloc(1, sizeof(*c));
+	c->ob = ob;
+	ob->is_claiming = 1;
+	if (store_submit(ob->pool, outbox_claim_work, outbox_claim_done, c) !=
+	    0) {
+		ob->is_claiming = 0;
+		free(c);
+	}
+}
 
 struct outbox *
 outbox_new(struct event_base *base, const struct config *cfg,
 	   struct store_pool *pool, struct metrics *metrics)
 {
 	struct outbox *ob = xcalloc(1, sizeof(*ob));
+	struct timeval tv;
 
 	ob->base = base;
 	ob->cfg = cfg;
 	ob->pool = pool;
 	ob->metrics = metrics;
+	ob->curl = curlloop_new(base);
+	ob->tick = event_new(base, -1, EV_PERSIST, outbox_tick_cb, ob);
+	tv.tv_sec = cfg->outbox_poll_ms / 1000;
+	tv.tv_usec = (cfg->outbox_poll_ms % 1000) * 1000;
+	event_add(ob->tick, &tv);
 	return ob;
+}
+
+void
+outbox_stop(struct outbox *ob)
+{
+	ob->is_stopped = 1;
+	outbox_flush(ob);
 }
 
 void
 outbox_free(struct outbox *ob)
 {
+	struct outbox_msg *m, *next;
+
+	if (ob == NULL)
+		return;
+	event_free(ob->tick);
+	/* Abandoned transfers keep their lease and are sent again later. */
+	curlloop_free(ob->curl);
+	for (m = ob->sending; m != NULL; m = next) {
+		next = m->snext;
+		free(m->payload);
+		free(m);
+	}
+	for (m = ob->done; m != NULL; m = next) {
+		next = m->next;
+		free(m->payload);
+		free(m);
+	}
 	free(ob);
 }
 

@@ -40,11 +40,11 @@
 #include "store.h"
 #include "xalloc.h"
 
-#define STORE_MAX_ATTEMPTS  6   /* runs of one job on deadlocks */
-#define STORE_STMT_CACHE    96  /* prepared statements kept per connection */
-#define STORE_MAX_PARAMS    32
-#define STORE_CELL_INIT     256 /* first buffer per result cell; grows */
-#define STORE_RECONNECT_MS  1000
+#define STORE_MAX_ATTEMPTS 6  /* runs of one job on deadlocks */
+#define STORE_STMT_CACHE   96 /* prepared statements kept per connection */
+#define STORE_MAX_PARAMS   32
+#define STORE_CELL_INIT    256 /* first buffer per result cell; grows */
+#define STORE_RECONNECT_MS 1000
 
 struct store_job {
 	store_work_fn work;
@@ -154,11 +154,11 @@ store_fail(struct store_tx *tx, struct cbd_err *err, unsigned e,
 		cbd_err_set(err, 500, "internal", "", "internal error");
 	}
 	if (e == ER_DUP_ENTRY || store_errno_is_retry(e))
-		log_debug("sql failed", "what=%s errno=%u error=\"%s\"", what, e,
-			  msg);
+		log_debug("sql failed", "what=%s errno=%u error=\"%s\"", what,
+			  e, msg);
 	else
-		log_error("sql failed", "what=%s errno=%u error=\"%s\"", what, e,
-			  msg);
+		log_error("sql failed", "what=%s errno=%u error=\"%s\"", what,
+			  e, msg);
 }
 
 static int
@@ -171,7 +171,8 @@ store_connect(struct store_tx *tx, struct cbd_err *err)
 
 	if (tx->conn != NULL)
 		return 0;
-	if (tx->last_fail_ms != 0 && now - tx->last_fail_ms < STORE_RECONNECT_MS)
+	if (tx->last_fail_ms != 0 &&
+	    now - tx->last_fail_ms < STORE_RECONNECT_MS)
 		goto fail;
 	c = mysql_init(NULL);
 	if (c == NULL)
@@ -193,8 +194,8 @@ store_connect(struct store_tx *tx, struct cbd_err *err)
 		unsigned e = mysql_errno(c);
 		if (tx->last_fail_ms == 0)
 			log_warn("database connect failed",
-				 "worker=%d errno=%u error=\"%s\"", tx->index, e,
-				 mysql_error(c));
+				 "worker=%d errno=%u error=\"%s\"", tx->index,
+				 e, mysql_error(c));
 		mysql_close(c);
 		tx->last_fail_ms = now;
 		if (e < 2000 && e != ER_CON_COUNT_ERROR &&
@@ -241,14 +242,20 @@ store_exec_raw(struct store_tx *tx, struct cbd_err *err, const char *sql)
 	return 0;
 }
 
+/*
+ * The cache is keyed by the address of the SQL text, which is only sound
+ * for string literals; built statements pass *is_cached = -1 on entry to
+ * bypass it.
+ */
 static MYSQL_STMT *
 store_prepare(struct store_tx *tx, struct cbd_err *err, const char *sql,
 	      int *is_cached)
 {
+	int may_cache = *is_cached != -1;
 	my_bool on = 1;
 	MYSQL_STMT *st;
 
-	for (int i = 0; i < tx->ncache; i++) {
+	for (int i = 0; may_cache && i < tx->ncache; i++) {
 		if (tx->cache[i].sql == sql) {
 			*is_cached = 1;
 			return tx->cache[i].stmt;
@@ -264,7 +271,7 @@ store_prepare(struct store_tx *tx, struct cbd_err *err, const char *sql,
 		return NULL;
 	}
 	mysql_stmt_attr_set(st, STMT_ATTR_UPDATE_MAX_LENGTH, &on);
-	if (tx->ncache < STORE_STMT_CACHE) {
+	if (may_cache && tx->ncache < STORE_STMT_CACHE) {
 		tx->cache[tx->ncache].sql = sql;
 		tx->cache[tx->ncache].stmt = st;
 		tx->ncache++;
@@ -363,6 +370,25 @@ store_exec(struct store_tx *tx, struct cbd_err *err, const char *sql,
 }
 
 int64_t
+store_exec_built(struct store_tx *tx, struct cbd_err *err, const char *sql,
+		 const char *fmt, ...)
+{
+	int is_cached = -1;
+	MYSQL_STMT *st;
+	va_list ap;
+	int64_t n;
+
+	va_start(ap, fmt);
+	st = store_vexecute(tx, err, sql, fmt, ap, &is_cached);
+	va_end(ap);
+	if (st == NULL)
+		return -1;
+	n = (int64_t)mysql_stmt_affected_rows(st);
+	mysql_stmt_close(st);
+	return n < 0 ? 0 : n;
+}
+
+int64_t
 store_last_id(struct store_tx *tx)
 {
 	return (int64_t)mysql_insert_id(tx->conn);
@@ -430,7 +456,8 @@ store_query(struct store_tx *tx, struct cbd_err *err, const char *sql,
 		r = NULL;
 		goto out;
 	}
-	while ((frc = mysql_stmt_fetch(st)) == 0 || frc == MYSQL_DATA_TRUNCATED) {
+	while ((frc = mysql_stmt_fetch(st)) == 0 ||
+	       frc == MYSQL_DATA_TRUNCATED) {
 		if ((r->nrows + 1) * ncols > r->cap) {
 			r->cap = r->cap ? r->cap * 2 : 16 * (ncols ? ncols : 1);
 			while (r->cap < (r->nrows + 1) * ncols)
@@ -503,8 +530,7 @@ store_rows_str(const struct store_rows *r, size_t row, size_t col)
 }
 
 int64_t
-store_rows_int(const struct store_rows *r, size_t row, size_t col,
-	       int64_t def)
+store_rows_int(const struct store_rows *r, size_t row, size_t col, int64_t def)
 {
 	const char *s = store_rows_str(r, row, col);
 
@@ -692,7 +718,8 @@ store_pool_new(struct event_base *base, const struct config *cfg)
 		p->txs[i].index = i;
 		if (pthread_create(&p->threads[i], NULL, store_worker_main,
 				   &p->txs[i]) != 0)
-			log_fatal("cannot start store thread", "errno=%d", errno);
+			log_fatal("cannot start store thread", "errno=%d",
+				  errno);
 	}
 	return p;
 }

@@ -78,8 +78,8 @@ timefmt_parse_rfc3339(const char *s, int64_t *out)
 		p += 6;
 	} else
 		return -1;
-	if (*p != '\0' || y < 1970 || y > 9999 || mo < 1 || mo > 12 ||
-	    d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60)
+	if (*p != '\0' || y < 1970 || y > 9999 || mo < 1 || mo > 12 || d < 1 ||
+	    d > 31 || h > 23 || mi > 59 || sec > 60)
 		return -1;
 	memset(&tm, 0, sizeof(tm));
 	tm.tm_year = y - 1900;
@@ -163,7 +163,8 @@ timefmt_rfc3339(int64_t t, const char *tz, char *buf, size_t size)
 	}
 	off = timefmt_local(t, tz, &y, &mo, &d, &h, &mi, NULL);
 	snprintf(buf, size, "%04d-%02d-%02dT%02d:%02d:%02d%c%02d:%02d", y, mo,
-		 d, h, mi, s, off < 0 ? '-' : '+', (off < 0 ? -off : off) / 3600,
+		 d, h, mi, s, off < 0 ? '-' : '+',
+		 (off < 0 ? -off : off) / 3600,
 		 ((off < 0 ? -off : off) % 3600) / 60);
 }
 

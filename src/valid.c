@@ -53,7 +53,8 @@ valid_text(const char *s, size_t len)
 				return 0;
 			cp = (cp << 6) | (p[i + k] & 0x3f);
 		}
-		/* Reject overlongs, surrogates and code points past U+10FFFF. */
+		/* Reject overlongs, surrogates and code points past U+10FFFF.
+		 */
 		if ((need == 2 && cp < 0x800) || (need == 3 && cp < 0x10000) ||
 		    (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
 			return 0;

@@ -19,9 +19,8 @@ static int tap_n, tap_failed;
 #define is_str(got, want, ...)                                                 \
 	tap_is_str((got), (want), __FILE__, __LINE__, __VA_ARGS__)
 
-static inline int
-tap_ok(int pass, const char *file, int line, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+static inline int tap_ok(int pass, const char *file, int line, const char *fmt,
+			 ...) __attribute__((format(printf, 4, 5)));
 static inline int
 tap_ok(int pass, const char *file, int line, const char *fmt, ...)
 {
@@ -42,7 +41,7 @@ tap_ok(int pass, const char *file, int line, const char *fmt, ...)
 
 #define tap_is_int(got, want, file, line, ...)                                 \
 	(tap_ok((got) == (want), file, line, __VA_ARGS__) ||                   \
-	 (printf("#   got %" PRId64 ", want %" PRId64 "\n", (int64_t)(got),     \
+	 (printf("#   got %" PRId64 ", want %" PRId64 "\n", (int64_t)(got),    \
 		 (int64_t)(want)),                                             \
 	  0))
 

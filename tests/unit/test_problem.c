@@ -17,16 +17,14 @@ main(void)
 	static const char *const allowed[] = { "a", "b", NULL };
 
 	memset(&err, 0, sizeof(err));
-	cbd_err_set(&err, 409, "slot-full", "when", "slot %s is full",
-		    "10:00");
+	cbd_err_set(&err, 409, "slot-full", "when", "slot %s is full", "10:00");
 	s = http_problem_json(&err, "/v1/callbacks");
 	o = json_loads(s, 0, NULL);
 	is_str(json_string_value(json_object_get(o, "type")),
 	       "/problems/slot-full", "type is a relative URI");
 	is_str(json_string_value(json_object_get(o, "title")), "Conflict",
 	       "title from status");
-	is_int(json_integer_value(json_object_get(o, "status")), 409,
-	       "status");
+	is_int(json_integer_value(json_object_get(o, "status")), 409, "status");
 	is_str(json_string_value(json_object_get(o, "detail")),
 	       "slot 10:00 is full", "detail");
 	is_str(json_string_value(json_object_get(
