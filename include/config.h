@@ -50,6 +50,17 @@ struct config {
 	int outbox_batch;
 	int outbox_max_age_sec;
 	int send_timeout_ms;
+	char *reminder_offsets;
+	int heads_up_sec;
+	char *quiet_hours_start;
+	char *quiet_hours_end;
+	char *quiet_hours_mode;
+	char *sms_template_confirmation;
+	char *sms_template_confirmation_asap;
+	char *sms_template_reminder;
+	char *sms_template_rescheduled;
+	char *sms_template_cancelled;
+	char *sms_template_owner_changed;
 };
 
 /* Set every key to its default (strings are allocated). */
@@ -66,6 +77,8 @@ int config_load(struct config *c, const char *path,
 /* Parse text as if it were a file (for tests). */
 int config_parse(struct config *c, const char *text, const char *name,
 		 struct cbd_err *err) CBD_MUSTCHECK;
+/* Minutes after midnight of "HH:MM"; -1 when empty, -2 when malformed. */
+int config_hhmm(const char *s);
 /* Print the key reference (name, default, range, help). */
 void config_print_help(FILE *out);
 /* Key names in table order, NULL-terminated. */

@@ -42,6 +42,10 @@ int outbox_skip_pending(struct store_tx *tx, int64_t callback_id,
 			const char *kind_like,
 			struct cbd_err *err) CBD_MUSTCHECK;
 
+/* A callback's messages, oldest first, for staff. */
+int outbox_list(struct store_tx *tx, int64_t callback_id, json_t **out,
+		struct cbd_err *err) CBD_MUSTCHECK;
+
 struct outbox *outbox_new(struct event_base *base, const struct config *cfg,
 			  struct store_pool *pool, struct metrics *metrics);
 /* Stop claiming and record what has finished (on SIGTERM). */

@@ -10,6 +10,7 @@
 #include "callback.h"
 #include "clock.h"
 #include "config.h"
+#include "outbox.h"
 #include "store.h"
 #include "timefmt.h"
 #include "valid.h"
@@ -300,6 +301,24 @@ api_callbacks_ics_work(struct store_tx *tx, struct http_req *r,
 	return 0;
 }
 
+static int
+api_callbacks_messages_work(struct store_tx *tx, struct http_req *r,
+			    struct cbd_err *err)
+{
+	struct callback_caller who;
+	char actor[48];
+	json_t *cb, *items;
+
+	api_callbacks_caller(r, &who, actor, sizeof(actor));
+	if (callback_get(tx, r->cfg, http_param_id(r, 0), &who, &cb, err) != 0)
+		return -1;
+	json_decref(cb);
+	if (outbox_list(tx, http_param_id(r, 0), &items, err) != 0)
+		return -1;
+	http_reply_json(r, 200, json_pack("{s:o}", "items", items));
+	return 0;
+}
+
 #define API_CALLBACK_ROLES (HTTP_ROLE_CUSTOMER | HTTP_ROLES_STAFF)
 
 const struct http_route api_callbacks_routes[] = {
@@ -316,5 +335,8 @@ const struct http_route api_callbacks_routes[] = {
 	  api_callbacks_delete_work },
 	{ EVHTTP_REQ_GET, "/v1/callbacks/:id/invite.ics", API_CALLBACK_ROLES, 0,
 	  "callbacks_invite", api_callbacks_id_parse, api_callbacks_ics_work },
+	{ EVHTTP_REQ_GET, "/v1/callbacks/:id/messages", HTTP_ROLES_STAFF, 0,
+	  "callbacks_messages", api_callbacks_id_parse,
+	  api_callbacks_messages_work },
 	{ 0, NULL, 0, 0, NULL, NULL, NULL },
 };

@@ -93,6 +93,36 @@ static const struct config_key config_keys[] = {
 	    "a message undelivered this long after due is dead"),
 	INT(send_timeout_ms, "10000", 100, 600000,
 	    "timeout of one webhook, SMS or mail transfer"),
+	STR(reminder_offsets, "86400,900",
+	    "SMS reminders, seconds before the call, comma separated"),
+	INT(heads_up_sec, "600", 0, 86400,
+	    "agent heads-up webhook this long before a call; 0: none"),
+	STR(quiet_hours_start, "21:00",
+	    "no reminders from this local time (customer's zone); empty: none"),
+	STR(quiet_hours_end, "08:00", "... until this local time"),
+	STR(quiet_hours_mode, "defer",
+	    "defer (send at the end of quiet hours) or skip"),
+	STR(sms_template_confirmation,
+	    "Thanks {name}, {agent} will call you {time} about \"{topic}\". "
+	    "Change or cancel: {link}",
+	    "SMS at booking a time; {name} {agent} {time} {topic} {link}"),
+	STR(sms_template_confirmation_asap,
+	    "Thanks {name}, we will call you back as soon as possible about "
+	    "\"{topic}\".",
+	    "SMS at booking ASAP"),
+	STR(sms_template_reminder,
+	    "Reminder: {agent} will call you {time} about \"{topic}\".",
+	    "SMS reminder before the call"),
+	STR(sms_template_rescheduled,
+	    "Your callback is moved: {agent} will call you {time}.",
+	    "SMS after a reschedule"),
+	STR(sms_template_cancelled,
+	    "Your callback about \"{topic}\" is cancelled.",
+	    "SMS after a cancellation"),
+	STR(sms_template_owner_changed,
+	    "{agent} will call you {time}; {agent} has {previous_agent}'s "
+	    "notes.",
+	    "SMS when another agent takes over; also {previous_agent}"),
 };
 
 static int
@@ -191,7 +221,51 @@ config_check(const struct config *c, struct cbd_err *err)
 			    "sms_mode must be off, webhook or twilio");
 		return -1;
 	}
+	if (strcmp(c->quiet_hours_mode, "defer") &&
+	    strcmp(c->quiet_hours_mode, "skip")) {
+		cbd_err_set(err, 400, "invalid-config", "quiet_hours_mode",
+			    "quiet_hours_mode must be defer or skip");
+		return -1;
+	}
+	if (config_hhmm(c->quiet_hours_start) < -1 ||
+	    config_hhmm(c->quiet_hours_end) < -1 ||
+	    (config_hhmm(c->quiet_hours_start) == -1) !=
+		    (config_hhmm(c->quiet_hours_end) == -1)) {
+		cbd_err_set(err, 400, "invalid-config", "quiet_hours_start",
+			    "quiet hours must both be HH:MM or both empty");
+		return -1;
+	}
+	{
+		const char *p = c->reminder_offsets;
+		while (*p) {
+			char *end;
+			long v = strtol(p, &end, 10);
+			if (end == p || v <= 0 || v > 30L * 86400 ||
+			    (*end != ',' && *end != '\0')) {
+				cbd_err_set(err, 400, "invalid-config",
+					    "reminder_offsets",
+					    "reminder_offsets must be positive "
+					    "seconds, comma separated");
+				return -1;
+			}
+			p = *end ? end + 1 : end;
+		}
+	}
 	return 0;
+}
+
+int
+config_hhmm(const char *s)
+{
+	int h, m;
+
+	if (s == NULL || *s == '\0')
+		return -1;
+	if (strlen(s) != 5 || s[2] != ':' ||
+	    sscanf(s, "%2d:%2d", &h, &m) != 2 || h < 0 || h > 23 || m < 0 ||
+	    m > 59)
+		return -2;
+	return h * 60 + m;
 }
 
 int

@@ -22,8 +22,6 @@
 #include "xalloc.h"
 
 #define NOTIFY_CALL_MINUTES 15 /* length of the invite's event */
-#define NOTIFY_HEADS_UP_SEC 600
-static const int64_t notify_reminders_sec[] = { 24 * 3600, 15 * 60 };
 
 static const char *const notify_event_names[] = {
 	"callback.booked",        "callback.rescheduled", "callback.cancelled",
@@ -56,6 +54,82 @@ notify_local(const struct notify_ctx *c, int64_t t, char *buf, size_t size)
 			 off < 0 ? '-' : '+', (off < 0 ? -off : off) / 3600,
 			 ((off < 0 ? -off : off) % 3600) / 60);
 	snprintf(buf, size, "%s (%s)", tm, zone);
+}
+
+/*
+ * Expand {name}, {agent}, {previous_agent}, {time}, {topic} and {link} in
+ * tpl. Unknown placeholders stay as written, so a typo shows in the text
+ * rather than silently vanishing. Returns text the caller frees.
+ */
+static char *
+notify_render(const struct config *cfg, const char *tpl,
+	      const struct notify_ctx *c, const char *when)
+{
+	char *out = NULL, *link = notify_manage_url(cfg, c->callback_id);
+	size_t len = 0;
+	FILE *f = open_memstream(&out, &len);
+	const struct {
+		const char *key;
+		const char *val;
+	} vars[] = {
+		{ "{name}", c->customer_name },
+		{ "{agent}", c->owner_name },
+		{ "{previous_agent}", c->prev_owner_name
+					      ? c->prev_owner_name
+					      : "the previous agent" },
+		{ "{time}", when },
+		{ "{topic}", c->topic },
+		{ "{link}", link },
+	};
+
+	for (const char *p = tpl; *p;) {
+		size_t i;
+		for (i = 0; i < CBD_ARRAY_LEN(vars); i++) {
+			size_t n = strlen(vars[i].key);
+			if (strncmp(p, vars[i].key, n) == 0) {
+				fputs(vars[i].val ? vars[i].val : "", f);
+				p += n;
+				break;
+			}
+		}
+		if (i == CBD_ARRAY_LEN(vars))
+			fputc(*p++, f);
+	}
+	fclose(f);
+	free(link);
+	return out;
+}
+
+/*
+ * Quiet hours in the customer's zone. Returns due unchanged when outside
+ * them, the end of the quiet period (UTC) when inside and deferring, or -1
+ * when inside and configured to skip.
+ */
+static int64_t
+notify_quiet(const struct config *cfg, const char *tz, int64_t due)
+{
+	int qs = config_hhmm(cfg->quiet_hours_start);
+	int qe = config_hhmm(cfg->quiet_hours_end);
+	int y, mo, d, h, mi, now_min, inside;
+	int64_t end;
+
+	if (qs < 0 || qe < 0 || qs == qe)
+		return due;
+	timefmt_local(due, tz, &y, &mo, &d, &h, &mi, NULL);
+	now_min = h * 60 + mi;
+	/* A window like 21:00-08:00 wraps midnight. */
+	inside = qs < qe ? (now_min >= qs && now_min < qe)
+			 : (now_min >= qs || now_min < qe);
+	if (!inside)
+		return due;
+	if (strcmp(cfg->quiet_hours_mode, "skip") == 0)
+		return -1;
+	end = timefmt_from_local(tz, y, mo, d, qe / 60, qe % 60, 0);
+	/* Before midnight in a wrapping window: the end is tomorrow. */
+	if (end <= due)
+		end = timefmt_from_local(tz, y, mo, d, qe / 60, qe % 60, 0) +
+		      86400;
+	return end;
 }
 
 static int
@@ -133,37 +207,42 @@ notify_schedule_reminders(struct store_tx *tx, const struct config *cfg,
 			  const struct notify_ctx *c, struct cbd_err *err)
 {
 	int64_t now = clock_now();
-	char when[96], *text;
+	const char *p = cfg->reminder_offsets;
+	char when[96];
 
 	if (c->is_asap)
 		return 0;
 	notify_local(c, c->start, when, sizeof(when));
-	for (size_t i = 0; i < CBD_ARRAY_LEN(notify_reminders_sec); i++) {
-		int64_t due = c->start - notify_reminders_sec[i];
+	while (*p) {
+		char *end, *text;
+		int64_t due = c->start - strtoll(p, &end, 10);
 		int rc;
 
+		p = *end ? end + 1 : end;
 		/* A reminder whose time has passed would only confuse. */
 		if (due <= now)
 			continue;
-		text = xasprintf("Reminder: %s will call you %s about \"%s\".",
-				 c->owner_name, when, c->topic);
+		due = notify_quiet(cfg, c->tz, due);
+		if (due < 0 || due >= c->start)
+			continue;
+		text = notify_render(cfg, cfg->sms_template_reminder, c, when);
 		rc = notify_sms(tx, cfg, c, "sms.reminder", text, due, err);
 		free(text);
 		if (rc != 0)
 			return -1;
 	}
-	if (cfg->webhook_url[0] != '\0' &&
-	    c->start - NOTIFY_HEADS_UP_SEC > now) {
-		json_t *p = json_pack(
+	if (cfg->webhook_url[0] != '\0' && cfg->heads_up_sec > 0 &&
+	    c->start - cfg->heads_up_sec > now) {
+		json_t *hp = json_pack(
 			"{s:s, s:I, s:{s:I, s:I, s:I, s:s, s:s}}", "type",
 			"agent.heads_up", "timestamp", (json_int_t)now, "data",
 			"callback_id", (json_int_t)c->callback_id, "agent_id",
 			(json_int_t)c->owner_id, "due_at", (json_int_t)c->start,
 			"customer", c->customer_name, "topic", c->topic);
 		int rc = outbox_enqueue(tx, OUTBOX_WEBHOOK, "agent.heads_up",
-					c->callback_id, p,
-					c->start - NOTIFY_HEADS_UP_SEC, err);
-		json_decref(p);
+					c->callback_id, hp,
+					c->start - cfg->heads_up_sec, err);
+		json_decref(hp);
 		if (rc != 0)
 			return -1;
 	}
@@ -176,7 +255,8 @@ notify_change(struct store_tx *tx, const struct config *cfg,
 	      struct cbd_err *err)
 {
 	char when[96], *text = NULL;
-	const char *kind = NULL;
+	const char *kind = NULL, *tpl = NULL;
+	int64_t due = clock_now();
 	int rc = -1;
 
 	if (ev != NOTIFY_BOOKED &&
@@ -191,46 +271,34 @@ notify_change(struct store_tx *tx, const struct config *cfg,
 	switch (ev) {
 	case NOTIFY_BOOKED:
 		kind = "sms.confirmation";
-		text = c->is_asap
-			       ? xasprintf("Thanks %s, we will call you back "
-					   "as soon as possible about \"%s\".",
-					   c->customer_name, c->topic)
-			       : xasprintf("Thanks %s, %s will call you %s "
-					   "about \"%s\".",
-					   c->customer_name, c->owner_name,
-					   when, c->topic);
+		tpl = c->is_asap ? cfg->sms_template_confirmation_asap
+				 : cfg->sms_template_confirmation;
 		break;
 	case NOTIFY_RESCHEDULED:
 		kind = "sms.rescheduled";
-		text = xasprintf("Your callback is moved: %s will call you %s.",
-				 c->owner_name, when);
+		tpl = cfg->sms_template_rescheduled;
 		break;
 	case NOTIFY_CANCELLED:
 		kind = "sms.cancelled";
-		text = xasprintf("Your callback about \"%s\" is cancelled.",
-				 c->topic);
+		tpl = cfg->sms_template_cancelled;
 		break;
 	case NOTIFY_OWNER_CHANGED:
 		kind = "sms.owner_changed";
-		text = c->is_asap
-			       ? xasprintf("%s will call you back; %s has "
-					   "%s's notes.",
-					   c->owner_name, c->owner_name,
-					   c->prev_owner_name
-						   ? c->prev_owner_name
-						   : "the previous agent")
-			       : xasprintf("%s will call you %s; %s has %s's "
-					   "notes.",
-					   c->owner_name, when, c->owner_name,
-					   c->prev_owner_name
-						   ? c->prev_owner_name
-						   : "the previous agent");
+		tpl = cfg->sms_template_owner_changed;
+		if (c->is_asap)
+			snprintf(when, sizeof(when), "back soon");
+		/* The system moved the call, not the customer: keep to their
+		 * quiet hours, but never past the call itself. */
+		due = notify_quiet(cfg, c->tz, due);
+		if (due < 0 || (!c->is_asap && due >= c->start))
+			due = clock_now();
 		break;
 	case NOTIFY_COMPLETED:
 		break;
 	}
-	if (text != NULL &&
-	    notify_sms(tx, cfg, c, kind, text, clock_now(), err) != 0)
+	if (tpl != NULL)
+		text = notify_render(cfg, tpl, c, when);
+	if (text != NULL && notify_sms(tx, cfg, c, kind, text, due, err) != 0)
 		goto out;
 	if (ev != NOTIFY_COMPLETED && !c->is_asap &&
 	    notify_invite(tx, cfg, c, ev == NOTIFY_CANCELLED, err) != 0)

@@ -20,6 +20,7 @@
 
 #include <event2/event.h>
 
+#include "api.h"
 #include "clock.h"
 #include "config.h"
 #include "curlloop.h"
@@ -71,6 +72,48 @@ outbox_skip_pending(struct store_tx *tx, int64_t callback_id,
 			  "is", callback_id, kind_like) < 0
 		       ? -1
 		       : 0;
+}
+
+int
+outbox_list(struct store_tx *tx, int64_t callback_id, json_t **out,
+	    struct cbd_err *err)
+{
+	struct store_rows *r = store_query(
+		tx, err,
+		"SELECT msg_id, channel, kind, status, attempts, due_at, "
+		"sent_at, last_error, created_at FROM outbox WHERE "
+		"callback_id = ? ORDER BY id",
+		"i", callback_id);
+	size_t n;
+
+	if (r == NULL)
+		return -1;
+	*out = json_array();
+	n = store_rows_count(r);
+	for (size_t i = 0; i < n; i++) {
+		const char *sent = store_rows_str(r, i, 6);
+		const char *last = store_rows_str(r, i, 7);
+		json_array_append_new(
+			*out,
+			json_pack("{s:s, s:s, s:s, s:s, s:I, s:o, s:o, s:o, "
+				  "s:o}",
+				  "id", store_rows_str(r, i, 0), "channel",
+				  store_rows_str(r, i, 1), "kind",
+				  store_rows_str(r, i, 2), "status",
+				  store_rows_str(r, i, 3), "attempts",
+				  (json_int_t)store_rows_int(r, i, 4, 0),
+				  "due_at",
+				  api_time(store_rows_int(r, i, 5, 0), NULL),
+				  "sent_at",
+				  sent ? api_time(strtoll(sent, NULL, 10), NULL)
+				       : json_null(),
+				  "last_error",
+				  last ? json_string(last) : json_null(),
+				  "created_at",
+				  api_time(store_rows_int(r, i, 8, 0), NULL)));
+	}
+	store_rows_free(r);
+	return 0;
 }
 
 /* ---- the dispatcher ---- */
