@@ -424,6 +424,8 @@ def new_daemon(workdir, mariadb, dbname, extra=None, binary=None, env=None,
     conf.update(extra or {})
     if "listen_port" in (extra or {}):
         port = int(conf["listen_port"])
+    # Links the daemon hands out (manage, invite) must point at this daemon.
+    conf.setdefault("public_url", f"http://127.0.0.1:{port}")
     conf_path = workdir / f"{name}.conf"
     write_config(conf_path, conf)
     d = Daemon(binary, conf_path, workdir / f"{name}.log", port, env=env,
