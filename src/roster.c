@@ -1,0 +1,2 @@
+/* roster.c: placeholder until the module lands. */
+#include "roster.h"
