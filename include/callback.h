@@ -71,6 +71,15 @@ int callback_cancel(struct store_tx *tx, const struct config *cfg, int64_t id,
 int callback_invite_ics(struct store_tx *tx, const struct config *cfg,
 			int64_t id, const struct callback_caller *who,
 			char **out, struct cbd_err *err) CBD_MUSTCHECK;
+/* Append an event to the case timeline (steals body). */
+int callback_event(struct store_tx *tx, int64_t case_id, int64_t callback_id,
+		   const char *kind, const char *actor, json_t *body,
+		   struct cbd_err *err) CBD_MUSTCHECK;
+/* Write the messages a change causes (event: enum notify_event), from the
+ * callback as it is now in tx. prev_owner_name for owner changes. */
+int callback_notify(struct store_tx *tx, const struct config *cfg, int64_t id,
+		    int event, const char *prev_owner_name,
+		    struct cbd_err *err) CBD_MUSTCHECK;
 /* The agent's open callbacks in due order, with customer and case context. */
 int callback_queue(struct store_tx *tx, int64_t agent_id, int64_t limit,
 		   json_t **out, struct cbd_err *err) CBD_MUSTCHECK;

@@ -35,6 +35,10 @@ struct config {
 	int max_open_per_phone;
 	int avg_handle_sec;
 	int booking_horizon_days;
+	int max_attempts;
+	int retry_delay_sec;
+	int claim_lease_sec;
+	int claim_ahead_sec;
 	/* reminders and delivery */
 	char *service_email;
 	char *service_name;

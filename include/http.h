@@ -34,6 +34,7 @@ enum http_role {
 	HTTP_ROLE_AGENT = 1 << 2,
 	HTTP_ROLE_LEAD = 1 << 3,
 	HTTP_ROLE_ADMIN = 1 << 4,
+	HTTP_ROLE_FEED = 1 << 5, /* an agent's calendar feed token */
 };
 #define HTTP_ROLES_STAFF (HTTP_ROLE_AGENT | HTTP_ROLE_LEAD | HTTP_ROLE_ADMIN)
 #define HTTP_ROLES_LEADS (HTTP_ROLE_LEAD | HTTP_ROLE_ADMIN)

@@ -79,6 +79,10 @@ int64_t store_exec_built(struct store_tx *tx, struct cbd_err *err,
 struct store_rows *store_query(struct store_tx *tx, struct cbd_err *err,
 			       const char *sql, const char *fmt,
 			       ...) CBD_MUSTCHECK;
+/* store_query for SQL text built at run time (see store_exec_built). */
+struct store_rows *store_query_built(struct store_tx *tx, struct cbd_err *err,
+				     const char *sql, const char *fmt,
+				     ...) CBD_MUSTCHECK;
 /* Text-protocol statement without parameters (DDL, SET, locks). */
 int store_exec_raw(struct store_tx *tx, struct cbd_err *err,
 		   const char *sql) CBD_MUSTCHECK;

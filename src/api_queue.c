@@ -1,7 +1,28 @@
-/* api_queue.c: /v1/me/queue, an agent's own work in due order. */
+/*
+ * api_queue.c: an agent's working day: their queue in due order with the
+ * case context, claiming calls, and recording outcomes.
+ */
+#include <string.h>
+
 #include "api.h"
 #include "callback.h"
+#include "cases.h"
+#include "clock.h"
+#include "config.h"
+#include "queue.h"
 #include "store.h"
+#include "timefmt.h"
+
+static int
+api_queue_need_agent(const struct http_req *r, struct cbd_err *err)
+{
+	if (r->agent_id <= 0) {
+		cbd_err_set(err, 403, "forbidden", "",
+			    "this key belongs to no agent");
+		return -1;
+	}
+	return 0;
+}
 
 static int
 api_queue_get_work(struct store_tx *tx, struct http_req *r, struct cbd_err *err)
@@ -9,22 +30,185 @@ api_queue_get_work(struct store_tx *tx, struct http_req *r, struct cbd_err *err)
 	int64_t limit, after;
 	json_t *items;
 
-	if (r->agent_id <= 0) {
-		cbd_err_set(err, 403, "forbidden", "",
-			    "this key belongs to no agent");
-		return -1;
-	}
-	if (api_page_parse(r, &limit, &after, err) != 0 ||
+	if (api_queue_need_agent(r, err) != 0 ||
+	    api_page_parse(r, &limit, &after, err) != 0 ||
 	    callback_queue(tx, r->agent_id, limit, &items, err) != 0)
 		return -1;
+	if (cases_annotate(tx, items, err) != 0) {
+		json_decref(items);
+		return -1;
+	}
 	http_reply_json(r, 200,
 			json_pack("{s:I, s:o}", "agent_id",
 				  (json_int_t)r->agent_id, "items", items));
 	return 0;
 }
 
+static int
+api_queue_next_work(struct store_tx *tx, struct http_req *r,
+		    struct cbd_err *err)
+{
+	json_t *out = NULL;
+
+	if (api_queue_need_agent(r, err) != 0 ||
+	    queue_claim_next(tx, r->cfg, r->agent_id, &out, err) != 0)
+		return -1;
+	if (out == NULL) {
+		/* Nothing due: a plain "no content", not an error. */
+		r->status = 204;
+		return 0;
+	}
+	{
+		json_t *one = json_pack("[O]", out);
+		if (cases_annotate(tx, one, err) != 0) {
+			json_decref(one);
+			json_decref(out);
+			return -1;
+		}
+		json_decref(out);
+		out = json_incref(json_array_get(one, 0));
+		json_decref(one);
+	}
+	http_reply_json(r, 200, out);
+	return 0;
+}
+
+static void
+api_queue_caller(const struct http_req *r, struct callback_caller *who,
+		 char *actor, size_t size)
+{
+	memset(who, 0, sizeof(*who));
+	who->role = r->role;
+	who->agent_id = r->agent_id;
+	if (r->role == HTTP_ROLE_AGENT)
+		snprintf(actor, size, "agent:%lld", (long long)r->agent_id);
+	else
+		snprintf(actor, size, "%s:%lld",
+			 r->role == HTTP_ROLE_LEAD ? "lead" : "admin",
+			 (long long)r->key_id);
+	who->actor = actor;
+}
+
+static int
+api_queue_id_parse(struct http_req *r, struct cbd_err *err)
+{
+	if (http_param_id(r, 0) == 0) {
+		cbd_err_set(err, 404, "not-found", "", "no such callback");
+		return -1;
+	}
+	return 0;
+}
+
+static int
+api_queue_claim_work(struct store_tx *tx, struct http_req *r,
+		     struct cbd_err *err)
+{
+	struct callback_caller who;
+	char actor[48];
+	json_t *out;
+
+	api_queue_caller(r, &who, actor, sizeof(actor));
+	if (queue_claim(tx, r->cfg, http_param_id(r, 0), &who, &out, err) != 0)
+		return -1;
+	http_reply_json(r, 200, out);
+	return 0;
+}
+
+/* Checked on the loop and again in the job (pure, cheap). */
+static int
+api_queue_outcome_read(struct http_req *r, const char **result,
+		       const char **note, int64_t *when, struct cbd_err *err)
+{
+	static const char *const fields[] = { "result", "note", "when", NULL };
+	static const char *const results[] = { "reached",    "no_answer",
+					       "busy",       "wrong_number",
+					       "reschedule", NULL };
+	const char *w = NULL;
+	int known = 0;
+
+	*when = 0;
+	if (api_queue_id_parse(r, err) != 0 ||
+	    http_check_fields(r->body, fields, "", err) != 0 ||
+	    http_get_str(r->body, "result", "result", 20, 1, result, err) ||
+	    http_get_str(r->body, "note", "note", 2000, 0, note, err) ||
+	    http_get_str(r->body, "when", "when", 40, 0, &w, err))
+		return -1;
+	for (const char *const *k = results; *k; k++)
+		if (!strcmp(*k, *result))
+			known = 1;
+	if (!known) {
+		cbd_err_set(err, 400, "invalid-field", "result",
+			    "result must be reached, no_answer, busy, "
+			    "wrong_number or reschedule");
+		return -1;
+	}
+	if (!strcmp(*result, "reschedule")) {
+		if (w == NULL) {
+			cbd_err_set(err, 400, "missing-field", "when",
+				    "reschedule needs when");
+			return -1;
+		}
+		if (timefmt_parse_rfc3339(w, when) != 0) {
+			cbd_err_set(err, 400, "invalid-time", "when",
+				    "when must be an RFC 3339 time");
+			return -1;
+		}
+	} else if (w != NULL) {
+		cbd_err_set(err, 400, "invalid-field", "when",
+			    "when goes only with result reschedule");
+		return -1;
+	}
+	return 0;
+}
+
+static int
+api_queue_outcome_parse(struct http_req *r, struct cbd_err *err)
+{
+	const char *result, *note;
+	int64_t when;
+
+	return api_queue_outcome_read(r, &result, &note, &when, err);
+}
+
+static int
+api_queue_outcome_work(struct store_tx *tx, struct http_req *r,
+		       struct cbd_err *err)
+{
+	struct callback_caller who;
+	const char *result, *note;
+	char actor[48];
+	int64_t when;
+	json_t *out;
+
+	api_queue_caller(r, &who, actor, sizeof(actor));
+	if (api_queue_outcome_read(r, &result, &note, &when, err) != 0)
+		return -1;
+	if (when != 0 &&
+	    (when <= clock_now() ||
+	     when > clock_now() +
+			     (int64_t)r->cfg->booking_horizon_days * 86400)) {
+		cbd_err_set(err, 422, "invalid-time", "when",
+			    "when must be in the future, within %d days",
+			    r->cfg->booking_horizon_days);
+		return -1;
+	}
+	if (queue_outcome(tx, r->cfg, http_param_id(r, 0), &who, result, note,
+			  when, &out, err) != 0)
+		return -1;
+	http_reply_json(r, 200, out);
+	return 0;
+}
+
 const struct http_route api_queue_routes[] = {
 	{ EVHTTP_REQ_GET, "/v1/me/queue", HTTP_ROLE_AGENT, 0, "queue_get", NULL,
 	  api_queue_get_work },
+	{ EVHTTP_REQ_POST, "/v1/me/queue/next", HTTP_ROLE_AGENT, 0,
+	  "queue_next", NULL, api_queue_next_work },
+	{ EVHTTP_REQ_POST, "/v1/callbacks/:id/claim",
+	  HTTP_ROLE_AGENT | HTTP_ROLES_LEADS, 0, "callbacks_claim",
+	  api_queue_id_parse, api_queue_claim_work },
+	{ EVHTTP_REQ_POST, "/v1/callbacks/:id/outcome",
+	  HTTP_ROLE_AGENT | HTTP_ROLES_LEADS, 0, "callbacks_outcome",
+	  api_queue_outcome_parse, api_queue_outcome_work },
 	{ 0, NULL, 0, 0, NULL, NULL, NULL },
 };

@@ -173,7 +173,7 @@ callback_json(const struct config *cfg, const struct store_rows *r,
 	return o;
 }
 
-static int
+int
 callback_event(struct store_tx *tx, int64_t case_id, int64_t callback_id,
 	       const char *kind, const char *actor, json_t *body,
 	       struct cbd_err *err)
@@ -349,6 +349,23 @@ callback_book(struct store_tx *tx, const struct config *cfg,
 		  (long long)id, (long long)owner_id, b->is_asap);
 	rc = 0;
 out:
+	store_rows_free(r);
+	return rc;
+}
+
+int
+callback_notify(struct store_tx *tx, const struct config *cfg, int64_t id,
+		int event, const char *prev_owner_name, struct cbd_err *err)
+{
+	struct store_rows *r = callback_load(tx, id, NULL, 0, err);
+	struct notify_ctx nc;
+	int rc;
+
+	if (r == NULL)
+		return -1;
+	callback_ctx(r, &nc);
+	nc.prev_owner_name = prev_owner_name;
+	rc = notify_change(tx, cfg, &nc, (enum notify_event)event, err);
 	store_rows_free(r);
 	return rc;
 }

@@ -676,13 +676,18 @@ http_dispatch(struct evhttp_request *ev, void *arg)
 				   strlen(KEYS_MANAGE_PREFIX)) == 0 ||
 			   strncmp(j->r.bearer, KEYS_FEED_PREFIX,
 				   strlen(KEYS_FEED_PREFIX)) == 0) {
-			if (!(found->roles & HTTP_ROLE_CUSTOMER)) {
+			/* Tokens are checked against their object by the
+			 * route; here only whether this kind may call it. */
+			unsigned role = j->r.bearer[2] == 't'
+						? HTTP_ROLE_CUSTOMER
+						: HTTP_ROLE_FEED;
+			if (!(found->roles & role)) {
 				http_fail(j, 403, "forbidden", "",
 					  "this token does not grant access "
 					  "to this endpoint");
 				return;
 			}
-			j->r.role = HTTP_ROLE_CUSTOMER;
+			j->r.role = role;
 		} else {
 			http_fail(j, 401, "unauthorized", "",
 				  "unrecognised credentials");

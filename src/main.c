@@ -26,6 +26,7 @@
 #include "metrics.h"
 #include "migrate.h"
 #include "outbox.h"
+#include "queue.h"
 #include "store.h"
 #include "xalloc.h"
 
@@ -35,6 +36,7 @@ struct main_state {
 	struct store_pool *pool;
 	struct http_server *http;
 	struct outbox *outbox;
+	struct queue_janitor *janitor;
 	struct metrics *metrics;
 	struct event *sig_term, *sig_int, *sig_hup, *drain_timer;
 	int signals_seen;
@@ -286,6 +288,7 @@ main(int argc, char **argv)
 		log_fatal("cannot listen", "addr=%s port=%d",
 			  st.cfg.listen_addr, st.cfg.listen_port);
 	st.outbox = outbox_new(st.base, &st.cfg, st.pool, st.metrics);
+	st.janitor = queue_janitor_new(st.base, st.pool);
 	st.sig_term = evsignal_new(st.base, SIGTERM, main_signal_cb, &st);
 	st.sig_int = evsignal_new(st.base, SIGINT, main_signal_cb, &st);
 	st.sig_hup = evsignal_new(st.base, SIGHUP, main_signal_cb, &st);
@@ -301,8 +304,11 @@ main(int argc, char **argv)
 	event_base_dispatch(st.base);
 
 	/* Free everything so a leak checker's report means something. */
-	outbox_free(st.outbox);
+	/* The pool first: it runs the done callbacks of the jobs still out,
+	 * which belong to the objects freed after it. */
 	store_pool_free(st.pool);
+	outbox_free(st.outbox);
+	queue_janitor_free(st.janitor);
 	http_server_free(st.http);
 	event_free(st.sig_term);
 	event_free(st.sig_int);

@@ -406,9 +406,9 @@ store_worker_index(const struct store_tx *tx)
 	return tx->index;
 }
 
-struct store_rows *
-store_query(struct store_tx *tx, struct cbd_err *err, const char *sql,
-	    const char *fmt, ...)
+static struct store_rows *
+store_vquery(struct store_tx *tx, struct cbd_err *err, const char *sql,
+	     const char *fmt, va_list ap, int is_cached)
 {
 	struct store_rows *r = NULL;
 	MYSQL_RES *meta = NULL;
@@ -416,14 +416,11 @@ store_query(struct store_tx *tx, struct cbd_err *err, const char *sql,
 	unsigned long *lens = NULL;
 	my_bool *nulls = NULL;
 	char **bufs = NULL;
-	int is_cached = 0, frc;
 	MYSQL_STMT *st;
 	size_t ncols = 0;
-	va_list ap;
+	int frc;
 
-	va_start(ap, fmt);
 	st = store_vexecute(tx, err, sql, fmt, ap, &is_cached);
-	va_end(ap);
 	if (st == NULL)
 		return NULL;
 	meta = mysql_stmt_result_metadata(st);
@@ -508,6 +505,32 @@ out:
 	free(b);
 	free(lens);
 	free(nulls);
+	return r;
+}
+
+struct store_rows *
+store_query(struct store_tx *tx, struct cbd_err *err, const char *sql,
+	    const char *fmt, ...)
+{
+	struct store_rows *r;
+	va_list ap;
+
+	va_start(ap, fmt);
+	r = store_vquery(tx, err, sql, fmt, ap, 0);
+	va_end(ap);
+	return r;
+}
+
+struct store_rows *
+store_query_built(struct store_tx *tx, struct cbd_err *err, const char *sql,
+		  const char *fmt, ...)
+{
+	struct store_rows *r;
+	va_list ap;
+
+	va_start(ap, fmt);
+	r = store_vquery(tx, err, sql, fmt, ap, -1);
+	va_end(ap);
 	return r;
 }
 

@@ -1,0 +1,418 @@
+/*
+ * queue.c: claims, leases and outcomes.
+ *
+ * A claim moves a callback to in_progress with claimed_by and lease_until
+ * set; the row lock plus SKIP LOCKED make concurrent claims safe across
+ * threads and daemon instances. An outcome ends the attempt: the state
+ * leaves in_progress in the same statement that checks it was there, so a
+ * second outcome for one attempt finds nothing to end (409). A claim whose
+ * lease runs out without an outcome goes back to the queue, with an audit
+ * event saying so.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/event.h>
+
+#include "agent.h"
+#include "api.h"
+#include "callback.h"
+#include "clock.h"
+#include "config.h"
+#include "http.h"
+#include "log.h"
+#include "notify.h"
+#include "queue.h"
+#include "roster.h"
+#include "shift.h"
+#include "store.h"
+#include "xalloc.h"
+
+#define QUEUE_JANITOR_SEC 5
+
+static int
+queue_answer(struct store_tx *tx, const struct config *cfg, int64_t id,
+	     json_t **out, struct cbd_err *err)
+{
+	struct callback_caller staff = { HTTP_ROLE_ADMIN, 0, NULL, NULL };
+	struct store_rows *r;
+
+	if (callback_get(tx, cfg, id, &staff, out, err) != 0)
+		return -1;
+	r = store_query(tx, err,
+			"SELECT claimed_by, lease_until FROM callbacks WHERE "
+			"id = ?",
+			"i", id);
+	if (r == NULL) {
+		json_decref(*out);
+		return -1;
+	}
+	if (store_rows_str(r, 0, 1) != NULL) {
+		json_object_set_new(*out, "claimed_by",
+				    json_integer(store_rows_int(r, 0, 0, 0)));
+		json_object_set_new(*out, "lease_until",
+				    api_time(store_rows_int(r, 0, 1, 0), NULL));
+	}
+	store_rows_free(r);
+	return 0;
+}
+
+static int
+queue_take(struct store_tx *tx, const struct config *cfg, int64_t id,
+	   int64_t case_id, int64_t agent_id, const char *actor,
+	   struct cbd_err *err)
+{
+	int64_t now = clock_now();
+
+	if (store_exec(tx, err,
+		       "UPDATE callbacks SET state = 'in_progress', "
+		       "claimed_by = ?, lease_until = ?, updated_at = ? WHERE "
+		       "id = ?",
+		       "iiii", agent_id, now + cfg->claim_lease_sec, now,
+		       id) < 0)
+		return -1;
+	return callback_event(
+		tx, case_id, id, "claimed", actor,
+		json_pack("{s:I, s:I}", "agent_id", (json_int_t)agent_id,
+			  "lease_until",
+			  (json_int_t)(now + cfg->claim_lease_sec)),
+		err);
+}
+
+int
+queue_claim_next(struct store_tx *tx, const struct config *cfg,
+		 int64_t agent_id, json_t **out, struct cbd_err *err)
+{
+	struct store_rows *r;
+	char actor[40];
+	int64_t id, case_id;
+
+	*out = NULL;
+	r = store_query(tx, err,
+			"SELECT id, case_id FROM callbacks WHERE owner_id = ? "
+			"AND state IN ('pending','scheduled','retry_wait') AND "
+			"due_at <= ? ORDER BY due_at, id LIMIT 1 FOR UPDATE "
+			"SKIP LOCKED",
+			"ii", agent_id, clock_now() + cfg->claim_ahead_sec);
+	if (r == NULL)
+		return -1;
+	if (store_rows_count(r) == 0) {
+		store_rows_free(r);
+		return 0;
+	}
+	id = store_rows_int(r, 0, 0, 0);
+	case_id = store_rows_int(r, 0, 1, 0);
+	store_rows_free(r);
+	snprintf(actor, sizeof(actor), "agent:%lld", (long long)agent_id);
+	if (queue_take(tx, cfg, id, case_id, agent_id, actor, err) != 0)
+		return -1;
+	log_info("callback claimed", "id=%lld agent=%lld", (long long)id,
+		 (long long)agent_id);
+	return queue_answer(tx, cfg, id, out, err);
+}
+
+int
+queue_claim(struct store_tx *tx, const struct config *cfg, int64_t id,
+	    const struct callback_caller *who, json_t **out,
+	    struct cbd_err *err)
+{
+	struct store_rows *r;
+	int64_t owner, claimer, holder, case_id;
+	const char *state;
+	int rc = -1;
+
+	r = store_query(tx, err,
+			"SELECT owner_id, state, claimed_by, case_id FROM "
+			"callbacks WHERE id = ? FOR UPDATE",
+			"i", id);
+	if (r == NULL)
+		return -1;
+	if (store_rows_count(r) == 0) {
+		cbd_err_set(err, 404, "not-found", "", "no such callback");
+		goto out;
+	}
+	owner = store_rows_int(r, 0, 0, 0);
+	state = store_rows_str(r, 0, 1);
+	holder = store_rows_int(r, 0, 2, 0);
+	case_id = store_rows_int(r, 0, 3, 0);
+	if (who->role == HTTP_ROLE_AGENT && owner != who->agent_id) {
+		cbd_err_set(err, 403, "forbidden", "",
+			    "only the owner or a lead may claim this callback");
+		goto out;
+	}
+	/* A lead without an agent of their own claims for the owner. */
+	claimer = who->agent_id > 0 ? who->agent_id : owner;
+	if (!strcmp(state, "in_progress") && holder != claimer) {
+		cbd_err_set(err, 409, "already-claimed", "",
+			    "agent %lld is on this call", (long long)holder);
+		goto out;
+	}
+	if (strcmp(state, "in_progress") && strcmp(state, "pending") &&
+	    strcmp(state, "scheduled") && strcmp(state, "retry_wait")) {
+		cbd_err_set(err, 409, "not-open", "",
+			    "a callback that is %s cannot be claimed", state);
+		goto out;
+	}
+	if (queue_take(tx, cfg, id, case_id, claimer, who->actor, err) != 0 ||
+	    queue_answer(tx, cfg, id, out, err) != 0)
+		goto out;
+	rc = 0;
+out:
+	store_rows_free(r);
+	return rc;
+}
+
+/*
+ * When to try again after no answer: retry_delay_sec from now, moved to the
+ * start of the owner's next shift if they will be off duty then (agents
+ * without shifts are taken to be always on).
+ */
+static int
+queue_retry_time(struct store_tx *tx, const struct config *cfg, int64_t owner,
+		 int64_t *t, struct cbd_err *err)
+{
+	struct shift_plan *plan = NULL;
+	size_t nspans = 0;
+	int64_t next;
+
+	*t = clock_now() + cfg->retry_delay_sec;
+	if (roster_load_plan(tx, owner, *t - 86400, *t + 14 * 86400, &plan,
+			     err) != 0)
+		return -1;
+	shift_plan_spans(plan, &nspans);
+	if (nspans > 0 && !shift_plan_on_duty(plan, owner, *t)) {
+		next = shift_plan_next_start(plan, owner, *t);
+		if (next > 0)
+			*t = next;
+	}
+	shift_plan_free(plan);
+	return 0;
+}
+
+int
+queue_outcome(struct store_tx *tx, const struct config *cfg, int64_t id,
+	      const struct callback_caller *who, const char *result,
+	      const char *note, int64_t when, json_t **out, struct cbd_err *err)
+{
+	struct store_rows *r;
+	int64_t now = clock_now(), owner, holder, case_id, due = 0;
+	const char *next_state;
+	int attempts, is_open_after, event = -1, rc = -1;
+
+	r = store_query(tx, err,
+			"SELECT owner_id, state, claimed_by, case_id, attempts "
+			"FROM callbacks WHERE id = ? FOR UPDATE",
+			"i", id);
+	if (r == NULL)
+		return -1;
+	if (store_rows_count(r) == 0) {
+		cbd_err_set(err, 404, "not-found", "", "no such callback");
+		goto out;
+	}
+	owner = store_rows_int(r, 0, 0, 0);
+	holder = store_rows_int(r, 0, 2, 0);
+	case_id = store_rows_int(r, 0, 3, 0);
+	attempts = (int)store_rows_int(r, 0, 4, 0) + 1;
+	if (who->role == HTTP_ROLE_AGENT &&
+	    (holder != who->agent_id ||
+	     strcmp(store_rows_str(r, 0, 1), "in_progress") != 0) &&
+	    owner != who->agent_id) {
+		cbd_err_set(err, 403, "forbidden", "",
+			    "only the agent on the call or a lead may record "
+			    "its outcome");
+		goto out;
+	}
+	if (strcmp(store_rows_str(r, 0, 1), "in_progress") != 0) {
+		cbd_err_set(err, 409, "no-attempt-in-progress", "",
+			    "the callback is %s: claim it before recording "
+			    "an outcome",
+			    store_rows_str(r, 0, 1));
+		goto out;
+	}
+	if (who->role == HTTP_ROLE_AGENT && holder != who->agent_id) {
+		cbd_err_set(err, 403, "forbidden", "",
+			    "agent %lld is on this call", (long long)holder);
+		goto out;
+	}
+
+	if (!strcmp(result, "reached")) {
+		next_state = "completed";
+		event = NOTIFY_COMPLETED;
+	} else if (!strcmp(result, "no_answer") || !strcmp(result, "busy")) {
+		if (attempts >= cfg->max_attempts) {
+			next_state = "failed";
+		} else {
+			next_state = "retry_wait";
+			if (queue_retry_time(tx, cfg, owner, &due, err) != 0)
+				goto out;
+		}
+	} else if (!strcmp(result, "wrong_number")) {
+		next_state = "failed";
+	} else { /* reschedule, checked by the caller */
+		next_state = "scheduled";
+		due = when;
+		event = NOTIFY_RESCHEDULED;
+	}
+	is_open_after = !strcmp(next_state, "retry_wait") ||
+			!strcmp(next_state, "scheduled");
+	if (store_exec(tx, err,
+		       "UPDATE callbacks SET state = ?, attempts = ?, "
+		       "claimed_by = NULL, lease_until = NULL, due_at = "
+		       "IF(? > 0, ?, due_at), is_asap = IF(? = 'scheduled', 0,"
+		       " is_asap), ics_sequence = ics_sequence + IF(? = "
+		       "'scheduled', 1, 0), updated_at = ? WHERE id = ? AND "
+		       "state = 'in_progress'",
+		       "siiissii", next_state, (int64_t)attempts, due, due,
+		       next_state, next_state, now, id) < 0)
+		goto out;
+	if (!is_open_after && agent_add_load(tx, owner, -1, err) != 0)
+		goto out;
+	{
+		json_t *body =
+			json_pack("{s:s, s:i, s:s, s:I}", "result", result,
+				  "attempt", attempts, "state", next_state,
+				  "agent_id", (json_int_t)holder);
+		if (note != NULL)
+			json_object_set_new(body, "note", json_string(note));
+		if (due > 0)
+			json_object_set_new(body, "next_at", json_integer(due));
+		if (callback_event(tx, case_id, id, "attempt", who->actor, body,
+				   err) != 0)
+			goto out;
+	}
+	if (event >= 0 && callback_notify(tx, cfg, id, event, NULL, err) != 0)
+		goto out;
+	if (queue_answer(tx, cfg, id, out, err) != 0)
+		goto out;
+	log_info("outcome recorded", "id=%lld result=%s state=%s attempt=%d",
+		 (long long)id, result, next_state, attempts);
+	rc = 0;
+out:
+	store_rows_free(r);
+	return rc;
+}
+
+int
+queue_expire_leases(struct store_tx *tx, int *n, struct cbd_err *err)
+{
+	struct store_rows *r;
+	int64_t now = clock_now();
+	size_t k;
+
+	*n = 0;
+	r = store_query(
+		tx, err,
+		"SELECT id, case_id, claimed_by, is_asap, attempts FROM "
+		"callbacks WHERE state = 'in_progress' AND lease_until "
+		"< ? LIMIT 500 FOR UPDATE SKIP LOCKED",
+		"i", now);
+	if (r == NULL)
+		return -1;
+	k = store_rows_count(r);
+	for (size_t i = 0; i < k; i++) {
+		int64_t id = store_rows_int(r, i, 0, 0);
+		/* Back to where it was before the claim: ASAP calls to
+		 * pending, booked times to scheduled, retries to retry. */
+		const char *state = store_rows_int(r, i, 4, 0) > 0
+					    ? "retry_wait"
+				    : store_rows_int(r, i, 3, 0) ? "pending"
+								 : "scheduled";
+
+		if (store_exec(tx, err,
+			       "UPDATE callbacks SET state = ?, claimed_by = "
+			       "NULL, lease_until = NULL, updated_at = ? WHERE "
+			       "id = ?",
+			       "sii", state, now, id) < 0 ||
+		    callback_event(
+			    tx, store_rows_int(r, i, 1, 0), id, "lease_expired",
+			    "system",
+			    json_pack("{s:I, s:s}", "agent_id",
+				      (json_int_t)store_rows_int(r, i, 2, 0),
+				      "returned_to", state),
+			    err) != 0) {
+			store_rows_free(r);
+			return -1;
+		}
+	}
+	store_rows_free(r);
+	*n = (int)k;
+	return 0;
+}
+
+/* ---- the lease janitor: a loop timer submitting expiry jobs ---- */
+
+struct queue_janitor {
+	struct store_pool *pool;
+	struct event *tick;
+	int is_running; /* a job is out */
+	int last_n;
+};
+
+static int
+queue_janitor_work(struct store_tx *tx, void *arg, struct cbd_err *err)
+{
+	struct queue_janitor *j = arg;
+
+	return queue_expire_leases(tx, &j->last_n, err);
+}
+
+static void
+queue_janitor_done(void *arg, int rc, struct cbd_err *err)
+{
+	struct queue_janitor *j = arg;
+
+	j->is_running = 0;
+	if (rc != 0)
+		log_warn("lease expiry failed", "error=\"%s\"", err->detail);
+	else if (j->last_n > 0)
+		log_info("leases expired", "n=%d", j->last_n);
+}
+
+static void
+queue_janitor_tick(evutil_socket_t fd, short what, void *arg)
+{
+	struct queue_janitor *j = arg;
+
+	(void)fd;
+	(void)what;
+	if (j->is_running)
+		return;
+	j->is_running = 1;
+	if (store_submit(j->pool, queue_janitor_work, queue_janitor_done, j) !=
+	    0)
+		j->is_running = 0;
+}
+
+struct queue_janitor *
+queue_janitor_new(struct event_base *base, struct store_pool *pool)
+{
+	struct queue_janitor *j = xcalloc(1, sizeof(*j));
+	struct timeval tv = { QUEUE_JANITOR_SEC, 0 };
+
+	j->pool = pool;
+	j->tick = event_new(base, -1, EV_PERSIST, queue_janitor_tick, j);
+	event_add(j->tick, &tv);
+	return j;
+}
+
+void
+queue_janitor_free(struct queue_janitor *j)
+{
+	if (j == NULL)
+		return;
+	event_free(j->tick);
+	free(j);
+}
+
+/* Until roster.c provides it: no shifts known, agents always on. */
+__attribute__((weak)) int
+roster_load_plan(struct store_tx *tx, int64_t agent_id, int64_t from,
+		 int64_t to, struct shift_plan **out, struct cbd_err *err)
+{
+	(void)tx;
+	(void)agent_id;
+	(void)err;
+	*out = shift_plan_new(from, to);
+	shift_plan_finish(*out);
+	return 0;
+}

@@ -1,2 +1,0 @@
-/* sched.c: placeholder until the module lands. */
-#include "sched.h"
