@@ -35,7 +35,8 @@ struct callback_booking {
 	int notify_email;
 	int notify_sms;
 	int force_new;
-	const char *actor; /* "customer", "agent:7" ... */
+	const char *actor;     /* "customer", "agent:7" ... */
+	const char *client_ip; /* for per-address limits */
 };
 
 /* Who is asking to see or change a callback. */
@@ -46,6 +47,19 @@ struct callback_caller {
 	const char *actor; /* for the timeline */
 };
 
+/*
+ * Choose the owner for a callback at when (or now, for ASAP) under the
+ * booking rules: opening hours, notice, shifts and per-slot capacity,
+ * preferring prefer (the case owner) when they have room. For a time, takes
+ * the slot's lock row so concurrent bookings of one slot cannot overbook.
+ * exclude_id is left out of the counts (the callback being moved). tz
+ * renders the next free slot in errors. Returns 0 with *owner, or -1 with
+ * err (409 slot-full / outside-hours / no-agents-on-duty, 422 too-soon).
+ */
+int callback_place(struct store_tx *tx, const struct config *cfg, int is_asap,
+		   int64_t when, int64_t prefer, int64_t exclude_id,
+		   const char *tz, int64_t *owner,
+		   struct cbd_err *err) CBD_MUSTCHECK;
 /*
  * Book. On success *out is the answer body (with manage_token) and
  * *status 201, or 200 when a returning customer's open callback is given

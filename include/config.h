@@ -35,6 +35,15 @@ struct config {
 	int max_open_per_phone;
 	int avg_handle_sec;
 	int booking_horizon_days;
+	int slot_minutes;
+	char *site_timezone;
+	char *opening_hours;
+	char *closures;
+	int min_notice_min;
+	int max_per_agent_per_slot;
+	int slots_max_range_days;
+	int rate_phone_per_hour;
+	int rate_ip_per_10min;
 	int max_attempts;
 	int retry_delay_sec;
 	int claim_lease_sec;

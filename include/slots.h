@@ -1,4 +1,67 @@
-/* slots.h: slots, capacity and ETA. */
+/*
+ * slots.h: what can be promised. Bookable slots come from the site's opening
+ * hours and closures, the agents on shift for the whole slot, their per-slot
+ * capacity and what is already booked. Booking, rescheduling and the slot
+ * list all use the same view, so a slot shown as available is one a booking
+ * can get (until someone else takes it).
+ */
 #ifndef CBD_SLOTS_H
 #define CBD_SLOTS_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common.h"
+
+struct config;
+struct store_tx;
+struct slots_view;
+
+/* Check opening_hours, closures and site_timezone; -1 with err if bad. */
+int slots_check_config(const struct config *cfg,
+		       struct cbd_err *err) CBD_MUSTCHECK;
+/* Start of the slot containing t. */
+int64_t slots_align(const struct config *cfg, int64_t t);
+/* Is the site open for the whole of [t, t + len)? */
+int slots_is_open(const struct config *cfg, int64_t t, int64_t len);
+
+/*
+ * Load agents, shifts and bookings for [from, to). exclude_id leaves one
+ * callback out of the counts (the one being moved). Agents without any
+ * shift rule are unrostered: taken to be always on duty.
+ */
+int slots_view_load(struct store_tx *tx, const struct config *cfg, int64_t from,
+		    int64_t to, int64_t exclude_id, struct slots_view **out,
+		    struct cbd_err *err) CBD_MUSTCHECK;
+void slots_view_free(struct slots_view *v); /* NULL ok */
+/* Free places in the slot starting at t (0 when closed or full). */
+int slots_view_available(const struct slots_view *v, int64_t t);
+/* Is agent on duty for the whole slot at t (or at instant t, len 0)? */
+int slots_view_on_duty(const struct slots_view *v, int64_t agent_id, int64_t t,
+		       int64_t len);
+/* Agents on duty at instant t. */
+size_t slots_view_on_duty_count(const struct slots_view *v, int64_t t);
+/*
+ * The agent to own a callback in the slot at t: prefer (the case owner)
+ * if they have room, else the least loaded agent with room (random among
+ * equals). 0 when nobody has room.
+ */
+int64_t slots_view_pick(const struct slots_view *v, int64_t t, int64_t prefer);
+/* The same for an ASAP call at instant t: anyone on duty, no slot cap. */
+int64_t slots_view_pick_now(const struct slots_view *v, int64_t t,
+			    int64_t prefer);
+
+/* First slot start >= from with room, within days; 0 when none. */
+int slots_next_available(struct store_tx *tx, const struct config *cfg,
+			 int64_t from, int days, int64_t *out,
+			 struct cbd_err *err) CBD_MUSTCHECK;
+/*
+ * GET /v1/slots: [{start, end, available}] in zone tz for [from, to);
+ * with owner_id > 0 each slot also says whether that agent can take it.
+ */
+int slots_list(struct store_tx *tx, const struct config *cfg, int64_t from,
+	       int64_t to, const char *tz, int64_t owner_id, json_t **out,
+	       struct cbd_err *err) CBD_MUSTCHECK;
+
 #endif

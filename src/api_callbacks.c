@@ -171,8 +171,10 @@ api_callbacks_create_work(struct store_tx *tx, struct http_req *r,
 	int status = 0;
 
 	/* Re-read so "now" is the transaction's, not the parse's. */
-	if (api_callbacks_read(r, &b, err) != 0 ||
-	    callback_book(tx, r->cfg, &b, &out, &status, err) != 0)
+	if (api_callbacks_read(r, &b, err) != 0)
+		return -1;
+	b.client_ip = r->client_ip;
+	if (callback_book(tx, r->cfg, &b, &out, &status, err) != 0)
 		return -1;
 	if (status == 201)
 		r->location = xasprintf("/v1/callbacks/%lld",

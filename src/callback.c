@@ -24,6 +24,8 @@
 #include "keys.h"
 #include "log.h"
 #include "notify.h"
+#include "slots.h"
+#include "timefmt.h"
 #include "store.h"
 #include "xalloc.h"
 
@@ -80,12 +82,18 @@ callback_load(struct store_tx *tx, int64_t id,
 		cbd_err_set(err, 404, "not-found", "", "no such callback");
 		return NULL;
 	}
-	r = for_update ? store_query(tx, err,
-				     CALLBACK_SELECT
-				     "WHERE c.id = ? FOR UPDATE OF c",
-				     "i", id)
-		       : store_query(tx, err, CALLBACK_SELECT "WHERE c.id = ?",
-				     "i", id);
+	if (for_update) {
+		/* Lock only the callback row: locking the joined agent and
+		 * customer rows too would queue unrelated bookings. */
+		r = store_query(
+			tx, err,
+			"SELECT id FROM callbacks WHERE id = ? FOR UPDATE", "i",
+			id);
+		if (r == NULL)
+			return NULL;
+		store_rows_free(r);
+	}
+	r = store_query(tx, err, CALLBACK_SELECT "WHERE c.id = ?", "i", id);
 	if (r == NULL)
 		return NULL;
 	if (store_rows_count(r) == 0) {
@@ -212,12 +220,154 @@ callback_eta(struct store_tx *tx, const struct config *cfg, int64_t owner_id,
 	return 0;
 }
 
+/* Put the next free slot (or none) into a 409/422 problem's extra members. */
+static void
+callback_add_next(struct store_tx *tx, const struct config *cfg, int64_t from,
+		  const char *tz, struct cbd_err *err)
+{
+	struct cbd_err scratch;
+	char when[40];
+	int64_t next = 0;
+
+	memset(&scratch, 0, sizeof(scratch));
+	if (slots_next_available(tx, cfg, from, 7, &next, &scratch) != 0 ||
+	    next == 0) {
+		cbd_err_clear(&scratch);
+		return;
+	}
+	timefmt_rfc3339(next, tz, when, sizeof(when));
+	free(err->extra_json);
+	err->extra_json = xasprintf("{\"next_available\":\"%s\"}", when);
+}
+
+int
+callback_place(struct store_tx *tx, const struct config *cfg, int is_asap,
+	       int64_t when, int64_t prefer, int64_t exclude_id, const char *tz,
+	       int64_t *owner, struct cbd_err *err)
+{
+	int64_t now = clock_now(), len = (int64_t)cfg->slot_minutes * 60;
+	int64_t slot = slots_align(cfg, when);
+	struct slots_view *v = NULL;
+	struct store_rows *r;
+
+	*owner = 0;
+	if (is_asap) {
+		if (!slots_is_open(cfg, now, 0)) {
+			cbd_err_set(err, 409, "outside-hours", "when",
+				    "we are closed now; pick a time");
+			callback_add_next(tx, cfg, now, tz, err);
+			return -1;
+		}
+		if (slots_view_load(tx, cfg, now, now, 0, &v, err) != 0)
+			return -1;
+		*owner = slots_view_pick_now(v, now, prefer);
+		slots_view_free(v);
+		if (*owner == 0) {
+			cbd_err_set(err, 409, "no-agents-on-duty", "when",
+				    "nobody is on duty now; pick a time");
+			callback_add_next(tx, cfg, now, tz, err);
+			return -1;
+		}
+		return 0;
+	}
+	if (when < now + (int64_t)cfg->min_notice_min * 60) {
+		cbd_err_set(err, 422, "too-soon", "when",
+			    "book at least %d minutes ahead",
+			    cfg->min_notice_min);
+		return -1;
+	}
+	if (!slots_is_open(cfg, slot, len)) {
+		cbd_err_set(err, 422, "outside-hours", "when",
+			    "that time is outside our opening hours");
+		callback_add_next(tx, cfg, when, tz, err);
+		return -1;
+	}
+	/* One lock row per slot: bookings for the same slot queue here, so
+	 * the count below and the insert after it cannot be overtaken. */
+	if (store_exec(tx, err,
+		       "INSERT IGNORE INTO slot_locks (slot_start) VALUES (?)",
+		       "i", slot) < 0)
+		return -1;
+	r = store_query(tx, err,
+			"SELECT slot_start FROM slot_locks WHERE slot_start = "
+			"? FOR UPDATE",
+			"i", slot);
+	if (r == NULL)
+		return -1;
+	store_rows_free(r);
+	if (slots_view_load(tx, cfg, slot, slot + len, exclude_id, &v, err) !=
+	    0)
+		return -1;
+	*owner = slots_view_pick(v, slot, prefer);
+	slots_view_free(v);
+	if (*owner == 0) {
+		cbd_err_set(err, 409, "slot-full", "when",
+			    "that slot is fully booked");
+		callback_add_next(tx, cfg, slot + len, tz, err);
+		return -1;
+	}
+	return 0;
+}
+
+/* 429 when this phone or address has booked too much lately. */
+static int
+callback_rate_limit(struct store_tx *tx, const struct config *cfg,
+		    int64_t customer_id, const char *client_ip,
+		    struct cbd_err *err)
+{
+	int64_t now = clock_now();
+	struct store_rows *r;
+	int64_t n, oldest;
+
+	if (cfg->rate_phone_per_hour > 0) {
+		r = store_query(
+			tx, err,
+			"SELECT COUNT(*), MIN(created_at) FROM callbacks "
+			"WHERE customer_id = ? AND created_at > ?",
+			"ii", customer_id, now - 3600);
+		if (r == NULL)
+			return -1;
+		n = store_rows_int(r, 0, 0, 0);
+		oldest = store_rows_int(r, 0, 1, now);
+		store_rows_free(r);
+		if (n >= cfg->rate_phone_per_hour) {
+			cbd_err_set(err, 429, "rate-limited", "customer.phone",
+				    "too many bookings for this phone number; "
+				    "try again later");
+			err->retry_after_sec = (int)(oldest + 3600 - now + 1);
+			return -1;
+		}
+	}
+	if (cfg->rate_ip_per_10min > 0 && client_ip != NULL &&
+	    client_ip[0] != '\0') {
+		r = store_query(
+			tx, err,
+			"SELECT COUNT(*), MIN(created_at) FROM callbacks "
+			"WHERE client_ip = ? AND created_at > ?",
+			"si", client_ip, now - 600);
+		if (r == NULL)
+			return -1;
+		n = store_rows_int(r, 0, 0, 0);
+		oldest = store_rows_int(r, 0, 1, now);
+		store_rows_free(r);
+		if (n >= cfg->rate_ip_per_10min) {
+			cbd_err_set(err, 429, "rate-limited", "",
+				    "too many bookings from this address; try "
+				    "again later");
+			err->retry_after_sec = (int)(oldest + 600 - now + 1);
+			return -1;
+		}
+	}
+	return 0;
+}
+
 int
 callback_book(struct store_tx *tx, const struct config *cfg,
 	      const struct callback_booking *b, json_t **out, int *status,
 	      struct cbd_err *err)
 {
 	int64_t now = clock_now(), customer_id, case_id = 0, owner_id = 0, id;
+	int64_t prefer = 0;
 	struct store_rows *r = NULL;
 	struct notify_ctx nc;
 	char notify[32], tok[64];
@@ -266,6 +416,9 @@ callback_book(struct store_tx *tx, const struct config *cfg,
 	}
 	store_rows_free(r);
 
+	if (callback_rate_limit(tx, cfg, customer_id, b->client_ip, err) != 0)
+		goto out;
+
 	/* Join the customer's open case and prefer its owner. */
 	r = store_query(tx, err,
 			"SELECT k.id, k.owner_id, a.is_active FROM cases k "
@@ -278,11 +431,12 @@ callback_book(struct store_tx *tx, const struct config *cfg,
 	if (store_rows_count(r) > 0) {
 		case_id = store_rows_int(r, 0, 0, 0);
 		if (store_rows_int(r, 0, 2, 0))
-			owner_id = store_rows_int(r, 0, 1, 0);
+			prefer = store_rows_int(r, 0, 1, 0);
 	}
 	store_rows_free(r);
 	r = NULL;
-	if (owner_id == 0 && (owner_id = agent_least_loaded(tx, err)) == 0)
+	if (callback_place(tx, cfg, b->is_asap, b->is_asap ? now : b->when,
+			   prefer, 0, b->timezone, &owner_id, err) != 0)
 		goto out;
 	if (case_id == 0) {
 		if (store_exec(tx, err,
@@ -299,12 +453,13 @@ callback_book(struct store_tx *tx, const struct config *cfg,
 		 b->notify_sms ? "sms" : "");
 	if (store_exec(tx, err,
 		       "INSERT INTO callbacks (case_id, customer_id, owner_id,"
-		       " state, topic, is_asap, due_at, notify, created_at, "
-		       "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-		       "iiissiisii", case_id, customer_id, owner_id,
+		       " state, topic, is_asap, due_at, notify, client_ip, "
+		       "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, "
+		       "?, ?, ?, ?)",
+		       "iiissiissii", case_id, customer_id, owner_id,
 		       b->is_asap ? "pending" : "scheduled", b->topic,
 		       (int64_t)b->is_asap, b->is_asap ? now : b->when, notify,
-		       now, now) < 0)
+		       b->client_ip ? b->client_ip : "", now, now) < 0)
 		goto out;
 	id = store_last_id(tx);
 	if (agent_add_load(tx, owner_id, 1, err) != 0 ||
@@ -418,7 +573,7 @@ callback_reschedule(struct store_tx *tx, const struct config *cfg, int64_t id,
 		    int64_t when, json_t **out, struct cbd_err *err)
 {
 	struct store_rows *r = callback_load(tx, id, who, 1, err);
-	int64_t now = clock_now();
+	int64_t now = clock_now(), owner, new_owner = 0;
 	struct notify_ctx nc;
 	int rc = -1;
 
@@ -433,12 +588,17 @@ callback_reschedule(struct store_tx *tx, const struct config *cfg, int64_t id,
 			    store_rows_str(r, 0, CB_STATE));
 		goto out;
 	}
+	owner = store_rows_int(r, 0, CB_OWNER, 0);
+	if (callback_place(tx, cfg, is_asap, is_asap ? now : when, owner, id,
+			   store_rows_str(r, 0, CB_TZ), &new_owner, err) != 0)
+		goto out;
 	if (store_exec(tx, err,
 		       "UPDATE callbacks SET state = ?, is_asap = ?, due_at = "
-		       "?, ics_sequence = ics_sequence + 1, updated_at = ? "
-		       "WHERE id = ?",
-		       "siiii", is_asap ? "pending" : "scheduled",
-		       (int64_t)is_asap, is_asap ? now : when, now, id) < 0 ||
+		       "?, owner_id = ?, ics_sequence = ics_sequence + 1, "
+		       "updated_at = ? WHERE id = ?",
+		       "siiiii", is_asap ? "pending" : "scheduled",
+		       (int64_t)is_asap, is_asap ? now : when, new_owner, now,
+		       id) < 0 ||
 	    callback_event(
 		    tx, store_rows_int(r, 0, CB_CASE, 0), id, "rescheduled",
 		    who->actor,
@@ -447,6 +607,22 @@ callback_reschedule(struct store_tx *tx, const struct config *cfg, int64_t id,
 			      (json_int_t)(is_asap ? now : when), "asap",
 			      is_asap),
 		    err) != 0)
+		goto out;
+	/* The owner cannot take the new time: it moves, with a note. */
+	if (new_owner != owner &&
+	    (agent_add_load(tx, owner, -1, err) != 0 ||
+	     agent_add_load(tx, new_owner, 1, err) != 0 ||
+	     callback_event(tx, store_rows_int(r, 0, CB_CASE, 0), id, "handoff",
+			    "system",
+			    json_pack("{s:I, s:I, s:s, s:s, s:s, s:s}", "from",
+				      (json_int_t)owner, "to",
+				      (json_int_t)new_owner, "reason",
+				      "rescheduled to a time the owner is "
+				      "not available",
+				      "summary", store_rows_str(r, 0, CB_TOPIC),
+				      "next_step", "call at the new time",
+				      "author", who->actor),
+			    err) != 0))
 		goto out;
 	store_rows_free(r);
 	r = callback_load(tx, id, NULL, 0, err);

@@ -27,6 +27,7 @@
 #include "migrate.h"
 #include "outbox.h"
 #include "queue.h"
+#include "slots.h"
 #include "store.h"
 #include "xalloc.h"
 
@@ -236,6 +237,11 @@ main(int argc, char **argv)
 	}
 	if (conf_path != NULL && config_load(&st.cfg, conf_path, &err) != 0) {
 		fprintf(stderr, "callbackd: %s\n", err.detail);
+		return 2;
+	}
+	if (slots_check_config(&st.cfg, &err) != 0) {
+		fprintf(stderr, "callbackd: %s: %s\n", err.field, err.detail);
+		config_clear(&st.cfg);
 		return 2;
 	}
 	if (check_only) {

@@ -249,6 +249,42 @@ queue_outcome(struct store_tx *tx, const struct config *cfg, int64_t id,
 	} else if (!strcmp(result, "wrong_number")) {
 		next_state = "failed";
 	} else { /* reschedule, checked by the caller */
+		struct store_rows *tz = store_query(
+			tx, err,
+			"SELECT cu.timezone FROM callbacks c JOIN customers cu "
+			"ON cu.id = c.customer_id WHERE c.id = ?",
+			"i", id);
+		int64_t new_owner = 0;
+		int prc;
+
+		if (tz == NULL)
+			goto out;
+		prc = callback_place(tx, cfg, 0, when, owner, id,
+				     store_rows_str(tz, 0, 0), &new_owner, err);
+		store_rows_free(tz);
+		if (prc != 0)
+			goto out;
+		/* The owner cannot take that time: the call moves to who
+		 * can, with a note saying why. */
+		if (new_owner != owner &&
+		    (store_exec(
+			     tx, err,
+			     "UPDATE callbacks SET owner_id = ? WHERE id = ?",
+			     "ii", new_owner, id) < 0 ||
+		     agent_add_load(tx, owner, -1, err) != 0 ||
+		     agent_add_load(tx, new_owner, 1, err) != 0 ||
+		     callback_event(
+			     tx, case_id, id, "handoff", who->actor,
+			     json_pack("{s:I, s:I, s:s, s:s, s:s, s:s}", "from",
+				       (json_int_t)owner, "to",
+				       (json_int_t)new_owner, "reason",
+				       "rescheduled to a time the owner is "
+				       "not available",
+				       "summary", note ? note : "", "next_step",
+				       "call at the new time", "author",
+				       who->actor),
+			     err) != 0))
+			goto out;
 		next_state = "scheduled";
 		due = when;
 		event = NOTIFY_RESCHEDULED;

@@ -1,2 +1,487 @@
-/* slots.c: placeholder until the module lands. */
+/*
+ * slots.c: availability arithmetic.
+ *
+ * A slot is [t, t + slot_minutes) with t aligned to the slot length in UTC
+ * (every zone's offset is a multiple of 15 minutes, so slots line up with
+ * local clocks for lengths that divide 15 or are multiples of it).
+ * available(t) = sum over agents on duty for the whole slot of
+ *   max(0, min(capacity, max_per_agent_per_slot) - open callbacks they own
+ *   due in the slot),
+ * and 0 outside opening hours, on closures, before the minimum notice and
+ * past the booking horizon.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api.h"
+#include "clock.h"
+#include "config.h"
+#include "log.h"
+#include "roster.h"
+#include "shift.h"
 #include "slots.h"
+#include "store.h"
+#include "timefmt.h"
+#include "xalloc.h"
+
+#define SLOTS_MAX_INTERVALS 4
+
+/* Opening hours, by local weekday (0 = Sunday), in minutes after midnight. */
+struct slots_hours {
+	int is_always;
+	int n[7];
+	int from[7][SLOTS_MAX_INTERVALS];
+	int to[7][SLOTS_MAX_INTERVALS];
+};
+
+static const char *const slots_days[] = { "sun", "mon", "tue", "wed",
+					  "thu", "fri", "sat" };
+
+static int
+slots_day(const char *s)
+{
+	for (int i = 0; i < 7; i++)
+		if (strncmp(s, slots_days[i], 3) == 0)
+			return i;
+	return -1;
+}
+
+/* Parse "mon-fri 08:00-20:00; sat 09:00-13:00". */
+static int
+slots_hours_parse(const char *text, struct slots_hours *h)
+{
+	char *copy, *part, *save = NULL;
+	int rc = -1;
+
+	memset(h, 0, sizeof(*h));
+	if (text[strspn(text, " ")] == '\0') {
+		h->is_always = 1;
+		return 0;
+	}
+	copy = xstrdup(text);
+	for (part = strtok_r(copy, ";", &save); part != NULL;
+	     part = strtok_r(NULL, ";", &save)) {
+		char days[32], ranges[128], *r, *rsave = NULL;
+		int mask[7] = { 0 };
+
+		if (sscanf(part, " %31s %127[^\n]", days, ranges) != 2)
+			goto out;
+		for (char *d = strtok_r(days, ",", &rsave); d != NULL;
+		     d = strtok_r(NULL, ",", &rsave)) {
+			int a = slots_day(d), b = a;
+			if (!strcmp(d, "daily")) {
+				for (int i = 0; i < 7; i++)
+					mask[i] = 1;
+				continue;
+			}
+			if (a < 0)
+				goto out;
+			if (d[3] == '-') {
+				b = slots_day(d + 4);
+				if (b < 0 || d[7] != '\0')
+					goto out;
+			} else if (d[3] != '\0')
+				goto out;
+			for (int i = a;; i = (i + 1) % 7) {
+				mask[i] = 1;
+				if (i == b)
+					break;
+			}
+		}
+		rsave = NULL;
+		for (r = strtok_r(ranges, ", ", &rsave); r != NULL;
+		     r = strtok_r(NULL, ", ", &rsave)) {
+			int h1, m1, h2, m2;
+			if (sscanf(r, "%2d:%2d-%2d:%2d", &h1, &m1, &h2, &m2) !=
+				    4 ||
+			    h1 > 23 || m1 > 59 || h2 > 24 || m2 > 59 ||
+			    h1 * 60 + m1 >= h2 * 60 + m2)
+				goto out;
+			for (int i = 0; i < 7; i++) {
+				if (!mask[i])
+					continue;
+				if (h->n[i] >= SLOTS_MAX_INTERVALS)
+					goto out;
+				h->from[i][h->n[i]] = h1 * 60 + m1;
+				h->to[i][h->n[i]] = h2 * 60 + m2;
+				h->n[i]++;
+			}
+		}
+	}
+	rc = 0;
+out:
+	free(copy);
+	return rc;
+}
+
+static int
+slots_closures_ok(const char *text)
+{
+	const char *p = text;
+
+	while (*p) {
+		int y, m, d, n = 0;
+		p += strspn(p, " ,");
+		if (*p == '\0')
+			break;
+		if (sscanf(p, "%4d-%2d-%2d%n", &y, &m, &d, &n) != 3 ||
+		    n != 10 || m < 1 || m > 12 || d < 1 || d > 31)
+			return 0;
+		p += n;
+	}
+	return 1;
+}
+
+int
+slots_check_config(const struct config *cfg, struct cbd_err *err)
+{
+	struct slots_hours h;
+
+	if (timefmt_zone(cfg->site_timezone) == NULL) {
+		cbd_err_set(err, 400, "invalid-config", "site_timezone",
+			    "site_timezone must be an IANA zone name");
+		return -1;
+	}
+	if (slots_hours_parse(cfg->opening_hours, &h) != 0) {
+		cbd_err_set(err, 400, "invalid-config", "opening_hours",
+			    "opening_hours must look like \"mon-fri "
+			    "08:00-20:00; sat 09:00-13:00\"");
+		return -1;
+	}
+	if (!slots_closures_ok(cfg->closures)) {
+		cbd_err_set(err, 400, "invalid-config", "closures",
+			    "closures must be YYYY-MM-DD dates, comma "
+			    "separated");
+		return -1;
+	}
+	if (1440 % cfg->slot_minutes != 0) {
+		cbd_err_set(err, 400, "invalid-config", "slot_minutes",
+			    "slot_minutes must divide a day");
+		return -1;
+	}
+	return 0;
+}
+
+int64_t
+slots_align(const struct config *cfg, int64_t t)
+{
+	int64_t len = (int64_t)cfg->slot_minutes * 60;
+
+	return t - ((t % len) + len) % len;
+}
+
+static int
+slots_open_with(const struct config *cfg, const struct slots_hours *h,
+		int64_t t, int64_t len)
+{
+	int y, mo, d, hh, mi, wd, start;
+	char date[16];
+
+	timefmt_local(t, cfg->site_timezone, &y, &mo, &d, &hh, &mi, &wd);
+	snprintf(date, sizeof(date), "%04d-%02d-%02d", y, mo, d);
+	if (cfg->closures[0] != '\0' && strstr(cfg->closures, date) != NULL)
+		return 0;
+	if (h->is_always)
+		return 1;
+	start = hh * 60 + mi;
+	for (int i = 0; i < h->n[wd]; i++)
+		if (start >= h->from[wd][i] &&
+		    start + (int)((len + 59) / 60) <= h->to[wd][i])
+			return 1;
+	return 0;
+}
+
+int
+slots_is_open(const struct config *cfg, int64_t t, int64_t len)
+{
+	struct slots_hours h;
+
+	if (slots_hours_parse(cfg->opening_hours, &h) != 0)
+		return 0;
+	return slots_open_with(cfg, &h, t, len);
+}
+
+struct slots_agent {
+	int64_t id;
+	int cap;        /* per-slot room: min(capacity, max per slot) */
+	int open_count; /* load, for picking */
+	int is_rostered;
+};
+
+struct slots_view {
+	const struct config *cfg;
+	struct slots_hours hours;
+	int64_t from, to, len, now;
+	struct slots_agent *agents; /* ascending id */
+	size_t nagents;
+	struct shift_plan *plan;
+	int *booked; /* [slot index * nagents + agent index] */
+	size_t nslots;
+};
+
+static size_t
+slots_agent_index(const struct slots_view *v, int64_t id)
+{
+	size_t lo = 0, hi = v->nagents;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		if (v->agents[mid].id < id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < v->nagents && v->agents[lo].id == id ? lo : (size_t)-1;
+}
+
+int
+slots_view_load(struct store_tx *tx, const struct config *cfg, int64_t from,
+		int64_t to, int64_t exclude_id, struct slots_view **out,
+		struct cbd_err *err)
+{
+	struct slots_view *v = xcalloc(1, sizeof(*v));
+	struct store_rows *a = NULL, *b = NULL;
+	int rc = -1;
+
+	v->cfg = cfg;
+	v->len = (int64_t)cfg->slot_minutes * 60;
+	v->from = slots_align(cfg, from);
+	v->to = to;
+	v->now = clock_now();
+	v->nslots = (size_t)((to - v->from + v->len - 1) / v->len);
+	if (slots_hours_parse(cfg->opening_hours, &v->hours) != 0)
+		v->hours.is_always = 1; /* checked at start-up */
+	a = store_query(tx, err,
+			"SELECT a.id, a.capacity, a.open_count, EXISTS (SELECT "
+			"1 FROM shifts s WHERE s.agent_id = a.id) FROM agents "
+			"a WHERE a.is_active = 1 ORDER BY a.id",
+			"");
+	if (a == NULL)
+		goto out;
+	v->nagents = store_rows_count(a);
+	v->agents = xcalloc(v->nagents ? v->nagents : 1, sizeof(*v->agents));
+	for (size_t i = 0; i < v->nagents; i++) {
+		int cap = (int)store_rows_int(a, i, 1, 0);
+		v->agents[i].id = store_rows_int(a, i, 0, 0);
+		v->agents[i].cap = cap < cfg->max_per_agent_per_slot
+					   ? cap
+					   : cfg->max_per_agent_per_slot;
+		v->agents[i].open_count = (int)store_rows_int(a, i, 2, 0);
+		v->agents[i].is_rostered = store_rows_int(a, i, 3, 0) != 0;
+	}
+	if (roster_load_plan(tx, 0, v->from - 86400, to + 86400, &v->plan,
+			     err) != 0)
+		goto out;
+	v->booked = xcalloc(v->nslots * (v->nagents ? v->nagents : 1) + 1,
+			    sizeof(int));
+	if (v->nslots == 0) {
+		/* An instant (ASAP): nothing booked to count. */
+		*out = v;
+		v = NULL;
+		rc = 0;
+		goto out;
+	}
+	b = store_query(tx, err,
+			"SELECT owner_id, due_at FROM callbacks WHERE state IN "
+			"('pending','scheduled','retry_wait','in_progress') "
+			"AND due_at >= ? AND due_at < ? AND id <> ?",
+			"iii", v->from, to, exclude_id);
+	if (b == NULL)
+		goto out;
+	for (size_t i = 0; i < store_rows_count(b); i++) {
+		size_t ai = slots_agent_index(v, store_rows_int(b, i, 0, 0));
+		size_t si = (size_t)((store_rows_int(b, i, 1, 0) - v->from) /
+				     v->len);
+		if (ai != (size_t)-1 && si < v->nslots)
+			v->booked[si * v->nagents + ai]++;
+	}
+	*out = v;
+	v = NULL;
+	rc = 0;
+out:
+	store_rows_free(a);
+	store_rows_free(b);
+	slots_view_free(v);
+	return rc;
+}
+
+void
+slots_view_free(struct slots_view *v)
+{
+	if (v == NULL)
+		return;
+	shift_plan_free(v->plan);
+	free(v->agents);
+	free(v->booked);
+	free(v);
+}
+
+static int
+slots_agent_on(const struct slots_view *v, const struct slots_agent *a,
+	       int64_t t, int64_t len)
+{
+	int64_t end;
+
+	if (!a->is_rostered)
+		return 1;
+	if (!shift_plan_on_duty(v->plan, a->id, t))
+		return 0;
+	end = shift_plan_shift_end(v->plan, a->id, t);
+	return end >= t + len;
+}
+
+int
+slots_view_on_duty(const struct slots_view *v, int64_t agent_id, int64_t t,
+		   int64_t len)
+{
+	size_t i = slots_agent_index(v, agent_id);
+
+	return i != (size_t)-1 && slots_agent_on(v, &v->agents[i], t, len);
+}
+
+size_t
+slots_view_on_duty_count(const struct slots_view *v, int64_t t)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < v->nagents; i++)
+		if (slots_agent_on(v, &v->agents[i], t, 0))
+			n++;
+	return n;
+}
+
+/* Room agent i has in the slot at t; 0 when off duty. */
+static int
+slots_room(const struct slots_view *v, size_t i, int64_t t)
+{
+	size_t si = (size_t)((t - v->from) / v->len);
+	int room;
+
+	if (t < v->from || si >= v->nslots ||
+	    !slots_agent_on(v, &v->agents[i], t, v->len))
+		return 0;
+	room = v->agents[i].cap - v->booked[si * v->nagents + i];
+	return room > 0 ? room : 0;
+}
+
+/* Bookable at all: open, enough notice, inside the horizon. */
+static int
+slots_bookable(const struct slots_view *v, int64_t t)
+{
+	const struct config *cfg = v->cfg;
+
+	return t >= v->now + (int64_t)cfg->min_notice_min * 60 &&
+	       t <= v->now + (int64_t)cfg->booking_horizon_days * 86400 &&
+	       slots_open_with(cfg, &v->hours, t, v->len);
+}
+
+int
+slots_view_available(const struct slots_view *v, int64_t t)
+{
+	int sum = 0;
+
+	if (!slots_bookable(v, t))
+		return 0;
+	for (size_t i = 0; i < v->nagents; i++)
+		sum += slots_room(v, i, t);
+	return sum;
+}
+
+static int64_t
+slots_pick(const struct slots_view *v, int64_t t, int64_t prefer, int is_slot)
+{
+	size_t best = (size_t)-1, ties = 0;
+	size_t pi = prefer > 0 ? slots_agent_index(v, prefer) : (size_t)-1;
+
+	if (pi != (size_t)-1 &&
+	    (is_slot ? slots_room(v, pi, t) > 0
+		     : slots_agent_on(v, &v->agents[pi], t, 0)))
+		return prefer;
+	for (size_t i = 0; i < v->nagents; i++) {
+		int ok = is_slot ? slots_room(v, i, t) > 0
+				 : slots_agent_on(v, &v->agents[i], t, 0);
+		if (!ok)
+			continue;
+		if (best == (size_t)-1 ||
+		    v->agents[i].open_count < v->agents[best].open_count) {
+			best = i;
+			ties = 1;
+		} else if (v->agents[i].open_count ==
+			   v->agents[best].open_count) {
+			/* Reservoir choice among equals spreads load. */
+			if ((size_t)rand() % ++ties == 0)
+				best = i;
+		}
+	}
+	return best == (size_t)-1 ? 0 : v->agents[best].id;
+}
+
+int64_t
+slots_view_pick(const struct slots_view *v, int64_t t, int64_t prefer)
+{
+	if (!slots_bookable(v, t))
+		return 0;
+	return slots_pick(v, t, prefer, 1);
+}
+
+int64_t
+slots_view_pick_now(const struct slots_view *v, int64_t t, int64_t prefer)
+{
+	return slots_pick(v, t, prefer, 0);
+}
+
+int
+slots_next_available(struct store_tx *tx, const struct config *cfg,
+		     int64_t from, int days, int64_t *out, struct cbd_err *err)
+{
+	struct slots_view *v = NULL;
+	int64_t t, len = (int64_t)cfg->slot_minutes * 60;
+
+	*out = 0;
+	if (slots_view_load(tx, cfg, from, from + (int64_t)days * 86400, 0, &v,
+			    err) != 0)
+		return -1;
+	for (t = slots_align(cfg, from); t < v->to; t += len) {
+		if (t >= from && slots_view_available(v, t) > 0) {
+			*out = t;
+			break;
+		}
+	}
+	slots_view_free(v);
+	return 0;
+}
+
+int
+slots_list(struct store_tx *tx, const struct config *cfg, int64_t from,
+	   int64_t to, const char *tz, int64_t owner_id, json_t **out,
+	   struct cbd_err *err)
+{
+	struct slots_view *v = NULL;
+	int64_t t, len = (int64_t)cfg->slot_minutes * 60;
+	size_t oi;
+	json_t *slots;
+
+	if (slots_view_load(tx, cfg, from, to, 0, &v, err) != 0)
+		return -1;
+	oi = owner_id > 0 ? slots_agent_index(v, owner_id) : (size_t)-1;
+	slots = json_array();
+	for (t = slots_align(cfg, from); t < to; t += len) {
+		json_t *s;
+		if (t < from || !slots_bookable(v, t))
+			continue;
+		s = json_pack("{s:o, s:o, s:i}", "start", api_time(t, tz),
+			      "end", api_time(t + len, tz), "available",
+			      slots_view_available(v, t));
+		if (owner_id > 0)
+			json_object_set_new(
+				s, "owner_available",
+				json_boolean(oi != (size_t)-1 &&
+					     slots_room(v, oi, t) > 0));
+		json_array_append_new(slots, s);
+	}
+	*out = json_pack("{s:s, s:i, s:o}", "tz", tz, "slot_minutes",
+			 cfg->slot_minutes, "slots", slots);
+	slots_view_free(v);
+	return 0;
+}
