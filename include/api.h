@@ -19,6 +19,7 @@ extern const struct http_route api_callbacks_routes[];
 extern const struct http_route api_queue_routes[];
 extern const struct http_route api_shifts_routes[];
 extern const struct http_route api_cases_routes[];
+extern const struct http_route api_slots_routes[];
 
 /* All tables, NULL-terminated, in matching order. */
 extern const struct http_route *const api_tables[];
