@@ -40,6 +40,8 @@ int slots_view_available(const struct slots_view *v, int64_t t);
 /* Is agent on duty for the whole slot at t (or at instant t, len 0)? */
 int slots_view_on_duty(const struct slots_view *v, int64_t agent_id, int64_t t,
 		       int64_t len);
+/* Active agents in the view. */
+size_t slots_view_agents(const struct slots_view *v);
 /* Agents on duty at instant t. */
 size_t slots_view_on_duty_count(const struct slots_view *v, int64_t t);
 /*

@@ -93,6 +93,7 @@ CREATE TABLE idempotency (
   idem_key VARCHAR(255) NOT NULL,
   body_hash CHAR(64) NOT NULL,
   status INT NOT NULL,
+  location VARCHAR(255) NULL,
   response MEDIUMTEXT NOT NULL,
   created_at BIGINT NOT NULL,
   PRIMARY KEY (scope, idem_key),

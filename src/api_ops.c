@@ -19,7 +19,7 @@
 const struct http_route *const api_tables[] = {
 	api_ops_routes,       api_keys_routes,  api_agents_routes,
 	api_callbacks_routes, api_queue_routes, api_shifts_routes,
-	api_cases_routes, api_slots_routes, NULL,
+	api_cases_routes,     api_slots_routes, NULL,
 };
 
 int

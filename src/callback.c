@@ -249,6 +249,7 @@ callback_place(struct store_tx *tx, const struct config *cfg, int is_asap,
 	int64_t slot = slots_align(cfg, when);
 	struct slots_view *v = NULL;
 	struct store_rows *r;
+	size_t nagents;
 
 	*owner = 0;
 	if (is_asap) {
@@ -261,7 +262,13 @@ callback_place(struct store_tx *tx, const struct config *cfg, int is_asap,
 		if (slots_view_load(tx, cfg, now, now, 0, &v, err) != 0)
 			return -1;
 		*owner = slots_view_pick_now(v, now, prefer);
+		nagents = slots_view_agents(v);
 		slots_view_free(v);
+		if (nagents == 0) {
+			cbd_err_set(err, 409, "no-agents", "",
+				    "no agent is available to take callbacks");
+			return -1;
+		}
 		if (*owner == 0) {
 			cbd_err_set(err, 409, "no-agents-on-duty", "when",
 				    "nobody is on duty now; pick a time");
@@ -299,7 +306,13 @@ callback_place(struct store_tx *tx, const struct config *cfg, int is_asap,
 	    0)
 		return -1;
 	*owner = slots_view_pick(v, slot, prefer);
+	nagents = slots_view_agents(v);
 	slots_view_free(v);
+	if (nagents == 0) {
+		cbd_err_set(err, 409, "no-agents", "",
+			    "no agent is available to take callbacks");
+		return -1;
+	}
 	if (*owner == 0) {
 		cbd_err_set(err, 409, "slot-full", "when",
 			    "that slot is fully booked");
@@ -395,14 +408,16 @@ callback_book(struct store_tx *tx, const struct config *cfg,
 	if (r == NULL)
 		goto out;
 	if (store_rows_count(r) > 0 && !b->force_new) {
-		struct callback_caller staff = { HTTP_ROLE_ADMIN, 0, NULL,
-						 NULL };
+		/* The public view: the caller proved only a phone number. */
+		struct callback_caller pub = { HTTP_ROLE_CUSTOMER, 0, NULL,
+					       NULL };
 		id = store_rows_int(r, 0, 0, 0);
 		store_rows_free(r);
 		r = NULL;
-		if (callback_get(tx, cfg, id, &staff, out, err) != 0)
+		r = callback_load(tx, id, NULL, 0, err);
+		if (r == NULL)
 			goto out;
-		json_object_del(*out, "customer");
+		*out = callback_json(cfg, r, &pub);
 		json_object_set_new(*out, "existing", json_true());
 		*status = 200;
 		rc = 0;

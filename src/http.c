@@ -423,8 +423,11 @@ http_job_work(struct store_tx *tx, void *arg, struct cbd_err *err)
 		store_rows_free(k);
 		if ((rt->roles & r->role) == 0) {
 			cbd_err_set(err, 403, "forbidden", "",
-				    "a %s key may not call this endpoint",
-				    role);
+				    "a%s %s key may not call this endpoint",
+				    r->role == HTTP_ROLE_ADMIN ? "n" : "",
+				    r->role == HTTP_ROLE_ADMIN  ? "admin"
+				    : r->role == HTTP_ROLE_LEAD ? "lead"
+								: "agent");
 			return -1;
 		}
 		/* Validation comes after authorisation: a caller who may
@@ -441,11 +444,12 @@ http_job_work(struct store_tx *tx, void *arg, struct cbd_err *err)
 		snprintf(scope, sizeof(scope), "%s:%lld", rt->name,
 			 (long long)r->key_id);
 		for (int pass = 0; pass < 2; pass++) {
-			row = store_query(tx, err,
-					  "SELECT body_hash, status, response, "
-					  "created_at FROM idempotency WHERE "
-					  "scope = ? AND idem_key = ?",
-					  "ss", scope, r->idem_key);
+			row = store_query(
+				tx, err,
+				"SELECT body_hash, status, response, "
+				"created_at, location FROM idempotency WHERE "
+				"scope = ? AND idem_key = ?",
+				"ss", scope, r->idem_key);
 			if (row == NULL)
 				return -1;
 			if (store_rows_count(row) > 0 &&
@@ -495,6 +499,9 @@ http_job_work(struct store_tx *tx, void *arg, struct cbd_err *err)
 			r->status = status;
 			r->resp =
 				json_loads(store_rows_str(row, 0, 2), 0, NULL);
+			if (store_rows_str(row, 0, 4) != NULL)
+				r->location =
+					xstrdup(store_rows_str(row, 0, 4));
 			r->is_replay = 1;
 			store_rows_free(row);
 			return 0;
@@ -507,10 +514,10 @@ http_job_work(struct store_tx *tx, void *arg, struct cbd_err *err)
 				     : xstrdup("null");
 		int64_t n = store_exec(
 			tx, err,
-			"UPDATE idempotency SET status = ?, response = ? "
-			"WHERE scope = ? AND idem_key = ?",
-			"isss", (int64_t)(r->status ? r->status : 200), body,
-			scope, r->idem_key);
+			"UPDATE idempotency SET status = ?, response = ?, "
+			"location = ? WHERE scope = ? AND idem_key = ?",
+			"issss", (int64_t)(r->status ? r->status : 200), body,
+			r->location, scope, r->idem_key);
 		free(body);
 		if (n < 0)
 			return -1;
@@ -559,6 +566,7 @@ http_dispatch(struct evhttp_request *ev, void *arg)
 	const char *qs = evhttp_uri_get_query(uri);
 	const struct http_route *found = NULL;
 	int path_matched = 0;
+	char allow[64] = "";
 	struct http_job *j = xcalloc(1, sizeof(*j));
 	struct cbd_err err;
 	size_t limit, blen;
@@ -603,6 +611,10 @@ http_dispatch(struct evhttp_request *ev, void *arg)
 			if (!http_match(rt->path, decoded, params))
 				continue;
 			path_matched = 1;
+			snprintf(allow + strlen(allow),
+				 sizeof(allow) - strlen(allow), "%s%s",
+				 allow[0] ? ", " : "",
+				 http_method_name(rt->method));
 			if (rt->method == method ||
 			    (method == EVHTTP_REQ_HEAD &&
 			     rt->method == EVHTTP_REQ_GET)) {
@@ -618,10 +630,12 @@ http_dispatch(struct evhttp_request *ev, void *arg)
 	}
 	free(decoded);
 	if (found == NULL) {
-		if (path_matched)
+		if (path_matched) {
+			evhttp_add_header(evhttp_request_get_output_headers(ev),
+					  "Allow", allow);
 			http_fail(j, 405, "method-not-allowed", "",
 				  "method not allowed on this path");
-		else
+		} else
 			http_fail(j, 404, "not-found", "", "no such endpoint");
 		return;
 	}

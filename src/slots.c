@@ -341,6 +341,12 @@ slots_view_on_duty(const struct slots_view *v, int64_t agent_id, int64_t t,
 }
 
 size_t
+slots_view_agents(const struct slots_view *v)
+{
+	return v->nagents;
+}
+
+size_t
 slots_view_on_duty_count(const struct slots_view *v, int64_t t)
 {
 	size_t n = 0;
