@@ -386,6 +386,33 @@ callback_book(struct store_tx *tx, const struct config *cfg,
 	char notify[32], tok[64];
 	int rc = -1;
 
+	/* A returning customer with an open callback gets it back rather
+	 * than a second one, unless they insist. Knowing a phone number is
+	 * no credential, so this answer changes nothing, not even the
+	 * customer's details. */
+	r = store_query(tx, err,
+			"SELECT c.id FROM customers cu JOIN callbacks c ON "
+			"c.customer_id = cu.id WHERE cu.phone = ? AND c.state "
+			"IN (" CALLBACK_OPEN_STATES ") ORDER BY c.id",
+			"s", b->phone);
+	if (r == NULL)
+		goto out;
+	if (store_rows_count(r) > 0 && !b->force_new) {
+		/* The public view: the caller proved only a phone number. */
+		struct callback_caller pub = { HTTP_ROLE_CUSTOMER, 0, NULL,
+					       NULL };
+		id = store_rows_int(r, 0, 0, 0);
+		store_rows_free(r);
+		r = callback_load(tx, id, NULL, 0, err);
+		if (r == NULL)
+			goto out;
+		*out = callback_json(cfg, r, &pub);
+		json_object_set_new(*out, "existing", json_true());
+		*status = 200;
+		rc = 0;
+		goto out;
+	}
+
 	/* One customer row per phone; the latest details win. */
 	if (store_exec(tx, err,
 		       "INSERT INTO customers (phone, name, email, timezone, "
@@ -398,31 +425,6 @@ callback_book(struct store_tx *tx, const struct config *cfg,
 		       now) < 0)
 		goto out;
 	customer_id = store_last_id(tx);
-
-	/* A returning customer with an open callback gets it back rather
-	 * than a second one, unless they insist. */
-	r = store_query(tx, err,
-			"SELECT id FROM callbacks WHERE customer_id = ? AND "
-			"state IN (" CALLBACK_OPEN_STATES ") ORDER BY id",
-			"i", customer_id);
-	if (r == NULL)
-		goto out;
-	if (store_rows_count(r) > 0 && !b->force_new) {
-		/* The public view: the caller proved only a phone number. */
-		struct callback_caller pub = { HTTP_ROLE_CUSTOMER, 0, NULL,
-					       NULL };
-		id = store_rows_int(r, 0, 0, 0);
-		store_rows_free(r);
-		r = NULL;
-		r = callback_load(tx, id, NULL, 0, err);
-		if (r == NULL)
-			goto out;
-		*out = callback_json(cfg, r, &pub);
-		json_object_set_new(*out, "existing", json_true());
-		*status = 200;
-		rc = 0;
-		goto out;
-	}
 	if ((int64_t)store_rows_count(r) >= cfg->max_open_per_phone) {
 		cbd_err_set(err, 409, "too-many-open", "customer.phone",
 			    "this phone number already has %d open callbacks",
