@@ -44,6 +44,10 @@ struct config {
 	int slots_max_range_days;
 	int rate_phone_per_hour;
 	int rate_ip_per_10min;
+	int handoff_lead_min;
+	int handoff_lookahead_hours;
+	int handoff_tolerance_min;
+	int planner_interval_sec;
 	int max_attempts;
 	int retry_delay_sec;
 	int claim_lease_sec;

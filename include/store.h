@@ -93,6 +93,22 @@ unsigned store_errno(const struct store_tx *tx);
 /* The worker's index, 0-based (for per-thread state such as RNG seeds). */
 int store_worker_index(const struct store_tx *tx);
 
+/*
+ * Batches: rows gathered in memory and written with multi-row INSERTs of a
+ * few hundred rows each, for bulk work (a lead moving thousands of calls)
+ * where one statement per row would cost a round trip each. head is
+ * "INSERT INTO t (a, b) VALUES"; rowfmt gives each row's types ('i', 'n',
+ * 's'); store_batch_add takes one row's values and copies strings.
+ */
+struct store_batch;
+struct store_batch *store_batch_new(const char *head, const char *rowfmt);
+void store_batch_add(struct store_batch *b, ...);
+size_t store_batch_rows(const struct store_batch *b);
+/* Write and empty the batch; -1 with err on failure. */
+int store_batch_flush(struct store_tx *tx, struct store_batch *b,
+		      struct cbd_err *err) CBD_MUSTCHECK;
+void store_batch_free(struct store_batch *b); /* NULL ok; drops rows */
+
 size_t store_rows_count(const struct store_rows *r);
 size_t store_rows_cols(const struct store_rows *r);
 /* Borrowed cell text, NULL for SQL NULL; row/col must be in range. */

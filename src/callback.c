@@ -104,27 +104,63 @@ callback_load(struct store_tx *tx, int64_t id,
 	return r;
 }
 
+void
+callback_ctx_at(const struct store_rows *r, size_t i, struct notify_ctx *c)
+{
+	const char *notify = store_rows_str(r, i, CB_NOTIFY);
+
+	memset(c, 0, sizeof(*c));
+	c->callback_id = store_rows_int(r, i, CB_ID, 0);
+	c->case_id = store_rows_int(r, i, CB_CASE, 0);
+	c->start = store_rows_int(r, i, CB_DUE, 0);
+	c->is_asap = (int)store_rows_int(r, i, CB_ASAP, 0);
+	c->sequence = (int)store_rows_int(r, i, CB_SEQ, 0);
+	c->state = store_rows_str(r, i, CB_STATE);
+	c->topic = store_rows_str(r, i, CB_TOPIC);
+	c->customer_name = store_rows_str(r, i, CB_CNAME);
+	c->phone = store_rows_str(r, i, CB_PHONE);
+	c->email = store_rows_str(r, i, CB_EMAIL);
+	c->tz = store_rows_str(r, i, CB_TZ);
+	c->owner_id = store_rows_int(r, i, CB_OWNER, 0);
+	c->owner_name = store_rows_str(r, i, CB_OWNER_NAME);
+	c->notify_email = strstr(notify, "email") != NULL;
+	c->notify_sms = strstr(notify, "sms") != NULL;
+}
+
 static void
 callback_ctx(const struct store_rows *r, struct notify_ctx *c)
 {
-	const char *notify = store_rows_str(r, 0, CB_NOTIFY);
+	callback_ctx_at(r, 0, c);
+}
 
-	memset(c, 0, sizeof(*c));
-	c->callback_id = store_rows_int(r, 0, CB_ID, 0);
-	c->case_id = store_rows_int(r, 0, CB_CASE, 0);
-	c->start = store_rows_int(r, 0, CB_DUE, 0);
-	c->is_asap = (int)store_rows_int(r, 0, CB_ASAP, 0);
-	c->sequence = (int)store_rows_int(r, 0, CB_SEQ, 0);
-	c->state = store_rows_str(r, 0, CB_STATE);
-	c->topic = store_rows_str(r, 0, CB_TOPIC);
-	c->customer_name = store_rows_str(r, 0, CB_CNAME);
-	c->phone = store_rows_str(r, 0, CB_PHONE);
-	c->email = store_rows_str(r, 0, CB_EMAIL);
-	c->tz = store_rows_str(r, 0, CB_TZ);
-	c->owner_id = store_rows_int(r, 0, CB_OWNER, 0);
-	c->owner_name = store_rows_str(r, 0, CB_OWNER_NAME);
-	c->notify_email = strstr(notify, "email") != NULL;
-	c->notify_sms = strstr(notify, "sms") != NULL;
+struct store_rows *
+callback_load_many(struct store_tx *tx, const int64_t *ids, size_t n,
+		   struct cbd_err *err)
+{
+	struct store_rows *r = NULL;
+	char *in = NULL, *sql;
+	size_t len = 0;
+	FILE *f = open_memstream(&in, &len);
+
+	/* Ids are integers, never text from a client. */
+	for (size_t i = 0; i < n; i++)
+		fprintf(f, "%s%lld", i ? "," : "", (long long)ids[i]);
+	fclose(f);
+	sql = xasprintf("SELECT id FROM callbacks WHERE id IN (%s) ORDER BY "
+			"id FOR UPDATE",
+			n ? in : "0");
+	r = store_query_built(tx, err, sql, "");
+	free(sql);
+	if (r == NULL)
+		goto out;
+	store_rows_free(r);
+	sql = xasprintf(CALLBACK_SELECT "WHERE c.id IN (%s) ORDER BY c.id",
+			n ? in : "0");
+	r = store_query_built(tx, err, sql, "");
+	free(sql);
+out:
+	free(in);
+	return r;
 }
 
 static json_t *

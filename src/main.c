@@ -20,6 +20,7 @@
 #include "api.h"
 #include "clock.h"
 #include "config.h"
+#include "handoff.h"
 #include "http.h"
 #include "keys.h"
 #include "log.h"
@@ -38,6 +39,7 @@ struct main_state {
 	struct http_server *http;
 	struct outbox *outbox;
 	struct queue_janitor *janitor;
+	struct handoff_planner *planner;
 	struct metrics *metrics;
 	struct event *sig_term, *sig_int, *sig_hup, *drain_timer;
 	int signals_seen;
@@ -295,6 +297,7 @@ main(int argc, char **argv)
 			  st.cfg.listen_addr, st.cfg.listen_port);
 	st.outbox = outbox_new(st.base, &st.cfg, st.pool, st.metrics);
 	st.janitor = queue_janitor_new(st.base, st.pool);
+	st.planner = handoff_planner_new(st.base, &st.cfg, st.pool);
 	st.sig_term = evsignal_new(st.base, SIGTERM, main_signal_cb, &st);
 	st.sig_int = evsignal_new(st.base, SIGINT, main_signal_cb, &st);
 	st.sig_hup = evsignal_new(st.base, SIGHUP, main_signal_cb, &st);
@@ -315,6 +318,7 @@ main(int argc, char **argv)
 	store_pool_free(st.pool);
 	outbox_free(st.outbox);
 	queue_janitor_free(st.janitor);
+	handoff_planner_free(st.planner);
 	http_server_free(st.http);
 	event_free(st.sig_term);
 	event_free(st.sig_int);

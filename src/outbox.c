@@ -38,6 +38,81 @@
 
 static const char *const outbox_channel_names[] = { "email", "sms", "webhook" };
 
+/*
+ * Batch mode, for bulk changes inside one job: rows and reminder skips are
+ * gathered per worker thread and written at outbox_batch_end, skips first
+ * (they must only touch rows that existed before this change).
+ */
+static __thread struct {
+	int is_on;
+	struct store_batch *rows;
+	int64_t *skip_ids;
+	const char **skip_kinds;
+	size_t nskip, capskip;
+} outbox_tls;
+
+void
+outbox_batch_begin(void)
+{
+	outbox_batch_abort();
+	outbox_tls.is_on = 1;
+	outbox_tls.rows = store_batch_new(
+		"INSERT INTO outbox (msg_id, channel, kind, callback_id, "
+		"payload, due_at, created_at) VALUES",
+		"sssnsii");
+}
+
+void
+outbox_batch_abort(void)
+{
+	store_batch_free(outbox_tls.rows);
+	free(outbox_tls.skip_ids);
+	free(outbox_tls.skip_kinds);
+	memset(&outbox_tls, 0, sizeof(outbox_tls));
+}
+
+int
+outbox_batch_end(struct store_tx *tx, struct cbd_err *err)
+{
+	static const char *const kinds[] = { "sms.reminder", "agent.heads_up" };
+	int rc = -1;
+
+	for (size_t k = 0; k < CBD_ARRAY_LEN(kinds); k++) {
+		for (size_t first = 0; first < outbox_tls.nskip;
+		     first += 1000) {
+			char *sql = NULL;
+			size_t len = 0, n = 0;
+			FILE *f = open_memstream(&sql, &len);
+			int64_t res;
+
+			/* Ids are our own integers, never input. */
+			fprintf(f, "UPDATE outbox SET status = 'skipped' WHERE "
+				   "status = 'pending' AND kind = ? AND "
+				   "callback_id IN (");
+			for (size_t i = first;
+			     i < outbox_tls.nskip && i < first + 1000; i++) {
+				if (strcmp(outbox_tls.skip_kinds[i], kinds[k]))
+					continue;
+				fprintf(f, "%s%lld", n++ ? "," : "",
+					(long long)outbox_tls.skip_ids[i]);
+			}
+			fprintf(f, ")");
+			fclose(f);
+			res = n ? store_exec_built(tx, err, sql, "s", kinds[k])
+				: 0;
+			free(sql);
+			if (res < 0)
+				goto out;
+		}
+	}
+	if (store_batch_flush(tx, outbox_tls.rows, err) != 0)
+		goto out;
+	rc = 0;
+out:
+	outbox_batch_abort();
+	return rc;
+}
+
 int
 outbox_enqueue(struct store_tx *tx, enum outbox_channel channel,
 	       const char *kind, int64_t callback_id, json_t *payload,
@@ -50,6 +125,14 @@ outbox_enqueue(struct store_tx *tx, enum outbox_channel channel,
 	/* The id is made once, here: every retry sends the same one, so a
 	 * receiver that dedupes never shows a message twice. */
 	keys_uuid(msg_id);
+	if (outbox_tls.is_on) {
+		store_batch_add(outbox_tls.rows, msg_id,
+				outbox_channel_names[channel], kind,
+				callback_id > 0 ? callback_id : STORE_NULL,
+				body, due_at, clock_now());
+		free(body);
+		return 0;
+	}
 	n = store_exec(tx, err,
 		       "INSERT INTO outbox (msg_id, channel, kind, callback_id,"
 		       " payload, due_at, created_at) VALUES (?, ?, ?, ?, ?, "
@@ -65,6 +148,24 @@ int
 outbox_skip_pending(struct store_tx *tx, int64_t callback_id,
 		    const char *kind_like, struct cbd_err *err)
 {
+	if (outbox_tls.is_on) {
+		if (outbox_tls.nskip == outbox_tls.capskip) {
+			outbox_tls.capskip = outbox_tls.capskip
+						     ? outbox_tls.capskip * 2
+						     : 256;
+			outbox_tls.skip_ids =
+				xrealloc(outbox_tls.skip_ids,
+					 outbox_tls.capskip * sizeof(int64_t));
+			outbox_tls.skip_kinds = xrealloc(
+				outbox_tls.skip_kinds,
+				outbox_tls.capskip * sizeof(const char *));
+		}
+		/* kind_like is one of notify's literals: safe to keep. */
+		outbox_tls.skip_ids[outbox_tls.nskip] = callback_id;
+		outbox_tls.skip_kinds[outbox_tls.nskip] = kind_like;
+		outbox_tls.nskip++;
+		return 0;
+	}
 	return store_exec(tx, err,
 			  "UPDATE outbox SET status = 'skipped' WHERE "
 			  "callback_id = ? AND kind = ? AND status = "

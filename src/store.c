@@ -388,6 +388,152 @@ store_exec_built(struct store_tx *tx, struct cbd_err *err, const char *sql,
 	return n < 0 ? 0 : n;
 }
 
+/* ---- batches: many rows in few multi-row INSERTs ---- */
+
+#define STORE_BATCH_ROWS 500 /* rows per statement */
+
+struct store_val {
+	char type; /* 'i', 'n', 's' */
+	long long i;
+	char *s;
+};
+
+struct store_batch {
+	char *head;   /* "INSERT INTO t (a, b) VALUES" */
+	char *rowfmt; /* per row, e.g. "iis" */
+	size_t ncols;
+	struct store_val *vals;
+	size_t nrows, cap;
+};
+
+struct store_batch *
+store_batch_new(const char *head, const char *rowfmt)
+{
+	struct store_batch *b = xcalloc(1, sizeof(*b));
+
+	b->head = xstrdup(head);
+	b->rowfmt = xstrdup(rowfmt);
+	b->ncols = strlen(rowfmt);
+	return b;
+}
+
+void
+store_batch_add(struct store_batch *b, ...)
+{
+	va_list ap;
+
+	if ((b->nrows + 1) * b->ncols > b->cap) {
+		b->cap = b->cap ? b->cap * 2 : 64 * b->ncols;
+		b->vals = xrealloc(b->vals, b->cap * sizeof(*b->vals));
+	}
+	va_start(ap, b);
+	for (size_t c = 0; c < b->ncols; c++) {
+		struct store_val *v = &b->vals[b->nrows * b->ncols + c];
+		v->type = b->rowfmt[c];
+		v->s = NULL;
+		if (v->type == 's') {
+			const char *str = va_arg(ap, const char *);
+			v->s = str ? xstrdup(str) : NULL;
+		} else
+			v->i = va_arg(ap, int64_t);
+	}
+	va_end(ap);
+	b->nrows++;
+}
+
+size_t
+store_batch_rows(const struct store_batch *b)
+{
+	return b->nrows;
+}
+
+static int
+store_batch_chunk(struct store_tx *tx, struct store_batch *b, size_t first,
+		  size_t n, struct cbd_err *err)
+{
+	size_t np = n * b->ncols, len = 0;
+	MYSQL_BIND *bind = xcalloc(np, sizeof(*bind));
+	unsigned long *lens = xcalloc(np, sizeof(*lens));
+	my_bool *nulls = xcalloc(np, sizeof(*nulls));
+	char *sql = NULL;
+	MYSQL_STMT *st = NULL;
+	FILE *f = open_memstream(&sql, &len);
+	int rc = -1;
+
+	/* The statement text is built from our own format, never data. */
+	fputs(b->head, f);
+	for (size_t r = 0; r < n; r++) {
+		fputs(r ? ",(" : " (", f);
+		for (size_t c = 0; c < b->ncols; c++)
+			fputs(c ? ",?" : "?", f);
+		fputc(')', f);
+	}
+	fclose(f);
+	for (size_t k = 0; k < np; k++) {
+		struct store_val *v = &b->vals[first * b->ncols + k];
+		bind[k].is_null = &nulls[k];
+		if (v->type == 's') {
+			bind[k].buffer_type = MYSQL_TYPE_STRING;
+			nulls[k] = v->s == NULL;
+			lens[k] = v->s ? strlen(v->s) : 0;
+			bind[k].buffer = v->s ? v->s : (char *)"";
+			bind[k].buffer_length = lens[k];
+			bind[k].length = &lens[k];
+		} else {
+			bind[k].buffer_type = MYSQL_TYPE_LONGLONG;
+			bind[k].buffer = &v->i;
+			nulls[k] = v->type == 'n' && v->i == STORE_NULL;
+		}
+	}
+	st = mysql_stmt_init(tx->conn);
+	if (st == NULL || mysql_stmt_prepare(st, sql, strlen(sql)) != 0 ||
+	    mysql_stmt_bind_param(st, bind) != 0 ||
+	    mysql_stmt_execute(st) != 0) {
+		store_fail(tx, err, st ? mysql_stmt_errno(st) : 0, b->head,
+			   st ? mysql_stmt_error(st) : "stmt_init");
+		goto out;
+	}
+	rc = 0;
+out:
+	if (st != NULL)
+		mysql_stmt_close(st);
+	free(sql);
+	free(bind);
+	free(lens);
+	free(nulls);
+	return rc;
+}
+
+int
+store_batch_flush(struct store_tx *tx, struct store_batch *b,
+		  struct cbd_err *err)
+{
+	for (size_t first = 0; first < b->nrows; first += STORE_BATCH_ROWS) {
+		size_t n = b->nrows - first;
+		if (n > STORE_BATCH_ROWS)
+			n = STORE_BATCH_ROWS;
+		if (store_batch_chunk(tx, b, first, n, err) != 0)
+			return -1;
+	}
+	for (size_t k = 0; k < b->nrows * b->ncols; k++)
+		free(b->vals[k].s);
+	b->nrows = 0;
+	return 0;
+}
+
+void
+store_batch_free(struct store_batch *b)
+{
+	if (b == NULL)
+		return;
+	for (size_t k = 0; k < b->nrows * b->ncols; k++)
+		free(b->vals[k].s);
+	free(b->vals);
+	free(b->head);
+	free(b->rowfmt);
+	free(b);
+}
+
 int64_t
 store_last_id(struct store_tx *tx)
 {
