@@ -28,6 +28,7 @@
 #include <libical/ical.h>
 
 #include "ics.h"
+#include "timefmt.h"
 #include "xalloc.h"
 
 #define ICS_PRODID "-//callbackd//callbackd//EN"
@@ -171,7 +172,7 @@ ics_invite_build(const struct ics_invite *inv)
 	 * have caught) degrades to UTC rather than an invite with a TZID
 	 * nobody can resolve. */
 	if (tz != NULL && tz[0] != '\0' && strcmp(tz, "UTC") != 0 &&
-	    (zone = icaltimezone_get_builtin_timezone(tz)) != NULL &&
+	    (zone = timefmt_zone(tz)) != NULL &&
 	    (vtz = ics_vtimezone(zone, tz, inv->start)) == NULL)
 		zone = NULL;
 
@@ -439,7 +440,7 @@ ics_import_zone_name(icalcomponent *cal, const char *tzid)
 			    strlen(ICS_LIBICAL_TZFILE)) == 0)
 			tzid += strlen(ICS_LIBICAL_TZFILE);
 	}
-	if (icaltimezone_get_builtin_timezone(tzid) != NULL)
+	if (timefmt_zone(tzid) != NULL)
 		return tzid;
 	for (vtz = icalcomponent_get_first_component(cal,
 						     ICAL_VTIMEZONE_COMPONENT);
@@ -460,7 +461,7 @@ ics_import_zone_name(icalcomponent *cal, const char *tzid)
 
 			if (name != NULL && v != NULL &&
 			    strcasecmp(name, "X-LIC-LOCATION") == 0 &&
-			    icaltimezone_get_builtin_timezone(v) != NULL)
+			    timefmt_zone(v) != NULL)
 				return v;
 		}
 	}
@@ -509,7 +510,7 @@ ics_instant(struct icaltimetype tt, const char *tz)
 {
 	tt.zone = NULL;
 	return (int64_t)icaltime_as_timet_with_zone(
-		tt, icaltimezone_get_builtin_timezone(tz));
+		tt, timefmt_zone(tz));
 }
 
 static void
@@ -547,7 +548,7 @@ ics_import_exdates(icalcomponent *cal, icalcomponent *ev,
 		} else {
 			tz = ics_import_prop_zone(cal, p, &x);
 			if (tz != NULL && strcmp(tz, r->tz) != 0) {
-				if (icaltimezone_get_builtin_timezone(tz) ==
+				if (timefmt_zone(tz) ==
 				    NULL) {
 					ics_import_fail(
 						e,
@@ -558,7 +559,7 @@ ics_import_exdates(icalcomponent *cal, icalcomponent *ev,
 				}
 				x = icaltime_from_timet_with_zone(
 					(time_t)ics_instant(x, tz), 0,
-					icaltimezone_get_builtin_timezone(
+					timefmt_zone(
 						r->tz));
 			}
 		}
@@ -636,7 +637,7 @@ ics_import_event(icalcomponent *cal, icalcomponent *ev,
 		return;
 	}
 	if (ics_copy_trim(r->tz, sizeof(r->tz), tz) != 0 ||
-	    icaltimezone_get_builtin_timezone(r->tz) == NULL) {
+	    timefmt_zone(r->tz) == NULL) {
 		ics_import_fail(e, "unknown time zone '%.60s'", tz);
 		return;
 	}
@@ -647,7 +648,7 @@ ics_import_event(icalcomponent *cal, icalcomponent *ev,
 		end = icalproperty_get_dtend(pend);
 		end_tz = ics_import_prop_zone(cal, pend, &end);
 		if (end.is_date || end_tz == NULL ||
-		    icaltimezone_get_builtin_timezone(end_tz) == NULL) {
+		    timefmt_zone(end_tz) == NULL) {
 			ics_import_fail(e, "DTEND is not a time in a known "
 					   "zone");
 			return;

@@ -439,16 +439,3 @@ queue_janitor_free(struct queue_janitor *j)
 	event_free(j->tick);
 	free(j);
 }
-
-/* Until roster.c provides it: no shifts known, agents always on. */
-__attribute__((weak)) int
-roster_load_plan(struct store_tx *tx, int64_t agent_id, int64_t from,
-		 int64_t to, struct shift_plan **out, struct cbd_err *err)
-{
-	(void)tx;
-	(void)agent_id;
-	(void)err;
-	*out = shift_plan_new(from, to);
-	shift_plan_finish(*out);
-	return 0;
-}

@@ -29,6 +29,7 @@
 #include <libical/ical.h>
 
 #include "shift.h"
+#include "timefmt.h"
 #include "xalloc.h"
 
 /* Bound on occurrences one rule may produce per expansion: a rule that
@@ -151,7 +152,7 @@ shift_zone(const char *tz)
 {
 	if (tz[0] == '\0' || strlen(tz) >= sizeof(((struct shift_rule *)0)->tz))
 		return NULL;
-	return icaltimezone_get_builtin_timezone(tz);
+	return timefmt_zone(tz);
 }
 
 /*
