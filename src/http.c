@@ -370,6 +370,8 @@ http_method_name(enum evhttp_cmd_type m)
 		return "DELETE";
 	case EVHTTP_REQ_HEAD:
 		return "HEAD";
+	case EVHTTP_REQ_OPTIONS:
+		return "OPTIONS";
 	default:
 		return "OTHER";
 	}
@@ -441,8 +443,15 @@ http_job_work(struct store_tx *tx, void *arg, struct cbd_err *err)
 		int64_t now = clock_now();
 		struct store_rows *row = NULL;
 
-		snprintf(scope, sizeof(scope), "%s:%lld", rt->name,
-			 (long long)r->key_id);
+		/* Keys belong to a caller: an API key, or for anonymous
+		 * bookings the client address, so two customers who happen
+		 * to pick the same key never see each other's answer. */
+		if (r->key_id > 0)
+			snprintf(scope, sizeof(scope), "%s:k%lld", rt->name,
+				 (long long)r->key_id);
+		else
+			snprintf(scope, sizeof(scope), "%s:a%s", rt->name,
+				 r->client_ip);
 		for (int pass = 0; pass < 2; pass++) {
 			row = store_query(
 				tx, err,
@@ -598,7 +607,17 @@ http_dispatch(struct evhttp_request *ev, void *arg)
 	}
 	if (path == NULL || *path == '\0')
 		path = "/";
-	decoded = evhttp_uridecode(path, 0, NULL);
+	{
+		size_t dlen = 0;
+		decoded = evhttp_uridecode(path, 0, &dlen);
+		/* "%00" would cut the path short: refuse rather than guess. */
+		if (decoded == NULL || strlen(decoded) != dlen) {
+			free(decoded);
+			http_fail(j, 400, "invalid-path", "",
+				  "malformed request path");
+			return;
+		}
+	}
 	if (qs != NULL && evhttp_parse_query_str(qs, &j->r.query) != 0) {
 		free(decoded);
 		http_fail(j, 400, "invalid-query", "",
@@ -770,10 +789,10 @@ http_server_new(struct event_base *base, const struct config *cfg,
 	s->metrics = metrics;
 	s->tables = tables;
 	s->evh = evhttp_new(base);
-	evhttp_set_allowed_methods(s->evh,
-				   EVHTTP_REQ_GET | EVHTTP_REQ_POST |
-					   EVHTTP_REQ_PUT | EVHTTP_REQ_PATCH |
-					   EVHTTP_REQ_DELETE | EVHTTP_REQ_HEAD);
+	evhttp_set_allowed_methods(
+		s->evh, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_PUT |
+				EVHTTP_REQ_PATCH | EVHTTP_REQ_DELETE |
+				EVHTTP_REQ_HEAD | EVHTTP_REQ_OPTIONS);
 	evhttp_set_max_body_size(s->evh, HTTP_HARD_BODY_CAP);
 	evhttp_set_max_headers_size(s->evh, 16384);
 	evhttp_set_timeout(s->evh, cfg->request_timeout_sec);
