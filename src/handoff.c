@@ -112,6 +112,14 @@ ho_cmp_int(const void *a, const void *b)
 }
 
 static int
+ho_cmp_first(const void *a, const void *b)
+{
+	const int64_t *x = a, *y = b;
+
+	return (x[0] > y[0]) - (x[0] < y[0]);
+}
+
+static int
 ho_cmp_pair(const void *a, const void *b)
 {
 	const int64_t *x = a, *y = b;
@@ -487,22 +495,22 @@ handoff_plan_apply(struct store_tx *tx, const struct config *cfg,
 {
 	struct store_batch *hb = NULL, *eb = NULL;
 	struct store_rows *names = NULL, *cbs = NULL;
-	int64_t now = clock_now(), *moved = NULL;
-	size_t nmoved = 0;
+	int64_t now = clock_now(), *moved = NULL, *targets = NULL;
+	int64_t(*from_of)[2] = NULL;
+	size_t nmoved = 0, ntargets = 0;
 	char *list = NULL, *sql = NULL;
 	int rc = -1;
 
 	outbox_batch_begin();
 	/* Owners, grouped by new owner: one UPDATE each. */
-	for (size_t i = 0; i < p->n; i++) {
-		int64_t to = p->items[i].to_agent;
-		int first = 1;
-		if (to <= 0)
-			continue;
-		for (size_t k = 0; k < i; k++)
-			if (p->items[k].to_agent == to)
-				first = 0;
-		if (!first)
+	targets = xcalloc(p->n + 1, sizeof(int64_t));
+	for (size_t i = 0; i < p->n; i++)
+		if (p->items[i].to_agent > 0)
+			targets[ntargets++] = p->items[i].to_agent;
+	qsort(targets, ntargets, sizeof(int64_t), ho_cmp_int);
+	for (size_t i = 0; i < ntargets; i++) {
+		int64_t to = targets[i];
+		if (i > 0 && targets[i - 1] == to)
 			continue;
 		list = ho_id_list(p, to, 0);
 		sql = xasprintf("UPDATE callbacks SET owner_id = ?, "
@@ -567,6 +575,7 @@ handoff_plan_apply(struct store_tx *tx, const struct config *cfg,
 			     "actor, body, at) VALUES",
 			     "iisssi");
 	moved = xcalloc(p->n + 1, sizeof(int64_t));
+	from_of = xcalloc(p->n + 1, sizeof(*from_of));
 	for (size_t i = 0; i < p->n; i++) {
 		const struct handoff_item *it = &p->items[i];
 		const char *summary, *next_step, *reason;
@@ -591,8 +600,12 @@ handoff_plan_apply(struct store_tx *tx, const struct config *cfg,
 				author, s, now);
 		free(s);
 		json_decref(body);
+		from_of[nmoved][0] = it->callback_id;
+		from_of[nmoved][1] = it->from_agent;
 		moved[nmoved++] = it->callback_id;
 	}
+	/* Sorted by callback id, to find each one's previous owner. */
+	qsort(from_of, nmoved, sizeof(*from_of), ho_cmp_pair);
 	if (store_batch_flush(tx, hb, err) != 0 ||
 	    store_batch_flush(tx, eb, err) != 0)
 		goto out;
@@ -609,12 +622,14 @@ handoff_plan_apply(struct store_tx *tx, const struct config *cfg,
 			struct notify_ctx nc;
 			int64_t cid =
 				store_rows_int(cbs, i, CALLBACK_COL_ID, 0);
-			int64_t from = 0;
+			int64_t key[2] = { cid, 0 }, from = 0;
+			int64_t(*hit)[2];
 
 			callback_ctx_at(cbs, i, &nc);
-			for (size_t k = 0; k < p->n; k++)
-				if (p->items[k].callback_id == cid)
-					from = p->items[k].from_agent;
+			hit = bsearch(key, from_of, nmoved, sizeof(*from_of),
+				      ho_cmp_first);
+			if (hit != NULL)
+				from = (*hit)[1];
 			for (size_t k = 0; k < store_rows_count(names); k++)
 				if (store_rows_int(names, k, 0, 0) == from)
 					nc.prev_owner_name =
@@ -636,6 +651,8 @@ out:
 	free(list);
 	free(sql);
 	free(moved);
+	free(targets);
+	free(from_of);
 	store_batch_free(hb);
 	store_batch_free(eb);
 	store_rows_free(cbs);
