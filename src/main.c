@@ -212,6 +212,7 @@ main(int argc, char **argv)
 			key.role = optarg;
 			if (optind >= argc) {
 				main_usage(stderr);
+				config_clear(&st.cfg);
 				return 2;
 			}
 			key.name = argv[optind++];
@@ -221,24 +222,30 @@ main(int argc, char **argv)
 			break;
 		case 'H':
 			config_print_help(stdout);
+			config_clear(&st.cfg);
 			return 0;
 		case 'V':
 			printf("callbackd %s\n", PACKAGE_VERSION);
+			config_clear(&st.cfg);
 			return 0;
 		case 'h':
 			main_usage(stdout);
+			config_clear(&st.cfg);
 			return 0;
 		default:
 			main_usage(stderr);
+			config_clear(&st.cfg);
 			return 2;
 		}
 	}
 	if (optind != argc) {
 		main_usage(stderr);
+		config_clear(&st.cfg);
 		return 2;
 	}
 	if (conf_path != NULL && config_load(&st.cfg, conf_path, &err) != 0) {
 		fprintf(stderr, "callbackd: %s\n", err.detail);
+		config_clear(&st.cfg);
 		return 2;
 	}
 	if (slots_check_config(&st.cfg, &err) != 0) {
