@@ -117,4 +117,10 @@ int roster_import(struct store_tx *tx, const struct ics_import_event *events,
 		  size_t n, int is_dry_run, json_t **out,
 		  struct cbd_err *err) CBD_MUSTCHECK;
 
+/* Mark the roster changed (in the changing transaction): cached plans of
+ * every instance are rebuilt at their next read. */
+int roster_bump(struct store_tx *tx, struct cbd_err *err) CBD_MUSTCHECK;
+/* Drop this process's cached plan (at exit, for leak checkers). */
+void roster_cache_clear(void);
+
 #endif

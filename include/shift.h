@@ -57,6 +57,8 @@ struct shift_plan;
 
 struct shift_plan *shift_plan_new(int64_t from, int64_t to);
 void shift_plan_free(struct shift_plan *p); /* accepts NULL */
+/* A deep copy (for caches that hand out plans callers then free). */
+struct shift_plan *shift_plan_clone(const struct shift_plan *p);
 /* Expand r over the plan's window. Returns 0, or -1 with err set. */
 int shift_plan_add_rule(struct shift_plan *p, const struct shift_rule *r,
 			struct cbd_err *err) CBD_MUSTCHECK;

@@ -5,6 +5,7 @@
 #include "agent.h"
 #include "api.h"
 #include "clock.h"
+#include "roster.h"
 #include "store.h"
 
 #define AGENT_COLS                                                             \
@@ -55,6 +56,9 @@ agent_insert(struct store_tx *tx, const struct agent_fields *f, json_t **out,
 {
 	int64_t now = clock_now();
 
+	/* Who is active is part of the roster every plan is built from. */
+	if (roster_bump(tx, err) != 0)
+		return -1;
 	if (store_exec(tx, err,
 		       "INSERT INTO agents (name, display_name, email, "
 		       "timezone, team, capacity, is_active, created_at, "
@@ -76,7 +80,11 @@ int
 agent_update(struct store_tx *tx, int64_t id, const struct agent_fields *f,
 	     json_t **out, struct cbd_err *err)
 {
-	int64_t n = store_exec(
+	int64_t n;
+
+	if (roster_bump(tx, err) != 0)
+		return -1;
+	n = store_exec(
 		tx, err,
 		"UPDATE agents SET display_name = COALESCE(?, display_name), "
 		"email = COALESCE(?, email), timezone = COALESCE(?, timezone), "

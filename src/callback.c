@@ -241,11 +241,14 @@ callback_eta(struct store_tx *tx, const struct config *cfg, int64_t owner_id,
 	     int64_t id, int64_t due_at, int64_t *position, int64_t *eta,
 	     struct cbd_err *err)
 {
+	/* Counting stops at 1000: past that the estimate is "hours" anyway
+	 * and the count would cost more than the booking. */
 	struct store_rows *r = store_query(
 		tx, err,
-		"SELECT COUNT(*) FROM callbacks WHERE owner_id = ? AND state "
-		"IN ('pending','retry_wait','scheduled','in_progress') AND "
-		"(due_at < ? OR (due_at = ? AND id <= ?))",
+		"SELECT COUNT(*) FROM (SELECT 1 FROM callbacks WHERE owner_id "
+		"= ? AND state IN ('pending','retry_wait','scheduled',"
+		"'in_progress') AND (due_at < ? OR (due_at = ? AND id <= ?)) "
+		"LIMIT 1000) q",
 		"iiii", owner_id, due_at, due_at, id);
 
 	if (r == NULL)
@@ -515,8 +518,7 @@ callback_book(struct store_tx *tx, const struct config *cfg,
 		       b->client_ip ? b->client_ip : "", now, now) < 0)
 		goto out;
 	id = store_last_id(tx);
-	if (agent_add_load(tx, owner_id, 1, err) != 0 ||
-	    callback_event(tx, case_id, id, "booked", b->actor,
+	if (callback_event(tx, case_id, id, "booked", b->actor,
 			   json_pack("{s:s, s:b, s:I, s:I}", "topic", b->topic,
 				     "asap", b->is_asap, "due_at",
 				     (json_int_t)(b->is_asap ? now : b->when),
@@ -552,6 +554,10 @@ callback_book(struct store_tx *tx, const struct config *cfg,
 		json_object_set_new(*out, "position", json_integer(pos));
 		json_object_set_new(*out, "eta_seconds", json_integer(eta));
 	}
+	/* Last: the owner's row lock is then held only through COMMIT,
+	 * not through the rest of the booking. */
+	if (agent_add_load(tx, owner_id, 1, err) != 0)
+		goto out;
 	*status = 201;
 	log_debug("callback booked", "id=%lld owner=%lld asap=%d",
 		  (long long)id, (long long)owner_id, b->is_asap);

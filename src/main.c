@@ -28,6 +28,7 @@
 #include "migrate.h"
 #include "outbox.h"
 #include "queue.h"
+#include "roster.h"
 #include "slots.h"
 #include "store.h"
 #include "xalloc.h"
@@ -335,6 +336,7 @@ main(int argc, char **argv)
 	metrics_free(st.metrics);
 	event_base_free(st.base);
 	keys_set_link_secret(NULL);
+	roster_cache_clear();
 cleanup_libs:
 	config_clear(&st.cfg);
 	curl_global_cleanup();

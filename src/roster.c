@@ -25,6 +25,7 @@
  * Imports lock agents in ascending id order to keep lock order global.
  */
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -448,6 +449,9 @@ roster_replace_shifts(struct store_tx *tx, int64_t agent_id,
 	size_t i, a = 0, b = 0;
 	int rc;
 
+	if (roster_bump(tx, err) != 0)
+		return -1;
+
 	if (n > ROSTER_MAX_RULES) {
 		cbd_err_set(err, 400, "too-many-shifts", "shifts",
 			    "at most %d shift rules per agent",
@@ -560,9 +564,102 @@ roster_spans_json(struct store_tx *tx, int64_t agent_id, int64_t from,
  * ROSTER_MAX_OFF_SEC, which every stored row respects, so the
  * (from_at, to_at) index reads a narrow range.
  */
+/*
+ * The whole roster's plan is read on every booking and slot query, and
+ * expanding RRULEs costs far more than the booking itself. So a plan of all
+ * active agents over a window around today is kept per process and reused
+ * while the roster version (settings.roster_version, bumped in the same
+ * transaction as every change to shifts, time off or agents) is unchanged.
+ * Another instance's change is seen at the next read of the version.
+ */
+#define ROSTER_CACHE_BEFORE (2 * ROSTER_DAY_SEC)
+#define ROSTER_CACHE_AFTER  (12 * ROSTER_DAY_SEC)
+
+static pthread_mutex_t roster_cache_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct {
+	struct shift_plan *plan; /* all active agents over [from, to) */
+	int64_t from, to;
+	char version[32];
+} roster_cache;
+
+int
+roster_bump(struct store_tx *tx, struct cbd_err *err)
+{
+	return store_exec(tx, err,
+			  "INSERT INTO settings (name, value) VALUES "
+			  "('roster_version', '1') ON DUPLICATE KEY UPDATE "
+			  "value = CAST(value AS UNSIGNED) + 1",
+			  "") < 0
+		       ? -1
+		       : 0;
+}
+
+void
+roster_cache_clear(void)
+{
+	pthread_mutex_lock(&roster_cache_lock);
+	shift_plan_free(roster_cache.plan);
+	memset(&roster_cache, 0, sizeof(roster_cache));
+	pthread_mutex_unlock(&roster_cache_lock);
+}
+
+static int roster_load_plan_db(struct store_tx *tx, int64_t agent_id,
+			       int64_t from, int64_t to,
+			       struct shift_plan **out, struct cbd_err *err);
+
 int
 roster_load_plan(struct store_tx *tx, int64_t agent_id, int64_t from,
 		 int64_t to, struct shift_plan **out, struct cbd_err *err)
+{
+	struct store_rows *v;
+	struct shift_plan *fresh = NULL;
+	char version[32];
+	int64_t day, cfrom, cto;
+
+	if (agent_id > 0 || to - from > ROSTER_CACHE_AFTER)
+		return roster_load_plan_db(tx, agent_id, from, to, out, err);
+	v = store_query(tx, err,
+			"SELECT value FROM settings WHERE name = "
+			"'roster_version'",
+			"");
+	if (v == NULL)
+		return -1;
+	snprintf(version, sizeof(version), "%s",
+		 store_rows_count(v) ? store_rows_str(v, 0, 0) : "0");
+	store_rows_free(v);
+	pthread_mutex_lock(&roster_cache_lock);
+	if (roster_cache.plan != NULL &&
+	    strcmp(roster_cache.version, version) == 0 &&
+	    roster_cache.from <= from && to <= roster_cache.to) {
+		*out = shift_plan_clone(roster_cache.plan);
+		pthread_mutex_unlock(&roster_cache_lock);
+		return 0;
+	}
+	pthread_mutex_unlock(&roster_cache_lock);
+	/* Miss: build a plan wide enough for the coming days' queries. */
+	day = from -
+	      ((from % ROSTER_DAY_SEC) + ROSTER_DAY_SEC) % ROSTER_DAY_SEC;
+	cfrom = day - ROSTER_CACHE_BEFORE;
+	cto = day + ROSTER_CACHE_AFTER;
+	if (to > cto)
+		return roster_load_plan_db(tx, agent_id, from, to, out, err);
+	if (roster_load_plan_db(tx, 0, cfrom, cto, &fresh, err) != 0)
+		return -1;
+	*out = shift_plan_clone(fresh);
+	pthread_mutex_lock(&roster_cache_lock);
+	shift_plan_free(roster_cache.plan);
+	roster_cache.plan = fresh;
+	roster_cache.from = cfrom;
+	roster_cache.to = cto;
+	snprintf(roster_cache.version, sizeof(roster_cache.version), "%s",
+		 version);
+	pthread_mutex_unlock(&roster_cache_lock);
+	return 0;
+}
+
+static int
+roster_load_plan_db(struct store_tx *tx, int64_t agent_id, int64_t from,
+		    int64_t to, struct shift_plan **out, struct cbd_err *err)
 {
 	struct shift_plan *p = NULL;
 	struct store_rows *rows = NULL;
@@ -675,6 +772,9 @@ roster_time_off_add(struct store_tx *tx, int64_t agent_id, int64_t from,
 {
 	int64_t id;
 
+	if (roster_bump(tx, err) != 0)
+		return -1;
+
 	if (to <= from) {
 		cbd_err_set(err, 400, "invalid-range", "to",
 			    "to must be after from");
@@ -732,10 +832,14 @@ int
 roster_time_off_delete(struct store_tx *tx, int64_t agent_id,
 		       int64_t time_off_id, struct cbd_err *err)
 {
-	int64_t n = store_exec(tx, err,
-			       "DELETE FROM time_off WHERE id = ? AND "
-			       "agent_id = ?",
-			       "ii", time_off_id, agent_id);
+	int64_t n;
+
+	if (roster_bump(tx, err) != 0)
+		return -1;
+	n = store_exec(tx, err,
+		       "DELETE FROM time_off WHERE id = ? AND "
+		       "agent_id = ?",
+		       "ii", time_off_id, agent_id);
 
 	if (n < 0)
 		return -1;
@@ -1016,6 +1120,9 @@ roster_import(struct store_tx *tx, const struct ics_import_event *events,
 	int64_t now = clock_now();
 	json_t *list;
 	int rc = -1;
+
+	if (roster_bump(tx, err) != 0)
+		return -1;
 
 	*out = NULL;
 	rows = xcalloc(n > 0 ? n : 1, sizeof(*rows));

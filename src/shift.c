@@ -336,6 +336,35 @@ shift_plan_free(struct shift_plan *p)
 	free(p);
 }
 
+static void *
+shift_dup(const void *src, size_t n, size_t size)
+{
+	void *d = xcalloc(n ? n : 1, size);
+
+	if (n > 0)
+		memcpy(d, src, n * size);
+	return d;
+}
+
+struct shift_plan *
+shift_plan_clone(const struct shift_plan *p)
+{
+	struct shift_plan *c = xcalloc(1, sizeof(*c));
+
+	*c = *p;
+	c->raw = shift_dup(p->raw, p->nraw, sizeof(*p->raw));
+	c->capraw = p->nraw;
+	c->offs = shift_dup(p->offs, p->noff, sizeof(*p->offs));
+	c->capoff = p->noff;
+	c->by_start =
+		p->by_start ? shift_dup(p->by_start, p->n, sizeof(*p->by_start))
+			    : NULL;
+	c->by_agent =
+		p->by_agent ? shift_dup(p->by_agent, p->n, sizeof(*p->by_agent))
+			    : NULL;
+	return c;
+}
+
 static void
 shift_plan_push(struct shift_plan *p, int64_t agent_id, int64_t start,
 		int64_t end)

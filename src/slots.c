@@ -249,7 +249,9 @@ slots_view_load(struct store_tx *tx, const struct config *cfg, int64_t from,
 	v->from = slots_align(cfg, from);
 	v->to = to;
 	v->now = clock_now();
-	v->nslots = (size_t)((to - v->from + v->len - 1) / v->len);
+	/* An instant (from == to, for ASAP) needs no slots at all. */
+	v->nslots =
+		to > from ? (size_t)((to - v->from + v->len - 1) / v->len) : 0;
 	if (slots_hours_parse(cfg->opening_hours, &v->hours) != 0)
 		v->hours.is_always = 1; /* checked at start-up */
 	a = store_query(tx, err,
