@@ -1,0 +1,34 @@
+"""The continuity simulator's short form (contrib/sim/continuity_sim.py):
+12 agents in three shifts over two time zones, 600 callbacks over two
+simulated days, driven through the real API with the test clock. No callback
+may come due with its owner off shift while someone else could take it, and
+every change of owner must carry a note."""
+
+import sys
+
+import helpers
+
+sys.path.insert(0, str(helpers.REPO_ROOT / "contrib" / "sim"))
+import continuity_sim as sim  # noqa: E402
+
+
+def test_short_week_has_no_orphans_and_every_change_has_a_note(
+        daemon_factory, mariadb, dbname):
+    rx = sim.Receiver()
+    try:
+        p = sim.Params.short()
+        conf = sim.daemon_config(p)
+        conf.update({"sms_mode": "webhook", "sms_url": rx.url + "/sms",
+                     "webhook_url": rx.url + "/events"})
+        d = daemon_factory(conf)
+        rep = sim.Sim(p, sim.Api(d.url, d.admin_key),
+                      lambda: mariadb.connect(dbname)).run()
+    finally:
+        rx.close()
+    print(sim.summary(rep))
+    assert rep["callbacks"] >= 0.9 * p.callbacks, rep["events"]
+    assert rep["roster_mismatches"] == 0
+    assert rep["orphans"] == 0, rep["orphan_examples"]
+    assert rep["ownership_changes"] > 0
+    assert rep["notes_share"] == 1.0, rep["changes_without_handoff_row"]
+    assert rep["announced_share"] == 1.0
