@@ -115,6 +115,7 @@ int callback_notify(struct store_tx *tx, const struct config *cfg, int64_t id,
 		    struct cbd_err *err) CBD_MUSTCHECK;
 /* The agent's open callbacks in due order, with customer and case context. */
 int callback_queue(struct store_tx *tx, int64_t agent_id, int64_t limit,
-		   json_t **out, struct cbd_err *err) CBD_MUSTCHECK;
+		   int64_t after_id, json_t **out,
+		   struct cbd_err *err) CBD_MUSTCHECK;
 
 #endif

@@ -75,6 +75,12 @@ int handoff_plan_apply(struct store_tx *tx, const struct config *cfg,
 		       const struct handoff_plan *p,
 		       const struct handoff_note *note, const char *kind,
 		       const char *author, struct cbd_err *err) CBD_MUSTCHECK;
+/* Move one callback (already locked by the caller) with a note. */
+int handoff_move(struct store_tx *tx, const struct config *cfg,
+		 int64_t callback_id, int64_t case_id, int64_t due_at,
+		 int64_t from, int64_t to, const struct handoff_note *note,
+		 const char *kind, const char *author,
+		 struct cbd_err *err) CBD_MUSTCHECK;
 json_t *handoff_plan_json(const struct handoff_plan *p);
 void handoff_plan_clear(struct handoff_plan *p);
 

@@ -70,6 +70,7 @@ CREATE TABLE callbacks (
   created_at BIGINT NOT NULL,
   updated_at BIGINT NOT NULL,
   KEY callbacks_queue (owner_id, state, due_at),
+  KEY callbacks_owner_due (owner_id, due_at, id),
   KEY callbacks_due (state, due_at),
   KEY callbacks_customer (customer_id, state)
 ) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_unicode_ci;

@@ -28,19 +28,24 @@ static int
 api_queue_get_work(struct store_tx *tx, struct http_req *r, struct cbd_err *err)
 {
 	int64_t limit, after;
-	json_t *items;
+	json_t *items, *page;
+	size_t n;
 
 	if (api_queue_need_agent(r, err) != 0 ||
 	    api_page_parse(r, &limit, &after, err) != 0 ||
-	    callback_queue(tx, r->agent_id, limit, &items, err) != 0)
+	    callback_queue(tx, r->agent_id, limit, after, &items, err) != 0)
 		return -1;
 	if (cases_annotate(tx, items, err) != 0) {
 		json_decref(items);
 		return -1;
 	}
-	http_reply_json(r, 200,
-			json_pack("{s:I, s:o}", "agent_id",
-				  (json_int_t)r->agent_id, "items", items));
+	n = json_array_size(items);
+	page = api_page_wrap(items, limit,
+			     n ? json_integer_value(json_object_get(
+					 json_array_get(items, n - 1), "id"))
+			       : 0);
+	json_object_set_new(page, "agent_id", json_integer(r->agent_id));
+	http_reply_json(r, 200, page);
 	return 0;
 }
 

@@ -19,6 +19,7 @@
 #include "callback.h"
 #include "clock.h"
 #include "config.h"
+#include "handoff.h"
 #include "http.h"
 #include "ics.h"
 #include "keys.h"
@@ -287,7 +288,6 @@ callback_place(struct store_tx *tx, const struct config *cfg, int is_asap,
 	int64_t now = clock_now(), len = (int64_t)cfg->slot_minutes * 60;
 	int64_t slot = slots_align(cfg, when);
 	struct slots_view *v = NULL;
-	struct store_rows *r;
 	size_t nagents;
 
 	*owner = 0;
@@ -329,18 +329,15 @@ callback_place(struct store_tx *tx, const struct config *cfg, int is_asap,
 		return -1;
 	}
 	/* One lock row per slot: bookings for the same slot queue here, so
-	 * the count below and the insert after it cannot be overtaken. */
+	 * the count below and the insert after it cannot be overtaken. The
+	 * upsert takes the row's exclusive lock at once; INSERT IGNORE then
+	 * SELECT FOR UPDATE would take a shared lock first, and concurrent
+	 * bookers upgrading shared locks deadlock. */
 	if (store_exec(tx, err,
-		       "INSERT IGNORE INTO slot_locks (slot_start) VALUES (?)",
+		       "INSERT INTO slot_locks (slot_start) VALUES (?) ON "
+		       "DUPLICATE KEY UPDATE slot_start = slot_start",
 		       "i", slot) < 0)
 		return -1;
-	r = store_query(tx, err,
-			"SELECT slot_start FROM slot_locks WHERE slot_start = "
-			"? FOR UPDATE",
-			"i", slot);
-	if (r == NULL)
-		return -1;
-	store_rows_free(r);
 	if (slots_view_load(tx, cfg, slot, slot + len, exclude_id, &v, err) !=
 	    0)
 		return -1;
@@ -471,6 +468,7 @@ callback_book(struct store_tx *tx, const struct config *cfg,
 		goto out;
 	}
 	store_rows_free(r);
+	r = NULL;
 
 	if (callback_rate_limit(tx, cfg, customer_id, b->client_ip, err) != 0)
 		goto out;
@@ -653,11 +651,10 @@ callback_reschedule(struct store_tx *tx, const struct config *cfg, int64_t id,
 		goto out;
 	if (store_exec(tx, err,
 		       "UPDATE callbacks SET state = ?, is_asap = ?, due_at = "
-		       "?, owner_id = ?, ics_sequence = ics_sequence + 1, "
-		       "updated_at = ? WHERE id = ?",
-		       "siiiii", is_asap ? "pending" : "scheduled",
-		       (int64_t)is_asap, is_asap ? now : when, new_owner, now,
-		       id) < 0 ||
+		       "?, ics_sequence = ics_sequence + 1, updated_at = ? "
+		       "WHERE id = ?",
+		       "siiii", is_asap ? "pending" : "scheduled",
+		       (int64_t)is_asap, is_asap ? now : when, now, id) < 0 ||
 	    callback_event(
 		    tx, store_rows_int(r, 0, CB_CASE, 0), id, "rescheduled",
 		    who->actor,
@@ -667,22 +664,29 @@ callback_reschedule(struct store_tx *tx, const struct config *cfg, int64_t id,
 			      is_asap),
 		    err) != 0)
 		goto out;
-	/* The owner cannot take the new time: it moves, with a note. */
-	if (new_owner != owner &&
-	    (agent_add_load(tx, owner, -1, err) != 0 ||
-	     agent_add_load(tx, new_owner, 1, err) != 0 ||
-	     callback_event(tx, store_rows_int(r, 0, CB_CASE, 0), id, "handoff",
-			    "system",
-			    json_pack("{s:I, s:I, s:s, s:s, s:s, s:s}", "from",
-				      (json_int_t)owner, "to",
-				      (json_int_t)new_owner, "reason",
-				      "rescheduled to a time the owner is "
-				      "not available",
-				      "summary", store_rows_str(r, 0, CB_TOPIC),
-				      "next_step", "call at the new time",
-				      "author", who->actor),
-			    err) != 0))
+	/* The owner cannot take the new time: the call moves to who can,
+	 * as a handoff with its note; that message tells the customer the
+	 * new time and the new name at once. */
+	if (new_owner != owner) {
+		char reason[160];
+		struct handoff_note note = { store_rows_str(r, 0, CB_TOPIC),
+					     "Call at the new time.", reason };
+		snprintf(reason, sizeof(reason),
+			 "Rescheduled to a time %s is not available.",
+			 store_rows_str(r, 0, CB_OWNER_NAME));
+		if (handoff_move(tx, cfg, id, store_rows_int(r, 0, CB_CASE, 0),
+				 is_asap ? now : when, owner, new_owner, &note,
+				 "reschedule", who->actor, err) != 0)
+			goto out;
+		*out = NULL;
+		store_rows_free(r);
+		r = callback_load(tx, id, NULL, 0, err);
+		if (r == NULL)
+			goto out;
+		*out = callback_json(cfg, r, who);
+		rc = 0;
 		goto out;
+	}
 	store_rows_free(r);
 	r = callback_load(tx, id, NULL, 0, err);
 	if (r == NULL)
@@ -796,16 +800,37 @@ callback_invite_ics(struct store_tx *tx, const struct config *cfg, int64_t id,
 
 int
 callback_queue(struct store_tx *tx, int64_t agent_id, int64_t limit,
-	       json_t **out, struct cbd_err *err)
+	       int64_t after_id, json_t **out, struct cbd_err *err)
 {
-	struct store_rows *r = store_query(
-		tx, err,
-		CALLBACK_SELECT "WHERE c.owner_id = ? AND c.state IN "
-				"(" CALLBACK_OPEN_STATES ") ORDER BY c.due_at, "
-				"c.id LIMIT ?",
-		"ii", agent_id, limit);
+	int64_t after_due = INT64_MIN;
+	struct store_rows *r;
 	size_t n;
 
+	/* The cursor names the last callback seen; the page goes on from
+	 * its place in due order. */
+	if (after_id > 0) {
+		r = store_query(tx, err,
+				"SELECT due_at FROM callbacks WHERE id = ? AND "
+				"owner_id = ?",
+				"ii", after_id, agent_id);
+		if (r == NULL)
+			return -1;
+		if (store_rows_count(r) == 0) {
+			store_rows_free(r);
+			cbd_err_set(err, 400, "invalid-query", "cursor",
+				    "cursor is not one this server issued");
+			return -1;
+		}
+		after_due = store_rows_int(r, 0, 0, 0);
+		store_rows_free(r);
+	}
+	r = store_query(
+		tx, err,
+		CALLBACK_SELECT "WHERE c.owner_id = ? AND c.state IN "
+				"(" CALLBACK_OPEN_STATES ") AND (c.due_at > ? "
+				"OR (c.due_at = ? AND c.id > ?)) ORDER BY "
+				"c.due_at, c.id LIMIT ?",
+		"iiiii", agent_id, after_due, after_due, after_id, limit);
 	if (r == NULL)
 		return -1;
 	*out = json_array();

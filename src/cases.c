@@ -265,31 +265,50 @@ cases_by_phone(struct store_tx *tx, const char *phone, json_t **out,
 int
 cases_annotate(struct store_tx *tx, json_t *items, struct cbd_err *err)
 {
-	struct store_rows *r;
+	struct store_rows *r = NULL, *h = NULL;
 	json_t *item;
 	size_t i, n = json_array_size(items);
-	char *sql = NULL;
-	size_t len = 0;
-	FILE *f;
+	char *cases = NULL, *cbs = NULL, *sql = NULL;
+	size_t len = 0, len2 = 0;
+	FILE *f, *g;
+	int rc = -1;
 
 	if (n == 0)
 		return 0;
-	/* One query for the page: the notes, attempts and handoffs of
-	 * these cases, newest first; ids are integers from our own rows. */
-	f = open_memstream(&sql, &len);
-	fprintf(f, "SELECT case_id, callback_id, kind, body, actor, at FROM "
-		   "events WHERE kind IN ('note','attempt','handoff') AND "
-		   "case_id IN (");
+	/* Two queries for the page, whatever its size: ids are integers
+	 * from our own rows, never client text. */
+	f = open_memstream(&cases, &len);
+	g = open_memstream(&cbs, &len2);
 	json_array_foreach(items, i, item)
+	{
 		fprintf(f, "%s%lld", i ? "," : "",
 			(long long)json_integer_value(
 				json_object_get(item, "case_id")));
-	fprintf(f, ") ORDER BY id DESC LIMIT 2000");
+		fprintf(g, "%s%lld", i ? "," : "",
+			(long long)json_integer_value(
+				json_object_get(item, "id")));
+	}
 	fclose(f);
+	fclose(g);
+	sql = xasprintf("SELECT case_id, kind, body, actor, at FROM events "
+			"WHERE kind IN ('note','attempt') AND case_id IN (%s) "
+			"ORDER BY id DESC LIMIT 2000",
+			cases);
 	r = store_query_built(tx, err, sql, "");
 	free(sql);
 	if (r == NULL)
-		return -1;
+		goto out;
+	/* The note of the latest handoff of each callback, as annotated. */
+	sql = xasprintf(
+		"SELECT h.callback_id, h.id, fa.display_name, h.reason, "
+		"h.summary, h.next_step, h.annotation, h.author, h.at "
+		"FROM handoffs h JOIN agents fa ON fa.id = h.from_agent "
+		"WHERE h.callback_id IN (%s) ORDER BY h.id DESC",
+		cbs);
+	h = store_query_built(tx, err, sql, "");
+	free(sql);
+	if (h == NULL)
+		goto out;
 	json_array_foreach(items, i, item)
 	{
 		int64_t case_id =
@@ -298,22 +317,20 @@ cases_annotate(struct store_tx *tx, json_t *items, struct cbd_err *err)
 		json_t *last_outcome = NULL, *last_note = NULL, *handoff = NULL;
 
 		for (size_t k = 0; k < store_rows_count(r); k++) {
-			const char *kind = store_rows_str(r, k, 2);
+			const char *kind = store_rows_str(r, k, 1);
 			json_t *body;
 
-			if (store_rows_int(r, k, 0, 0) != case_id)
+			if (store_rows_int(r, k, 0, 0) != case_id ||
+			    (last_outcome != NULL && last_note != NULL))
 				continue;
-			if (!strcmp(kind, "attempt") && last_outcome != NULL &&
-			    last_note != NULL)
-				continue;
-			body = json_loads(store_rows_str(r, k, 3), 0, NULL);
+			body = json_loads(store_rows_str(r, k, 2), 0, NULL);
 			if (body == NULL)
 				continue;
 			if (!strcmp(kind, "attempt") && last_outcome == NULL) {
 				last_outcome = json_pack(
 					"{s:O, s:o}", "result",
 					json_object_get(body, "result"), "at",
-					api_time(store_rows_int(r, k, 5, 0),
+					api_time(store_rows_int(r, k, 4, 0),
 						 NULL));
 				if (json_object_get(body, "note") &&
 				    last_note == NULL)
@@ -321,23 +338,36 @@ cases_annotate(struct store_tx *tx, json_t *items, struct cbd_err *err)
 						"{s:O, s:s, s:o}", "text",
 						json_object_get(body, "note"),
 						"actor",
-						store_rows_str(r, k, 4), "at",
-						api_time(store_rows_int(r, k, 5,
+						store_rows_str(r, k, 3), "at",
+						api_time(store_rows_int(r, k, 4,
 									0),
 							 NULL));
 			} else if (!strcmp(kind, "note") && last_note == NULL) {
 				last_note = json_pack(
 					"{s:O, s:s, s:o}", "text",
 					json_object_get(body, "text"), "actor",
-					store_rows_str(r, k, 4), "at",
-					api_time(store_rows_int(r, k, 5, 0),
+					store_rows_str(r, k, 3), "at",
+					api_time(store_rows_int(r, k, 4, 0),
 						 NULL));
-			} else if (!strcmp(kind, "handoff") &&
-				   handoff == NULL &&
-				   store_rows_int(r, k, 1, 0) == cb_id) {
-				handoff = json_deep_copy(body);
 			}
 			json_decref(body);
+		}
+		for (size_t k = 0; k < store_rows_count(h); k++) {
+			const char *ann = store_rows_str(h, k, 6);
+			if (store_rows_int(h, k, 0, 0) != cb_id)
+				continue;
+			handoff = json_pack(
+				"{s:I, s:s, s:s, s:s, s:s, s:o, s:s, s:o}",
+				"handoff_id",
+				(json_int_t)store_rows_int(h, k, 1, 0), "from",
+				store_rows_str(h, k, 2), "reason",
+				store_rows_str(h, k, 3), "summary",
+				store_rows_str(h, k, 4), "next_step",
+				store_rows_str(h, k, 5), "annotation",
+				ann ? json_string(ann) : json_null(), "author",
+				store_rows_str(h, k, 7), "at",
+				api_time(store_rows_int(h, k, 8, 0), NULL));
+			break;
 		}
 		json_object_set_new(
 			item, "case_summary",
@@ -348,6 +378,11 @@ cases_annotate(struct store_tx *tx, json_t *items, struct cbd_err *err)
 		json_object_set_new(item, "handoff_note",
 				    handoff ? handoff : json_null());
 	}
+	rc = 0;
+out:
+	free(cases);
+	free(cbs);
 	store_rows_free(r);
-	return 0;
+	store_rows_free(h);
+	return rc;
 }

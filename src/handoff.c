@@ -660,6 +660,24 @@ out:
 	return rc;
 }
 
+int
+handoff_move(struct store_tx *tx, const struct config *cfg, int64_t callback_id,
+	     int64_t case_id, int64_t due_at, int64_t from, int64_t to,
+	     const struct handoff_note *note, const char *kind,
+	     const char *author, struct cbd_err *err)
+{
+	struct handoff_item it;
+	struct handoff_plan p = { &it, 1 };
+
+	memset(&it, 0, sizeof(it));
+	it.callback_id = callback_id;
+	it.case_id = case_id;
+	it.due_at = due_at;
+	it.from_agent = from;
+	it.to_agent = to;
+	return handoff_plan_apply(tx, cfg, &p, note, kind, author, err);
+}
+
 /* ---- the planner ---- */
 
 /* Draft notes for planned moves from each case's latest attempt and note. */

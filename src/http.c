@@ -9,6 +9,10 @@
  * transaction, then come back to the loop to be answered exactly once.
  */
 #include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
 #include <sys/queue.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -506,8 +510,12 @@ http_job_work(struct store_tx *tx, void *arg, struct cbd_err *err)
 				return -1;
 			}
 			r->status = status;
-			r->resp =
-				json_loads(store_rows_str(row, 0, 2), 0, NULL);
+			/* The stored text is the answer: no re-parsing. */
+			if (status != 204) {
+				r->resp_raw =
+					xstrdup(store_rows_str(row, 0, 2));
+				r->resp_type = "application/json";
+			}
 			if (store_rows_str(row, 0, 4) != NULL)
 				r->location =
 					xstrdup(store_rows_str(row, 0, 4));
@@ -518,6 +526,11 @@ http_job_work(struct store_tx *tx, void *arg, struct cbd_err *err)
 	}
 
 	rc = rt->work(tx, r, err);
+	if (rc == 0 && r->resp != NULL && r->resp_raw == NULL) {
+		/* Serialise here, off the loop thread. */
+		r->resp_raw = json_dumps(r->resp, JSON_COMPACT);
+		r->resp_type = "application/json";
+	}
 	if (rc == 0 && use_idem) {
 		char *body = r->resp ? json_dumps(r->resp, JSON_COMPACT)
 				     : xstrdup("null");
@@ -809,6 +822,15 @@ http_server_listen(struct http_server *s)
 		log_error("cannot listen", "addr=%s port=%d",
 			  s->cfg->listen_addr, s->cfg->listen_port);
 		return -1;
+	}
+	/* Linux hands TCP_NODELAY on to accepted sockets: without it a
+	 * reply over one segment waits for the client's delayed ACK. */
+	{
+		int one = 1;
+		evutil_socket_t fd = evhttp_bound_socket_get_fd(s->bound);
+		if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one,
+			       sizeof(one)) != 0)
+			log_warn("TCP_NODELAY not set", "errno=%d", errno);
 	}
 	log_info("listening", "addr=%s port=%d", s->cfg->listen_addr,
 		 s->cfg->listen_port);

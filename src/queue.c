@@ -19,6 +19,7 @@
 #include "callback.h"
 #include "clock.h"
 #include "config.h"
+#include "handoff.h"
 #include "http.h"
 #include "log.h"
 #include "notify.h"
@@ -88,12 +89,17 @@ queue_claim_next(struct store_tx *tx, const struct config *cfg,
 	int64_t id, case_id;
 
 	*out = NULL;
-	r = store_query(tx, err,
-			"SELECT id, case_id FROM callbacks WHERE owner_id = ? "
-			"AND state IN ('pending','scheduled','retry_wait') AND "
-			"due_at <= ? ORDER BY due_at, id LIMIT 1 FOR UPDATE "
-			"SKIP LOCKED",
-			"ii", agent_id, clock_now() + cfg->claim_ahead_sec);
+	/* Walk the owner's calls in due order (callbacks_owner_due) and stop
+	 * at the first free one: rows of other states are read and released
+	 * (READ COMMITTED), rows another claim holds are skipped, so one
+	 * claim locks one row and concurrent claims never wait or collide. */
+	r = store_query(
+		tx, err,
+		"SELECT id, case_id FROM callbacks FORCE INDEX "
+		"(callbacks_owner_due) WHERE owner_id = ? AND due_at <= "
+		"? AND state IN ('pending','scheduled','retry_wait') "
+		"ORDER BY due_at, id LIMIT 1 FOR UPDATE SKIP LOCKED",
+		"ii", agent_id, clock_now() + cfg->claim_ahead_sec);
 	if (r == NULL)
 		return -1;
 	if (store_rows_count(r) == 0) {
@@ -198,6 +204,7 @@ queue_outcome(struct store_tx *tx, const struct config *cfg, int64_t id,
 	int64_t now = clock_now(), owner, holder, case_id, due = 0;
 	const char *next_state;
 	int attempts, is_open_after, event = -1, rc = -1;
+	int64_t moved_to = 0;
 
 	r = store_query(tx, err,
 			"SELECT owner_id, state, claimed_by, case_id, attempts "
@@ -264,27 +271,7 @@ queue_outcome(struct store_tx *tx, const struct config *cfg, int64_t id,
 		store_rows_free(tz);
 		if (prc != 0)
 			goto out;
-		/* The owner cannot take that time: the call moves to who
-		 * can, with a note saying why. */
-		if (new_owner != owner &&
-		    (store_exec(
-			     tx, err,
-			     "UPDATE callbacks SET owner_id = ? WHERE id = ?",
-			     "ii", new_owner, id) < 0 ||
-		     agent_add_load(tx, owner, -1, err) != 0 ||
-		     agent_add_load(tx, new_owner, 1, err) != 0 ||
-		     callback_event(
-			     tx, case_id, id, "handoff", who->actor,
-			     json_pack("{s:I, s:I, s:s, s:s, s:s, s:s}", "from",
-				       (json_int_t)owner, "to",
-				       (json_int_t)new_owner, "reason",
-				       "rescheduled to a time the owner is "
-				       "not available",
-				       "summary", note ? note : "", "next_step",
-				       "call at the new time", "author",
-				       who->actor),
-			     err) != 0))
-			goto out;
+		moved_to = new_owner != owner ? new_owner : 0;
 		next_state = "scheduled";
 		due = when;
 		event = NOTIFY_RESCHEDULED;
@@ -315,6 +302,19 @@ queue_outcome(struct store_tx *tx, const struct config *cfg, int64_t id,
 		if (callback_event(tx, case_id, id, "attempt", who->actor, body,
 				   err) != 0)
 			goto out;
+	}
+	/* A reschedule the owner cannot take moves the call, as a handoff
+	 * whose message gives the customer the new time and name at once. */
+	if (moved_to > 0) {
+		struct handoff_note hn = { note ? note
+						: "Rescheduled on a call.",
+					   "Call at the new time.",
+					   "Rescheduled to a time the owner is "
+					   "not available." };
+		if (handoff_move(tx, cfg, id, case_id, due, owner, moved_to,
+				 &hn, "reschedule", who->actor, err) != 0)
+			goto out;
+		event = -1;
 	}
 	if (event >= 0 && callback_notify(tx, cfg, id, event, NULL, err) != 0)
 		goto out;

@@ -288,7 +288,8 @@ slots_view_load(struct store_tx *tx, const struct config *cfg, int64_t from,
 			"SELECT owner_id, due_at FROM callbacks WHERE state IN "
 			"('pending','scheduled','retry_wait','in_progress') "
 			"AND due_at >= ? AND due_at < ? AND id <> ?",
-			"iii", v->from, to, exclude_id);
+			"iii", v->from, v->from + (int64_t)v->nslots * v->len,
+			exclude_id);
 	if (b == NULL)
 		goto out;
 	for (size_t i = 0; i < store_rows_count(b); i++) {
@@ -428,8 +429,8 @@ slots_pick(const struct slots_view *v, int64_t t, int64_t prefer, int is_slot)
 int64_t
 slots_view_pick(const struct slots_view *v, int64_t t, int64_t prefer)
 {
-	if (!slots_bookable(v, t))
-		return 0;
+	/* Notice, hours and horizon were checked on the asked time by the
+	 * caller; the slot's own start may be a little earlier. */
 	return slots_pick(v, t, prefer, 1);
 }
 

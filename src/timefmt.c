@@ -13,17 +13,63 @@
 
 static pthread_mutex_t timefmt_lock = PTHREAD_MUTEX_INITIALIZER;
 
+/*
+ * libical finds a built-in zone by scanning all ~600 names; every rendered
+ * time does a lookup, so found zones are remembered here (they live as long
+ * as the process). A small open-addressed table; unknown names are not
+ * cached, so a client cannot fill it.
+ */
+#define TIMEFMT_CACHE 512
+static struct {
+	char name[64];
+	icaltimezone *zone;
+} timefmt_cache[TIMEFMT_CACHE];
+
+static unsigned
+timefmt_hash(const char *s)
+{
+	unsigned h = 2166136261u;
+
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 16777619u;
+	return h;
+}
+
 struct _icaltimezone *
 timefmt_zone(const char *name)
 {
-	icaltimezone *z;
+	icaltimezone *z = NULL;
+	unsigned h;
 
-	if (name == NULL || name[0] == '\0')
+	if (name == NULL || name[0] == '\0' || strlen(name) >= 64)
 		return NULL;
 	if (strcmp(name, "UTC") == 0 || strcmp(name, "Etc/UTC") == 0)
 		return icaltimezone_get_utc_timezone();
+	h = timefmt_hash(name) % TIMEFMT_CACHE;
 	pthread_mutex_lock(&timefmt_lock);
+	for (unsigned i = 0; i < TIMEFMT_CACHE; i++) {
+		unsigned k = (h + i) % TIMEFMT_CACHE;
+		if (timefmt_cache[k].zone == NULL)
+			break;
+		if (strcmp(timefmt_cache[k].name, name) == 0) {
+			z = timefmt_cache[k].zone;
+			goto out;
+		}
+	}
 	z = icaltimezone_get_builtin_timezone(name);
+	if (z != NULL) {
+		for (unsigned i = 0; i < TIMEFMT_CACHE; i++) {
+			unsigned k = (h + i) % TIMEFMT_CACHE;
+			if (timefmt_cache[k].zone == NULL) {
+				snprintf(timefmt_cache[k].name,
+					 sizeof(timefmt_cache[k].name), "%s",
+					 name);
+				timefmt_cache[k].zone = z;
+				break;
+			}
+		}
+	}
+out:
 	pthread_mutex_unlock(&timefmt_lock);
 	return z;
 }
