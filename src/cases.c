@@ -301,8 +301,9 @@ cases_annotate(struct store_tx *tx, json_t *items, struct cbd_err *err)
 	/* The note of the latest handoff of each callback, as annotated. */
 	sql = xasprintf(
 		"SELECT h.callback_id, h.id, fa.display_name, h.reason, "
-		"h.summary, h.next_step, h.annotation, h.author, h.at "
-		"FROM handoffs h JOIN agents fa ON fa.id = h.from_agent "
+		"h.summary, h.next_step, h.annotation, h.author, h.at, "
+		"h.from_agent, h.to_agent FROM handoffs h JOIN agents fa ON "
+		"fa.id = h.from_agent "
 		"WHERE h.callback_id IN (%s) ORDER BY h.id DESC",
 		cbs);
 	h = store_query_built(tx, err, sql, "");
@@ -357,10 +358,13 @@ cases_annotate(struct store_tx *tx, json_t *items, struct cbd_err *err)
 			if (store_rows_int(h, k, 0, 0) != cb_id)
 				continue;
 			handoff = json_pack(
-				"{s:I, s:s, s:s, s:s, s:s, s:o, s:s, s:o}",
+				"{s:I, s:I, s:I, s:s, s:s, s:s, s:s, s:o, s:s, "
+				"s:o}",
 				"handoff_id",
 				(json_int_t)store_rows_int(h, k, 1, 0), "from",
-				store_rows_str(h, k, 2), "reason",
+				(json_int_t)store_rows_int(h, k, 9, 0), "to",
+				(json_int_t)store_rows_int(h, k, 10, 0),
+				"from_name", store_rows_str(h, k, 2), "reason",
 				store_rows_str(h, k, 3), "summary",
 				store_rows_str(h, k, 4), "next_step",
 				store_rows_str(h, k, 5), "annotation",

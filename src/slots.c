@@ -218,6 +218,10 @@ struct slots_view {
 	struct shift_plan *plan;
 	int *booked; /* [slot index * nagents + agent index] */
 	size_t nslots;
+	/* [slot index * nagents + agent index]: on duty for the whole slot.
+	 * Worked out once from the spans, so listing a week of slots costs
+	 * one pass over the spans instead of a search per slot and agent. */
+	unsigned char *on;
 };
 
 static size_t
@@ -233,6 +237,57 @@ slots_agent_index(const struct slots_view *v, int64_t id)
 			hi = mid;
 	}
 	return lo < v->nagents && v->agents[lo].id == id ? lo : (size_t)-1;
+}
+
+/* Mark the slots of [t0, t1) that lie wholly inside agent i's stretch. */
+static void
+slots_mark_stretch(struct slots_view *v, size_t i, int64_t t0, int64_t t1)
+{
+	int64_t first = (t0 - v->from + v->len - 1) / v->len;
+
+	if (first < 0)
+		first = 0;
+	for (int64_t k = first; k < (int64_t)v->nslots; k++) {
+		int64_t s = v->from + k * v->len;
+		if (s + v->len > t1)
+			break;
+		v->on[(size_t)k * v->nagents + i] = 1;
+	}
+}
+
+static void
+slots_mark_on_duty(struct slots_view *v)
+{
+	size_t nspans = 0;
+	const struct shift_span *sp = shift_plan_spans(v->plan, &nspans);
+	int64_t *cs = xcalloc(v->nagents + 1, sizeof(int64_t));
+	int64_t *ce = xcalloc(v->nagents + 1, sizeof(int64_t));
+
+	v->on = xcalloc(v->nslots * (v->nagents ? v->nagents : 1) + 1, 1);
+	for (size_t i = 0; i < v->nagents; i++)
+		if (!v->agents[i].is_rostered)
+			slots_mark_stretch(v, i, INT64_MIN / 2, INT64_MAX / 2);
+	/* Spans come sorted by start: join each agent's touching spans
+	 * into stretches, so a slot across a shift change still counts. */
+	for (size_t k = 0; k < nspans; k++) {
+		size_t i = slots_agent_index(v, sp[k].agent_id);
+		if (i == (size_t)-1 || !v->agents[i].is_rostered)
+			continue;
+		if (ce[i] != 0 && sp[k].start <= ce[i]) {
+			if (sp[k].end > ce[i])
+				ce[i] = sp[k].end;
+			continue;
+		}
+		if (ce[i] != 0)
+			slots_mark_stretch(v, i, cs[i], ce[i]);
+		cs[i] = sp[k].start;
+		ce[i] = sp[k].end;
+	}
+	for (size_t i = 0; i < v->nagents; i++)
+		if (ce[i] != 0)
+			slots_mark_stretch(v, i, cs[i], ce[i]);
+	free(cs);
+	free(ce);
 }
 
 int
@@ -284,6 +339,7 @@ slots_view_load(struct store_tx *tx, const struct config *cfg, int64_t from,
 		rc = 0;
 		goto out;
 	}
+	slots_mark_on_duty(v);
 	b = store_query(tx, err,
 			"SELECT owner_id, due_at FROM callbacks WHERE state IN "
 			"('pending','scheduled','retry_wait','in_progress') "
@@ -314,6 +370,7 @@ slots_view_free(struct slots_view *v)
 {
 	if (v == NULL)
 		return;
+	free(v->on);
 	shift_plan_free(v->plan);
 	free(v->agents);
 	free(v->booked);
@@ -367,8 +424,7 @@ slots_room(const struct slots_view *v, size_t i, int64_t t)
 	size_t si = (size_t)((t - v->from) / v->len);
 	int room;
 
-	if (t < v->from || si >= v->nslots ||
-	    !slots_agent_on(v, &v->agents[i], t, v->len))
+	if (t < v->from || si >= v->nslots || !v->on[si * v->nagents + i])
 		return 0;
 	room = v->agents[i].cap - v->booked[si * v->nagents + i];
 	return room > 0 ? room : 0;

@@ -695,6 +695,10 @@ store_rows_cols(const struct store_rows *r)
 const char *
 store_rows_str(const struct store_rows *r, size_t row, size_t col)
 {
+	/* A column the query does not select is a bug in the caller. */
+	if (row >= r->nrows || col >= r->ncols)
+		log_fatal("result cell out of range",
+			  "row=%zu col=%zu ncols=%zu", row, col, r->ncols);
 	return r->cells[row * r->ncols + col];
 }
 
