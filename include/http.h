@@ -43,6 +43,7 @@ enum http_flag {
 	HTTP_F_IDEMPOTENT = 1 << 0, /* honours Idempotency-Key */
 	HTTP_F_RAW_BODY = 1 << 1,   /* body is not JSON (text/calendar) */
 	HTTP_F_BIG_BODY = 1 << 2,   /* up to HTTP_BIG_BODY_BYTES */
+	HTTP_F_ARRAY_BODY = 1 << 3, /* a JSON array body is allowed too */
 };
 #define HTTP_BIG_BODY_BYTES (2 * 1024 * 1024)
 #define HTTP_MAX_PARAMS     4

@@ -15,6 +15,7 @@
 #include "ics.h"
 #include "roster.h"
 #include "shift.h"
+#include "store.h"
 #include "timefmt.h"
 #include "xalloc.h"
 
@@ -26,6 +27,7 @@
  * work may run again after a deadlock. */
 struct api_shifts_put {
 	struct shift_rule *rules;
+	int64_t *start_at; /* rules given as an instant with offset, or 0 */
 	size_t n;
 };
 
@@ -56,6 +58,7 @@ api_shifts_put_free(void *p)
 	struct api_shifts_put *ctx = p;
 
 	free(ctx->rules);
+	free(ctx->start_at);
 	free(ctx);
 }
 
@@ -185,7 +188,7 @@ api_shifts_read_exdates(json_t *v, const char *field, char *dst, size_t size,
 /* One element of "shifts" into rule; fields named "shifts[i].x". */
 static int
 api_shifts_read_rule(json_t *o, size_t i, struct shift_rule *rule,
-		     struct cbd_err *err)
+		     int64_t *start_at, struct cbd_err *err)
 {
 	char prefix[32], field[64];
 	const char *start, *rrule, *tz;
@@ -202,9 +205,17 @@ api_shifts_read_rule(json_t *o, size_t i, struct shift_rule *rule,
 		return -1;
 	memset(rule, 0, sizeof(*rule));
 	snprintf(field, sizeof(field), "%sstart", prefix);
-	if (http_get_str(o, "start", field, 40, 1, &start, err) != 0 ||
-	    api_shifts_copy(rule->start, sizeof(rule->start), start, field,
-			    "start", err) != 0)
+	if (http_get_str(o, "start", field, 40, 1, &start, err) != 0)
+		return -1;
+	/* A local wall time ("2026-11-30T09:00:00") is read in the rule's
+	 * zone; an RFC 3339 instant with offset is turned into that zone's
+	 * wall time once the zone is known (the work function). */
+	*start_at = 0;
+	if (strlen(start) > 19 && timefmt_parse_rfc3339(start, start_at) == 0)
+		snprintf(rule->start, sizeof(rule->start), "%s",
+			 "1970-01-01T00:00:00");
+	else if (api_shifts_copy(rule->start, sizeof(rule->start), start, field,
+				 "start", err) != 0)
 		return -1;
 	snprintf(field, sizeof(field), "%sduration", prefix);
 	if (api_shifts_read_duration(json_object_get(o, "duration"), field,
@@ -254,10 +265,16 @@ api_shifts_put_parse(struct http_req *r, struct cbd_err *err)
 	int64_t id;
 	size_t i;
 
-	if (api_shifts_agent_id(r, &id, err) != 0 ||
-	    http_check_fields(r->body, api_shifts_put_fields, "", err) != 0)
+	if (api_shifts_agent_id(r, &id, err) != 0)
 		return -1;
-	arr = json_object_get(r->body, "shifts");
+	/* The body is the list itself, or {"shifts": [...]}. */
+	if (json_is_array(r->body))
+		arr = r->body;
+	else if (http_check_fields(r->body, api_shifts_put_fields, "", err) !=
+		 0)
+		return -1;
+	else
+		arr = json_object_get(r->body, "shifts");
 	if (arr == NULL || json_is_null(arr)) {
 		cbd_err_set(err, 400, "missing-field", "shifts",
 			    "shifts is required (an empty array removes all)");
@@ -277,11 +294,13 @@ api_shifts_put_parse(struct http_req *r, struct cbd_err *err)
 	}
 	ctx = xcalloc(1, sizeof(*ctx));
 	ctx->rules = xcalloc(json_array_size(arr) + 1, sizeof(*ctx->rules));
+	ctx->start_at = xcalloc(json_array_size(arr) + 1, sizeof(int64_t));
 	r->ctx = ctx;
 	r->ctx_free = api_shifts_put_free;
 	json_array_foreach(arr, i, o)
 	{
-		if (api_shifts_read_rule(o, i, &ctx->rules[i], err) != 0)
+		if (api_shifts_read_rule(o, i, &ctx->rules[i],
+					 &ctx->start_at[i], err) != 0)
 			return -1;
 	}
 	ctx->n = json_array_size(arr);
@@ -301,6 +320,30 @@ api_shifts_put_work(struct store_tx *tx, struct http_req *r,
 	/* The roster fills in zones and ids: work on a copy. */
 	rules = xcalloc(ctx->n + 1, sizeof(*rules));
 	memcpy(rules, ctx->rules, ctx->n * sizeof(*rules));
+	for (size_t i = 0; i < ctx->n; i++) {
+		int y, mo, d, h, mi;
+		if (ctx->start_at[i] == 0)
+			continue;
+		if (rules[i].tz[0] == '\0') {
+			struct store_rows *a = store_query(
+				tx, err,
+				"SELECT timezone FROM agents WHERE id = ?", "i",
+				id);
+			if (a == NULL)
+				goto out;
+			snprintf(rules[i].tz, sizeof(rules[i].tz), "%s",
+				 store_rows_count(a) ? store_rows_str(a, 0, 0)
+						     : "UTC");
+			store_rows_free(a);
+		}
+		if (timefmt_zone(rules[i].tz) == NULL)
+			continue; /* the roster reports the bad zone */
+		timefmt_local(ctx->start_at[i], rules[i].tz, &y, &mo, &d, &h,
+			      &mi, NULL);
+		snprintf(rules[i].start, sizeof(rules[i].start),
+			 "%04d-%02d-%02dT%02d:%02d:%02d", y, mo, d, h, mi,
+			 (int)(((ctx->start_at[i] % 60) + 60) % 60));
+	}
 	if (roster_replace_shifts(tx, id, rules, ctx->n, err) != 0 ||
 	    api_shifts_view(tx, id, now, now + API_SHIFTS_UPCOMING_SEC, &out,
 			    err) != 0)
@@ -558,8 +601,9 @@ api_shifts_import_work(struct store_tx *tx, struct http_req *r,
 }
 
 const struct http_route api_shifts_routes[] = {
-	{ EVHTTP_REQ_PUT, "/v1/agents/:id/shifts", HTTP_ROLES_LEADS, 0,
-	  "shifts_replace", api_shifts_put_parse, api_shifts_put_work },
+	{ EVHTTP_REQ_PUT, "/v1/agents/:id/shifts", HTTP_ROLES_LEADS,
+	  HTTP_F_ARRAY_BODY, "shifts_replace", api_shifts_put_parse,
+	  api_shifts_put_work },
 	{ EVHTTP_REQ_GET, "/v1/agents/:id/shifts", HTTP_ROLES_STAFF, 0,
 	  "shifts_get", api_shifts_get_parse, api_shifts_get_work },
 	{ EVHTTP_REQ_POST, "/v1/agents/:id/time-off", HTTP_ROLES_LEADS,

@@ -705,7 +705,9 @@ http_dispatch(struct evhttp_request *ev, void *arg)
 			http_fail(j, 400, "invalid-json", "body", d);
 			return;
 		}
-		if (!json_is_object(j->r.body)) {
+		if (!json_is_object(j->r.body) &&
+		    !((found->flags & HTTP_F_ARRAY_BODY) &&
+		      json_is_array(j->r.body))) {
 			http_fail(j, 400, "invalid-json", "body",
 				  "the body must be a JSON object");
 			return;

@@ -545,8 +545,8 @@ slots_list(struct store_tx *tx, const struct config *cfg, int64_t from,
 					     slots_room(v, oi, t) > 0));
 		json_array_append_new(slots, s);
 	}
-	*out = json_pack("{s:s, s:i, s:o}", "tz", tz, "slot_minutes",
-			 cfg->slot_minutes, "slots", slots);
+	/* The contract's shape: a bare list, times in the asked zone. */
+	*out = slots;
 	slots_view_free(v);
 	return 0;
 }

@@ -183,7 +183,7 @@ BAD_RULES = [
      "invalid-shift", "shifts[0].duration"),
     ("missing duration", [{"start": "2026-10-05T09:00:00"}],
      "missing-field", "shifts[0].duration"),
-    ("start with offset", [dict(DAY_SHIFT, start="2026-10-05T09:00:00Z")],
+    ("start with a bad offset", [dict(DAY_SHIFT, start="2026-10-05T09:00:00+25:00")],
      "invalid-shift", "shifts[0].start"),
     ("start without seconds", [dict(DAY_SHIFT, start="2026-10-05T09:00")],
      "invalid-shift", "shifts[0].start"),
@@ -244,9 +244,23 @@ def test_malformed_bodies_are_refused(daemon, sql, ny_agent):
     assert_problem(daemon.admin("PUT", path, json={}), 400, "missing-field", "shifts")
     assert_problem(daemon.admin("PUT", path, json={"shifts": {"start": "x"}}),
                    400, "invalid-field", "shifts")
-    assert_problem(daemon.admin("PUT", path, json=[DAY_SHIFT]),
+    assert_problem(daemon.admin("PUT", path, json="just text"),
                    400, "invalid-json", "body")
     assert shift_rows(sql) == []
+
+
+def test_the_contracts_bare_list_and_offset_starts_are_accepted(daemon, sql, ny_agent):
+    # API.md writes the body as a list of {start, duration, rrule, tz} and
+    # times as RFC 3339 with offset: both forms are understood.
+    agent, _ = ny_agent
+    path = f"/v1/agents/{agent['id']}/shifts"
+    r = daemon.admin("PUT", path, json=[dict(DAY_SHIFT, start="2026-10-05T13:00:00Z")])
+    assert r.status_code == 200, r.text
+    [rule] = r.json()["shifts"]
+    # 13:00Z on 5 October is 09:00 in New York (EDT).
+    assert rule["start"] == "2026-10-05T09:00:00"
+    assert rule["tz"] == "America/New_York"
+    assert len(shift_rows(sql)) == 1
 
 
 def test_unknown_agent_is_404(daemon, sql):
