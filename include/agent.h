@@ -1,7 +1,7 @@
 /*
- * agent.h: the people who make the calls: their rows, their load counter
- * (open_count, kept in the same transaction as every change of a
- * callback's owner or openness) and owner selection.
+ * agent.h: the people who make the calls: their rows and their load
+ * counter (open_count, kept in the same transaction as every change of a
+ * callback's owner or openness; slots.c and handoff.c choose owners).
  */
 #ifndef CBD_AGENT_H
 #define CBD_AGENT_H
@@ -36,17 +36,8 @@ int agent_get(struct store_tx *tx, int64_t id, json_t **out,
 int agent_list(struct store_tx *tx, int64_t after_id, int64_t limit,
 	       json_t **items, int64_t *last_id,
 	       struct cbd_err *err) CBD_MUSTCHECK;
-/*
- * The active agent with the fewest open callbacks (ties broken at random,
- * so concurrent bookings spread over equally loaded agents instead of
- * queueing on one row lock). 0 with err 409 no-agents when none is active.
- */
-int64_t agent_least_loaded(struct store_tx *tx, struct cbd_err *err);
 /* Add delta to the agent's open_count. */
 int agent_add_load(struct store_tx *tx, int64_t id, int delta,
 		   struct cbd_err *err) CBD_MUSTCHECK;
-/* display_name of an agent into buf ("" when unknown). */
-int agent_display_name(struct store_tx *tx, int64_t id, char *buf, size_t size,
-		       struct cbd_err *err) CBD_MUSTCHECK;
 
 #endif

@@ -123,34 +123,6 @@ agent_list(struct store_tx *tx, int64_t after_id, int64_t limit, json_t **items,
 	return 0;
 }
 
-int64_t
-agent_least_loaded(struct store_tx *tx, struct cbd_err *err)
-{
-	struct store_rows *r = store_query(
-		tx, err,
-		"SELECT id, open_count FROM agents WHERE is_active = 1 "
-		"ORDER BY open_count, id LIMIT 16",
-		"");
-	size_t n, ties = 0;
-	int64_t id;
-
-	if (r == NULL)
-		return 0;
-	n = store_rows_count(r);
-	if (n == 0) {
-		store_rows_free(r);
-		cbd_err_set(err, 409, "no-agents", "",
-			    "no agent is available to take callbacks");
-		return 0;
-	}
-	while (ties < n &&
-	       store_rows_int(r, ties, 1, 0) == store_rows_int(r, 0, 1, 0))
-		ties++;
-	id = store_rows_int(r, (size_t)rand() % ties, 0, 0);
-	store_rows_free(r);
-	return id;
-}
-
 int
 agent_add_load(struct store_tx *tx, int64_t id, int delta, struct cbd_err *err)
 {
@@ -160,20 +132,4 @@ agent_add_load(struct store_tx *tx, int64_t id, int delta, struct cbd_err *err)
 			  "ii", (int64_t)delta, id) < 0
 		       ? -1
 		       : 0;
-}
-
-int
-agent_display_name(struct store_tx *tx, int64_t id, char *buf, size_t size,
-		   struct cbd_err *err)
-{
-	struct store_rows *r = store_query(
-		tx, err, "SELECT display_name FROM agents WHERE id = ?", "i",
-		id);
-
-	if (r == NULL)
-		return -1;
-	snprintf(buf, size, "%s",
-		 store_rows_count(r) ? store_rows_str(r, 0, 0) : "");
-	store_rows_free(r);
-	return 0;
 }

@@ -123,7 +123,7 @@ api_ops_metrics(struct http_req *r, struct cbd_err *err)
 		    "Store worker threads running a job.", store_in_use(p));
 	metrics_set(m, "callbackd_store_connections", "MariaDB connections up.",
 		    store_connected(p));
-	metrics_set(m, "callbackd_db_errors_total_snapshot",
+	metrics_set(m, "callbackd_db_errors",
 		    "MariaDB errors seen since start.",
 		    (double)store_db_errors(p));
 	r->status = 200;
