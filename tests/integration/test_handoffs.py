@@ -705,3 +705,125 @@ def test_agent_reschedule_outcome_to_a_time_the_owner_is_off_moves_with_a_handof
                       (cb["id"],)) == 1, "no handoff row for the owner change"
     audit_chain_ok(d, sql, cb["id"])
     assert_loads_consistent(sql)
+
+
+# --------------------------------------------------------------------------
+# More planner paths
+
+
+def test_leaving_agent_hands_off_calls_beyond_the_lookahead(crew, sql):
+    c = crew
+    # Wednesday 10:00: two days ahead, out of the 24 h lookahead.
+    cb = book(c.d, at("10:00", "2026-11-04"))["id"]
+    assert owner(sql, cb) == c.alex
+    put_shifts(c.d, c.sam, daily("08:00", 12))
+    time_off(c.d, c.alex, at("00:00", "2026-11-04"), at("23:59", "2026-11-04"))
+    # Mid-shift, nothing is planned that far ahead ...
+    assert planner(c.d)["handed_off"] == 0
+    assert owner(sql, cb) == c.alex
+    # ... until Alex's shift is about to end (handoff_lead_min 30).
+    set_clock(c.d, at("13:35"))
+    assert planner(c.d)["handed_off"] == 1
+    assert owner(sql, cb) == c.sam
+
+
+def test_calls_in_progress_and_closed_ones_stay(crew, sql):
+    c = crew
+    live, done, open_ = book_for_alex(c, sql, "09:00", "10:00", "11:00")
+    set_clock(c.d, at("08:58"))
+    assert c.d.req("POST", f"/v1/callbacks/{live}/claim", key=c.alex_key).status_code == 200
+    assert c.d.req("POST", f"/v1/callbacks/{done}/claim", key=c.alex_key).status_code == 200
+    r = c.d.req("POST", f"/v1/callbacks/{done}/outcome", key=c.alex_key,
+                json={"result": "reached"})
+    assert r.status_code == 200, r.text
+    r = handoff(c.d, c.lead, {"callback_ids": [live, done, open_], "to_agent": c.sam,
+                              "note": NOTE}, expect=201).json()
+    assert [m["callback_id"] for m in r["moves"]] == [open_]
+    why = {s["callback_id"]: s["why"] for s in r["stays"]}
+    assert why == {live: "call in progress", done: "callback is completed"}
+    # The planner leaves a call in progress alone, even with its agent gone.
+    put_shifts(c.d, c.sam, daily("08:00", 12))
+    put_shifts(c.d, c.kim, daily("08:00", 12))
+    time_off(c.d, c.alex, at("08:59"), at("12:00"))
+    assert planner(c.d)["handed_off"] == 0
+    assert owner(sql, live) == c.alex
+    assert sql.scalar("SELECT state FROM callbacks WHERE id = %s", (live,)) == "in_progress"
+    assert_loads_consistent(sql)
+
+
+def test_a_handoff_replayed_with_its_idempotency_key_moves_nothing_twice(crew, sql):
+    c = crew
+    a, b = book_for_alex(c, sql, "09:00", "10:00")
+    body = {"callback_ids": [a], "to_agent": c.sam, "note": NOTE}
+    h = {"Idempotency-Key": "move-a-to-sam"}
+    r1 = c.d.req("POST", "/v1/handoffs", key=c.lead, json=body, headers=h)
+    assert r1.status_code == 201, r1.text
+    r2 = c.d.req("POST", "/v1/handoffs", key=c.lead, json=body, headers=h)
+    assert r2.status_code == 201 and r2.json() == r1.json()
+    assert sql.scalar("SELECT COUNT(*) FROM handoffs") == 1
+    assert_problem(c.d.req("POST", "/v1/handoffs", key=c.lead, headers=h,
+                           json=dict(body, callback_ids=[b])), 409, "idempotency-key-reused")
+    assert owner(sql, b) == c.alex
+
+
+def test_two_instances_planning_at_once_move_each_call_once(daemon_factory, make_agent, sql):
+    d1 = daemon_factory(relaxed())
+    d2 = daemon_factory(relaxed())
+    for d in (d1, d2):
+        set_clock(d, NOW)
+    alex, _ = make_agent(d1, "alex")
+    sam, _ = make_agent(d1, "sam")
+    kim, _ = make_agent(d1, "kim")
+    put_shifts(d1, alex["id"], daily("08:00", 6))
+    put_shifts(d1, sam["id"], daily("14:00", 8))
+    put_shifts(d1, kim["id"], daily("14:00", 8))
+    ids = [book(d1, at(f"{h:02d}:{m:02d}"))["id"] for h in (9, 10, 11, 12)
+           for m in (0, 15, 30, 45)]
+    assert {owner(sql, i) for i in ids} == {alex["id"]}
+    put_shifts(d1, sam["id"], daily("08:00", 12))
+    put_shifts(d1, kim["id"], daily("08:00", 12))
+    time_off(d1, alex["id"], at("08:30"), at("14:00"))
+
+    import concurrent.futures as cf
+    with cf.ThreadPoolExecutor(8) as ex:
+        reports = list(ex.map(lambda d: planner(d), [d1, d2] * 4))
+    moved = sum(r.get("handed_off", 0) for r in reports)
+    assert moved == len(ids), reports
+    rows = sql.query("SELECT callback_id, COUNT(*) AS n FROM handoffs GROUP BY callback_id")
+    assert sorted(r["callback_id"] for r in rows) == sorted(ids)
+    assert all(r["n"] == 1 for r in rows), rows
+    # Least loaded each time: the two share them evenly.
+    assert sorted(sql.scalar("SELECT COUNT(*) FROM callbacks WHERE owner_id = %s", (x,))
+                  for x in (sam["id"], kim["id"])) == [8, 8]
+    assert_loads_consistent(sql)
+
+
+def test_coverage_range_is_checked(crew):
+    c = crew
+    cov = lambda **p: c.d.req("GET", "/v1/coverage", key=c.lead, params=p)
+    assert_problem(cov(**{"from": at("10:00"), "to": at("09:00")}), 400, "invalid-range", "to")
+    assert_problem(cov(**{"from": at("10:00"), "to": at("10:00", "2026-11-10")}),
+                   400, "range-too-long", "to")
+    assert_problem(cov(**{"from": "today"}), 400, "invalid-time", "from")
+    # Default: the next 24 hours from the (test) clock.
+    r = cov()
+    assert r.status_code == 200, r.text
+    assert r.json()["from"] == NOW and len(r.json()["hours"]) == 25
+
+
+def test_asap_owner_change_message_says_back_soon(daemon_factory, make_agent, sql,
+                                                   webhook_receiver):
+    d = daemon_factory(relaxed(sms_mode="webhook",
+                               sms_url=webhook_receiver.url + "/sms"))
+    set_clock(d, at("13:50"))
+    alex, _ = make_agent(d, "alex")
+    sam, _ = make_agent(d, "sam")
+    put_shifts(d, alex["id"], daily("08:00", 6))
+    put_shifts(d, sam["id"], daily("14:00", 8))
+    cb = book(d, "asap", notify=["sms"])["id"]
+    set_clock(d, at("14:01"))
+    assert planner(d)["handed_off"] == 1
+    [text] = [json.loads(r["payload"])["body"] for r in sql.query(
+        "SELECT payload FROM outbox WHERE callback_id = %s AND kind = "
+        "'sms.owner_changed'", (cb,))]
+    assert text == "Sam will call you back soon; Sam has Alex's notes.", text
