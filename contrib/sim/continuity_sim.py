@@ -53,7 +53,7 @@ import random
 import sys
 import threading
 import time
-from dataclasses import dataclass, field, asdict
+from dataclasses import dataclass, asdict
 from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from zoneinfo import ZoneInfo
@@ -413,7 +413,6 @@ class Sim:
         # Time off: vacations known ahead (a whole day), sick days and short
         # absences entered on the day.
         self.offs = []
-        days = list(range(p.days))
         for a in self.agents:
             r = rng.random()
             if r < p.vacation_share:
@@ -439,7 +438,6 @@ class Sim:
                 frm, to, announce = s, e, None
             self.offs.append({"agent": a, "kind": kind, "from": frm, "to": to,
                               "announce": announce})
-        del days
         # Customers who move their booking, and when.
         self.moves = []
         for i, b in enumerate(self.bookings):
@@ -779,9 +777,7 @@ class Sim:
 
         # Same owner, and the best possible under the shift plan.
         same = possible = 0
-        done = [c for c in cbs if c["state"] in ("completed", "failed") or
-                c["state"] in OPEN or c["state"] == "in_progress"]
-        for c in done:
+        for c in cbs:
             bo = json.loads(c["booked"])["owner_id"]
             if c["owner_id"] == bo:
                 same += 1
@@ -789,7 +785,7 @@ class Sim:
             ns = self.roster.next_start(bo, t)
             if self.roster.on_duty(bo, t) or (ns is not None and ns - t <= tol):
                 possible += 1
-        n = len(done) or 1
+        n = len(cbs) or 1
 
         # Returning customers: the same agent as last time?
         by_case = collections.defaultdict(list)
@@ -808,6 +804,26 @@ class Sim:
                         (ns is not None and ns - t <= tol):
                     ret_possible += 1
 
+        # ASAP calls given to an agent about to leave: their shift ends
+        # within handoff_tolerance_min of the booking. Under a pick that
+        # ignored shift ends this would be about tolerance / shift length.
+        asap = [c for c in cbs if c["is_asap"]]
+        late = 0
+        for c in asap:
+            bo = json.loads(c["booked"])["owner_id"]
+            span = self.roster.shift_containing(bo, c["created_at"])
+            if span and span[1] - c["created_at"] <= tol:
+                late += 1
+        asap_late = late / len(asap) if asap else None
+        # Work per agent-shift as booked (by the booking owner and due
+        # time), against what an agent gets through in a shift.
+        per_shift = collections.Counter()
+        for c in cbs:
+            b = json.loads(c["booked"])
+            span = self.roster.shift_containing(b["owner_id"], b["due_at"])
+            if span:
+                per_shift[(b["owner_id"], span)] += 1
+        loads = sorted(per_shift.values()) or [0]
         states = collections.Counter(c["state"] for c in cbs)
         kinds = collections.Counter(h["kind"] for h in handoffs)
         # Why calls moved: ahead of the due time (absence, roster) or once
@@ -841,6 +857,12 @@ class Sim:
             "returning_calls": ret,
             "returning_same_agent_rate": ret_same / ret if ret else None,
             "returning_same_agent_best_possible": ret_possible / ret if ret else None,
+            "asap_to_agent_leaving_share": asap_late,
+            "booked_per_agent_shift": {
+                "mean": round(sum(loads) / len(loads), 1),
+                "p95": loads[int(0.95 * (len(loads) - 1))], "max": loads[-1],
+                "capacity": self.p.calls_per_hour * SHIFT_HOURS},
+            "asap_to_agent_leaving_uniform": tol / (SHIFT_HOURS * 3600),
             "planner": dict(self.planner_reports),
             "roster_mismatches": mismatch,
             "events": dict(sorted(self.stats.items())),
@@ -870,6 +892,10 @@ def summary(rep):
         f"  returning, same agent   {pct(rep['returning_same_agent_rate'])} of "
         f"{rep['returning_calls']}  (best possible "
         f"{pct(rep['returning_same_agent_best_possible'])})",
+        f"  ASAP to agent leaving   {pct(rep['asap_to_agent_leaving_share'])} booked "
+        f"within the tolerance of the owner's shift end (uniform would be "
+        f"{pct(rep['asap_to_agent_leaving_uniform'])})",
+        f"  booked per agent-shift  {rep['booked_per_agent_shift']}",
         f"  planner (sum of passes) {rep['planner']}",
         f"  roster cross-check      {rep['roster_mismatches']} slot mismatches",
         f"  time                    setup {t['setup_s']} s, pre-booking "

@@ -578,7 +578,6 @@ def test_owner_change_writes_the_customers_messages(daemon_factory, make_agent, 
     sam, _ = make_agent(d, "sam")
     put_shifts(d, alex["id"], daily("08:00", 6))
     put_shifts(d, sam["id"], daily("14:00", 8))
-    lead = make_key(d, "lead", "lena")
     cb = book(d, at("11:00"), email="ada@example.com", notify=["email", "sms"])["id"]
     assert owner(sql, cb) == alex["id"]
     seq = sql.scalar("SELECT ics_sequence FROM callbacks WHERE id = %s", (cb,))
