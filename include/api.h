@@ -31,6 +31,10 @@ int api_page_parse(const struct http_req *r, int64_t *limit, int64_t *after_id,
 		   struct cbd_err *err) CBD_MUSTCHECK;
 /* {"items": items, "next_cursor": ...}; steals items. */
 json_t *api_page_wrap(json_t *items, int64_t limit, int64_t last_id);
+struct callback_caller;
+/* The caller of r as the domain modules see it; actor is written to buf. */
+void api_caller(const struct http_req *r, struct callback_caller *who,
+		char *actor, size_t size);
 /* A time as RFC 3339 JSON string in zone tz (NULL: UTC). */
 json_t *api_time(int64_t t, const char *tz);
 

@@ -121,6 +121,9 @@ struct metrics *http_server_metrics(const struct http_server *s);
 const char *http_query(const struct http_req *r, const char *name);
 /* Path parameter i as a positive id; 0 when not a valid id. */
 int64_t http_param_id(const struct http_req *r, int i);
+/* Who is calling, for timelines and audit: "customer", "agent:7",
+ * "lead:3" (key id), "admin:1". Writes buf and returns it. */
+const char *http_actor(const struct http_req *r, char *buf, size_t size);
 /* Set the JSON answer (steals body). */
 void http_reply_json(struct http_req *r, int status, json_t *body);
 /* problem+json text for err (caller frees); instance may be NULL. */

@@ -184,25 +184,6 @@ api_callbacks_create_work(struct store_tx *tx, struct http_req *r,
 	return 0;
 }
 
-static void
-api_callbacks_caller(const struct http_req *r, struct callback_caller *who,
-		     char *actor, size_t size)
-{
-	memset(who, 0, sizeof(*who));
-	who->role = r->role;
-	who->agent_id = r->agent_id;
-	who->token = r->bearer;
-	if (r->role == HTTP_ROLE_CUSTOMER)
-		snprintf(actor, size, "customer");
-	else if (r->role == HTTP_ROLE_AGENT)
-		snprintf(actor, size, "agent:%lld", (long long)r->agent_id);
-	else
-		snprintf(actor, size, "%s:%lld",
-			 r->role == HTTP_ROLE_LEAD ? "lead" : "admin",
-			 (long long)r->key_id);
-	who->actor = actor;
-}
-
 static int
 api_callbacks_id_parse(struct http_req *r, struct cbd_err *err)
 {
@@ -221,7 +202,7 @@ api_callbacks_get_work(struct store_tx *tx, struct http_req *r,
 	char actor[48];
 	json_t *out;
 
-	api_callbacks_caller(r, &who, actor, sizeof(actor));
+	api_caller(r, &who, actor, sizeof(actor));
 	if (callback_get(tx, r->cfg, http_param_id(r, 0), &who, &out, err) != 0)
 		return -1;
 	http_reply_json(r, 200, out);
@@ -260,7 +241,7 @@ api_callbacks_patch_work(struct store_tx *tx, struct http_req *r,
 	int is_asap;
 	json_t *out;
 
-	api_callbacks_caller(r, &who, actor, sizeof(actor));
+	api_caller(r, &who, actor, sizeof(actor));
 	if (api_callbacks_patch_read(r, &is_asap, &when, err) != 0 ||
 	    callback_reschedule(tx, r->cfg, http_param_id(r, 0), &who, is_asap,
 				when, &out, err) != 0)
@@ -277,7 +258,7 @@ api_callbacks_delete_work(struct store_tx *tx, struct http_req *r,
 	char actor[48];
 	json_t *out;
 
-	api_callbacks_caller(r, &who, actor, sizeof(actor));
+	api_caller(r, &who, actor, sizeof(actor));
 	if (callback_cancel(tx, r->cfg, http_param_id(r, 0), &who, &out, err) !=
 	    0)
 		return -1;
@@ -293,7 +274,7 @@ api_callbacks_ics_work(struct store_tx *tx, struct http_req *r,
 	char actor[48];
 	char *ics;
 
-	api_callbacks_caller(r, &who, actor, sizeof(actor));
+	api_caller(r, &who, actor, sizeof(actor));
 	if (callback_invite_ics(tx, r->cfg, http_param_id(r, 0), &who, &ics,
 				err) != 0)
 		return -1;
@@ -311,7 +292,7 @@ api_callbacks_messages_work(struct store_tx *tx, struct http_req *r,
 	char actor[48];
 	json_t *cb, *items;
 
-	api_callbacks_caller(r, &who, actor, sizeof(actor));
+	api_caller(r, &who, actor, sizeof(actor));
 	if (callback_get(tx, r->cfg, http_param_id(r, 0), &who, &cb, err) != 0)
 		return -1;
 	json_decref(cb);

@@ -73,13 +73,7 @@ api_cases_note_work(struct store_tx *tx, struct http_req *r,
 
 	if (api_cases_note_read(r, &text, &corrects, err) != 0)
 		return -1;
-	if (r->role == HTTP_ROLE_AGENT)
-		snprintf(actor, sizeof(actor), "agent:%lld",
-			 (long long)r->agent_id);
-	else
-		snprintf(actor, sizeof(actor), "%s:%lld",
-			 r->role == HTTP_ROLE_LEAD ? "lead" : "admin",
-			 (long long)r->key_id);
+	http_actor(r, actor, sizeof(actor));
 	if (cases_add_note(tx, http_param_id(r, 0), actor, text, corrects, &out,
 			   err) != 0)
 		return -1;

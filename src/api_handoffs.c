@@ -156,9 +156,7 @@ api_handoffs_work(struct store_tx *tx, struct http_req *r, struct cbd_err *err)
 	memset(&p, 0, sizeof(p));
 	if (api_handoffs_read(r, &q, err) != 0)
 		goto out;
-	snprintf(author, sizeof(author), "%s:%lld",
-		 r->role == HTTP_ROLE_LEAD ? "lead" : "admin",
-		 (long long)r->key_id);
+	http_actor(r, author, sizeof(author));
 	if (handoff_plan_build(tx, r->cfg, &q.req, &p, err) != 0)
 		goto out;
 	if (!q.is_dry_run && handoff_plan_apply(tx, r->cfg, &p, &q.note, "lead",

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "api.h"
+#include "callback.h"
 #include "clock.h"
 #include "config.h"
 #include "log.h"
@@ -70,6 +71,17 @@ api_page_wrap(json_t *items, int64_t limit, int64_t last_id)
 		json_object_set_new(o, "next_cursor", json_null());
 	json_object_set_new(o, "items", items);
 	return o;
+}
+
+void
+api_caller(const struct http_req *r, struct callback_caller *who, char *actor,
+	   size_t size)
+{
+	memset(who, 0, sizeof(*who));
+	who->role = r->role;
+	who->agent_id = r->agent_id;
+	who->token = r->bearer;
+	who->actor = http_actor(r, actor, size);
 }
 
 json_t *

@@ -78,22 +78,6 @@ api_queue_next_work(struct store_tx *tx, struct http_req *r,
 	return 0;
 }
 
-static void
-api_queue_caller(const struct http_req *r, struct callback_caller *who,
-		 char *actor, size_t size)
-{
-	memset(who, 0, sizeof(*who));
-	who->role = r->role;
-	who->agent_id = r->agent_id;
-	if (r->role == HTTP_ROLE_AGENT)
-		snprintf(actor, size, "agent:%lld", (long long)r->agent_id);
-	else
-		snprintf(actor, size, "%s:%lld",
-			 r->role == HTTP_ROLE_LEAD ? "lead" : "admin",
-			 (long long)r->key_id);
-	who->actor = actor;
-}
-
 static int
 api_queue_id_parse(struct http_req *r, struct cbd_err *err)
 {
@@ -112,7 +96,7 @@ api_queue_claim_work(struct store_tx *tx, struct http_req *r,
 	char actor[48];
 	json_t *out;
 
-	api_queue_caller(r, &who, actor, sizeof(actor));
+	api_caller(r, &who, actor, sizeof(actor));
 	if (queue_claim(tx, r->cfg, http_param_id(r, 0), &who, &out, err) != 0)
 		return -1;
 	http_reply_json(r, 200, out);
@@ -185,7 +169,7 @@ api_queue_outcome_work(struct store_tx *tx, struct http_req *r,
 	int64_t when;
 	json_t *out;
 
-	api_queue_caller(r, &who, actor, sizeof(actor));
+	api_caller(r, &who, actor, sizeof(actor));
 	if (api_queue_outcome_read(r, &result, &note, &when, err) != 0)
 		return -1;
 	if (when != 0 &&

@@ -609,6 +609,27 @@ callback_get(struct store_tx *tx, const struct config *cfg, int64_t id,
 	return 0;
 }
 
+/* After a change: reload, write its messages, answer the caller's view. */
+static int
+callback_finish(struct store_tx *tx, const struct config *cfg, int64_t id,
+		enum notify_event ev, const struct callback_caller *who,
+		json_t **out, struct cbd_err *err)
+{
+	struct store_rows *r = callback_load(tx, id, NULL, 0, err);
+	struct notify_ctx nc;
+	int rc = -1;
+
+	if (r == NULL)
+		return -1;
+	callback_ctx(r, &nc);
+	if (notify_change(tx, cfg, &nc, ev, err) == 0) {
+		*out = callback_json(cfg, r, who);
+		rc = 0;
+	}
+	store_rows_free(r);
+	return rc;
+}
+
 /* Agents may change their own callbacks; leads, admins and the customer
  * (token already checked) any they can see. */
 static int
@@ -631,7 +652,6 @@ callback_reschedule(struct store_tx *tx, const struct config *cfg, int64_t id,
 {
 	struct store_rows *r = callback_load(tx, id, who, 1, err);
 	int64_t now = clock_now(), owner, new_owner = 0;
-	struct notify_ctx nc;
 	int rc = -1;
 
 	if (r == NULL)
@@ -687,15 +707,7 @@ callback_reschedule(struct store_tx *tx, const struct config *cfg, int64_t id,
 		rc = 0;
 		goto out;
 	}
-	store_rows_free(r);
-	r = callback_load(tx, id, NULL, 0, err);
-	if (r == NULL)
-		goto out;
-	callback_ctx(r, &nc);
-	if (notify_change(tx, cfg, &nc, NOTIFY_RESCHEDULED, err) != 0)
-		goto out;
-	*out = callback_json(cfg, r, who);
-	rc = 0;
+	rc = callback_finish(tx, cfg, id, NOTIFY_RESCHEDULED, who, out, err);
 out:
 	store_rows_free(r);
 	return rc;
@@ -708,7 +720,6 @@ callback_cancel(struct store_tx *tx, const struct config *cfg, int64_t id,
 {
 	struct store_rows *r = callback_load(tx, id, who, 1, err);
 	int64_t now = clock_now();
-	struct notify_ctx nc;
 	const char *state;
 	int rc = -1;
 
@@ -739,15 +750,7 @@ callback_cancel(struct store_tx *tx, const struct config *cfg, int64_t id,
 			   "cancelled", who->actor,
 			   json_pack("{s:s}", "from_state", state), err) != 0)
 		goto out;
-	store_rows_free(r);
-	r = callback_load(tx, id, NULL, 0, err);
-	if (r == NULL)
-		goto out;
-	callback_ctx(r, &nc);
-	if (notify_change(tx, cfg, &nc, NOTIFY_CANCELLED, err) != 0)
-		goto out;
-	*out = callback_json(cfg, r, who);
-	rc = 0;
+	rc = callback_finish(tx, cfg, id, NOTIFY_CANCELLED, who, out, err);
 out:
 	store_rows_free(r);
 	return rc;

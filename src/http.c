@@ -139,6 +139,28 @@ http_param_id(const struct http_req *r, int i)
 	return *end == '\0' && v > 0 ? (int64_t)v : 0;
 }
 
+const char *
+http_actor(const struct http_req *r, char *buf, size_t size)
+{
+	switch (r->role) {
+	case HTTP_ROLE_CUSTOMER:
+		snprintf(buf, size, "customer");
+		break;
+	case HTTP_ROLE_AGENT:
+		snprintf(buf, size, "agent:%lld", (long long)r->agent_id);
+		break;
+	case HTTP_ROLE_LEAD:
+	case HTTP_ROLE_ADMIN:
+		snprintf(buf, size, "%s:%lld",
+			 r->role == HTTP_ROLE_LEAD ? "lead" : "admin",
+			 (long long)r->key_id);
+		break;
+	default:
+		snprintf(buf, size, "anonymous");
+	}
+	return buf;
+}
+
 void
 http_reply_json(struct http_req *r, int status, json_t *body)
 {

@@ -509,8 +509,7 @@ static int64_t
 ics_instant(struct icaltimetype tt, const char *tz)
 {
 	tt.zone = NULL;
-	return (int64_t)icaltime_as_timet_with_zone(
-		tt, timefmt_zone(tz));
+	return (int64_t)icaltime_as_timet_with_zone(tt, timefmt_zone(tz));
 }
 
 static void
@@ -548,8 +547,7 @@ ics_import_exdates(icalcomponent *cal, icalcomponent *ev,
 		} else {
 			tz = ics_import_prop_zone(cal, p, &x);
 			if (tz != NULL && strcmp(tz, r->tz) != 0) {
-				if (timefmt_zone(tz) ==
-				    NULL) {
+				if (timefmt_zone(tz) == NULL) {
 					ics_import_fail(
 						e,
 						"EXDATE has unknown time "
@@ -559,8 +557,7 @@ ics_import_exdates(icalcomponent *cal, icalcomponent *ev,
 				}
 				x = icaltime_from_timet_with_zone(
 					(time_t)ics_instant(x, tz), 0,
-					timefmt_zone(
-						r->tz));
+					timefmt_zone(r->tz));
 			}
 		}
 		ics_format_local(buf, sizeof(buf), &x);
