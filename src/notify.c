@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "clock.h"
 #include "config.h"
@@ -125,10 +126,22 @@ notify_quiet(const struct config *cfg, const char *tz, int64_t due)
 	if (strcmp(cfg->quiet_hours_mode, "skip") == 0)
 		return -1;
 	end = timefmt_from_local(tz, y, mo, d, qe / 60, qe % 60, 0);
-	/* Before midnight in a wrapping window: the end is tomorrow. */
-	if (end <= due)
-		end = timefmt_from_local(tz, y, mo, d, qe / 60, qe % 60, 0) +
-		      86400;
+	if (end <= due) {
+		/* Before midnight in a wrapping window: the end is tomorrow's
+		 * local time, which is not always 24 hours on (DST). */
+		struct tm tm;
+		time_t next;
+
+		memset(&tm, 0, sizeof(tm));
+		tm.tm_year = y - 1900;
+		tm.tm_mon = mo - 1;
+		tm.tm_mday = d + 1;
+		tm.tm_hour = 12;
+		next = timegm(&tm); /* normalises the date */
+		gmtime_r(&next, &tm);
+		end = timefmt_from_local(tz, tm.tm_year + 1900, tm.tm_mon + 1,
+					 tm.tm_mday, qe / 60, qe % 60, 0);
+	}
 	return end;
 }
 

@@ -433,8 +433,16 @@ outbox_sent_cb(CURLcode rc, long status, const char *errbuf, void *arg)
 		return;
 	}
 	if (rc != CURLE_OK) {
-		snprintf(why, sizeof(why), "curl %d: %s", (int)rc,
-			 errbuf && *errbuf ? errbuf : curl_easy_strerror(rc));
+		/* For mail, the server's reply code says more than curl. */
+		if (m->channel == OUTBOX_EMAIL && status > 0)
+			snprintf(why, sizeof(why), "SMTP %ld (curl %d: %s)",
+				 status, (int)rc,
+				 errbuf && *errbuf ? errbuf
+						   : curl_easy_strerror(rc));
+		else
+			snprintf(why, sizeof(why), "curl %d: %s", (int)rc,
+				 errbuf && *errbuf ? errbuf
+						   : curl_easy_strerror(rc));
 		/* SMTP 5xx rejections are final; network trouble is not. */
 		retriable = !(m->channel == OUTBOX_EMAIL && status >= 500);
 	} else {

@@ -532,9 +532,6 @@ def test_quiet_hours_skip(agent, webhook_receiver, sql):
         [epoch("2030-01-10T08:30:00Z"), epoch("2030-01-11T08:15:00Z")]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "notify_quiet() moves a deferral to the next morning by adding 86400 s, "
-    "which lands an hour off across a DST change"))
 @pytest.mark.parametrize("now,call,expect_due", [
     # Spring forward (10 Mar 2030): 08:00 MDT is 14:00Z (got 15:00Z, 09:00).
     ("2030-03-08T12:00:00Z", "2030-03-10T23:00:00-06:00", "2030-03-10T14:00:00Z"),
@@ -791,9 +788,6 @@ def test_email_retried_on_4xx_with_same_message_id_dead_on_5xx(agent, smtp_recei
     assert len(smtp.messages) == 1
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "outbox_sent_cb() records only curl's message ('curl 8: Weird server "
-    "reply') for SMTP rejections, not the server's reply code"))
 def test_email_last_error_names_the_smtp_reply(agent, smtp_receiver, sql):
     smtp = smtp_receiver
     d = agent({"smtp_url": smtp.url, **POLL})
