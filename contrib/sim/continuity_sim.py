@@ -30,6 +30,11 @@ At the end it reports, from the database:
                  the share whose booking owner was on shift (or back within
                  the tolerance) at the callback's final due time.
 
+Every booking goes through POST /v1/callbacks: with 16 client threads
+on a two-CPU machine the daemon took about 400 bookings a second (slot
+locks serialise bookings of one slot only), so 20 k bookings cost under a
+minute and no faster path (SQL) is needed; the figure is in the report.
+
 The roster is modelled here independently of the daemon (zoneinfo, not
 libical) and compared at the end with the spans GET /v1/agents/{id}/shifts
 returns.
