@@ -118,7 +118,8 @@ CREATE TABLE outbox (
   sent_at BIGINT NULL,
   UNIQUE KEY outbox_msg (msg_id),
   KEY outbox_due (status, due_at),
-  KEY outbox_callback (callback_id, id)
+  KEY outbox_callback (callback_id, id),
+  KEY outbox_callback_kind (callback_id, kind, status)
 ) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_bin;
 
 -- Server-wide values shared by every instance (the link-signing secret).

@@ -94,13 +94,17 @@ ho_on_duty(const struct ho_world *w, const struct ho_agent *a, int64_t t)
 	       (!a->is_rostered || shift_plan_on_duty(w->plan, a->id, t));
 }
 
+static int ho_cmp_pair(const void *a, const void *b);
+
+/* Pairs are sorted (ho_world_load), so this is a binary search. */
 static int
 ho_worked(const struct ho_world *w, int64_t case_id, int64_t agent_id)
 {
-	for (size_t i = 0; i < w->nworked; i++)
-		if (w->worked[i][0] == case_id && w->worked[i][1] == agent_id)
-			return 1;
-	return 0;
+	int64_t key[2] = { case_id, agent_id };
+
+	return w->nworked > 0 &&
+	       bsearch(key, w->worked, w->nworked, sizeof(*w->worked),
+		       ho_cmp_pair) != NULL;
 }
 
 static int
