@@ -460,6 +460,12 @@ http_job_work(struct store_tx *tx, void *arg, struct cbd_err *err)
 		}
 		/* Validation comes after authorisation: a caller who may
 		 * not use the endpoint learns nothing about its input. */
+		/* A deadlock runs this job again: drop the last run's
+		 * parse state before parsing anew. */
+		if (r->ctx != NULL && r->ctx_free != NULL) {
+			r->ctx_free(r->ctx);
+			r->ctx = NULL;
+		}
 		if (rt->parse != NULL && rt->parse(r, err) != 0)
 			return -1;
 	}
