@@ -206,7 +206,9 @@ ho_world_load(struct store_tx *tx, struct ho_world *w, int64_t from, int64_t to,
 			}
 			json_decref(b);
 		}
-		qsort(w->worked, w->nworked, sizeof(*w->worked), ho_cmp_pair);
+		if (w->nworked > 1)
+			qsort(w->worked, w->nworked, sizeof(*w->worked),
+			      ho_cmp_pair);
 	}
 	rc = 0;
 out:
