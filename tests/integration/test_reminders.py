@@ -261,6 +261,31 @@ def test_messages_list_is_for_staff_only(agent, webhook_receiver, make_agent):
         assert [m["kind"] for m in messages(d, b["id"], key)] == ["callback.booked"]
 
 
+@pytest.mark.xfail(strict=True, reason=(
+    "with webhook_secrets empty, webhook_signature() returns NULL, "
+    "webhook_easy_new() gives no handle and outbox_send() marks every event "
+    "'skipped' ('channel not configured'); config_check() accepts the setup"))
+@pytest.mark.parametrize("channel", ["webhook", "sms"])
+def test_receiver_url_without_secret_is_not_silently_dropped(daemon_factory, make_agent,
+                                                              webhook_receiver, sql, channel):
+    """Either the daemon refuses the configuration, or it delivers: it must
+    not accept a receiver URL and then drop every message."""
+    rx = webhook_receiver
+    extra = ({"webhook_url": rx.url} if channel == "webhook"
+             else {"sms_mode": "webhook", "sms_url": rx.url})
+    try:
+        d = daemon_factory({**extra, **POLL})
+    except AssertionError:
+        return  # refused at start: the operator finds out at once
+    make_agent(d, "alice")
+    book(d, notify=["sms"])
+    wait_until(lambda: sql.scalar("SELECT COUNT(*) FROM outbox WHERE status <> 'pending'"),
+               msg="the message handled")
+    rows = sql.query("SELECT status, last_error FROM outbox")
+    assert [r["status"] for r in rows] == ["sent"], rows
+    assert len(rx.matching()) == 1
+
+
 @pytest.mark.parametrize("code", [410, 400, 404])
 def test_final_http_status_makes_message_dead_at_once(agent, webhook_receiver, sql, code):
     rx = webhook_receiver
