@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "webhook.h"
 #include "xalloc.h"
 
 enum config_type {
@@ -119,8 +120,8 @@ static const struct config_key config_keys[] = {
 	STR(twilio_account_sid, "", "Twilio account SID"),
 	STR(twilio_auth_token, "", "Twilio auth token"),
 	STR(twilio_from, "", "sender number, E.164"),
-	INT(outbox_poll_ms, "500", 10, 60000, "outbox dispatch interval"),
-	INT(outbox_batch, "100", 1, 10000, "messages claimed per dispatch"),
+	INT(outbox_poll_ms, "50", 10, 60000, "outbox dispatch interval"),
+	INT(outbox_batch, "200", 1, 10000, "messages claimed per dispatch"),
 	INT(outbox_max_age_sec, "86400", 60, 2592000,
 	    "a message undelivered this long after due is dead"),
 	INT(send_timeout_ms, "10000", 100, 600000,
@@ -251,6 +252,24 @@ config_check(const struct config *c, struct cbd_err *err)
 	    strcmp(c->sms_mode, "twilio")) {
 		cbd_err_set(err, 400, "invalid-config", "sms_mode",
 			    "sms_mode must be off, webhook or twilio");
+		return -1;
+	}
+	/* A secret that cannot sign would drop every message later. */
+	if (c->webhook_secrets[strspn(c->webhook_secrets, " ")] != '\0') {
+		char *sig = webhook_signature(c->webhook_secrets, "check", 0,
+					      "", 0);
+		if (sig == NULL) {
+			cbd_err_set(err, 400, "invalid-config",
+				    "webhook_secrets",
+				    "webhook_secrets must be whsec_<base64> "
+				    "values, space separated");
+			return -1;
+		}
+		free(sig);
+	}
+	if (strcmp(c->sms_mode, "webhook") == 0 && c->sms_url[0] == '\0') {
+		cbd_err_set(err, 400, "invalid-config", "sms_url",
+			    "sms_mode webhook needs sms_url");
 		return -1;
 	}
 	if (strcmp(c->quiet_hours_mode, "defer") &&

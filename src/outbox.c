@@ -342,6 +342,7 @@ outbox_claim_work(struct store_tx *tx, void *arg, struct cbd_err *err)
 }
 
 static void outbox_send(struct outbox *ob, struct outbox_msg *m);
+static void outbox_flush(struct outbox *ob);
 
 static void
 outbox_claim_done(void *arg, int rc, struct cbd_err *err)
@@ -383,6 +384,10 @@ outbox_finish(struct outbox_msg *m, int outcome, const char *error)
 	m->next = ob->done;
 	ob->done = m;
 	ob->ndone++;
+	/* Record as soon as a batch is ready or nothing else is in flight,
+	 * not only at the next tick: leases are short and claims wait. */
+	if (ob->ndone >= ob->cfg->outbox_batch || ob->inflight == 0)
+		outbox_flush(ob);
 	switch (outcome) {
 	case OUTBOX_SENT:
 		metrics_add(ob->metrics, "callbackd_outbox_sent_total",

@@ -281,6 +281,24 @@ store_prepare(struct store_tx *tx, struct cbd_err *err, const char *sql,
 	return st;
 }
 
+/*
+ * Close a statement after an error, dropping it from the cache: a statement
+ * that failed part-way (a deadlock while rows were being read, say) may be
+ * left waiting for an answer to a request it never sent, and reusing it
+ * would hang the worker until the read timeout.
+ */
+static void
+store_stmt_discard(struct store_tx *tx, MYSQL_STMT *st)
+{
+	for (int i = 0; i < tx->ncache; i++) {
+		if (tx->cache[i].stmt == st) {
+			tx->cache[i] = tx->cache[--tx->ncache];
+			break;
+		}
+	}
+	mysql_stmt_close(st);
+}
+
 /* Bind fmt's arguments and execute. Returns the statement or NULL. */
 static MYSQL_STMT *
 store_vexecute(struct store_tx *tx, struct cbd_err *err, const char *sql,
@@ -340,8 +358,7 @@ store_vexecute(struct store_tx *tx, struct cbd_err *err, const char *sql,
 	    mysql_stmt_execute(st) != 0) {
 		store_fail(tx, err, mysql_stmt_errno(st), sql,
 			   mysql_stmt_error(st));
-		if (!*is_cached)
-			mysql_stmt_close(st);
+		store_stmt_discard(tx, st);
 		return NULL;
 	}
 	return st;
@@ -640,9 +657,13 @@ store_vquery(struct store_tx *tx, struct cbd_err *err, const char *sql,
 		r = NULL;
 	}
 out:
-	mysql_stmt_free_result(st);
-	if (!is_cached)
-		mysql_stmt_close(st);
+	if (r == NULL)
+		store_stmt_discard(tx, st);
+	else {
+		mysql_stmt_free_result(st);
+		if (!is_cached)
+			mysql_stmt_close(st);
+	}
 	if (meta != NULL)
 		mysql_free_result(meta);
 	for (size_t i = 0; i < ncols; i++)

@@ -150,9 +150,14 @@ webhook_easy_new(const char *url, const char *secrets, const char *msg_id,
 	/* msg_id goes into a header line; a line break would forge headers. */
 	if (strpbrk(msg_id, "\r\n") != NULL)
 		goto out;
-	sig = webhook_signature(secrets, msg_id, ts, body, len);
-	if (sig == NULL)
-		goto out;
+	/* No secret configured: the message goes unsigned (the operator was
+	 * warned at start-up) rather than not at all. A secret that is set
+	 * but not valid base64 is refused by the config check. */
+	if (secrets != NULL && secrets[strspn(secrets, " ")] != '\0') {
+		sig = webhook_signature(secrets, msg_id, ts, body, len);
+		if (sig == NULL)
+			goto out;
+	}
 	easy = curl_easy_init();
 	if (easy == NULL)
 		goto out;
@@ -164,7 +169,9 @@ webhook_easy_new(const char *url, const char *secrets, const char *msg_id,
 	headers = curlloop_slist_add(headers, "webhook-id: %s", msg_id);
 	headers =
 		curlloop_slist_add(headers, "webhook-timestamp: %" PRId64, ts);
-	headers = curlloop_slist_add(headers, "webhook-signature: %s", sig);
+	if (sig != NULL)
+		headers = curlloop_slist_add(headers, "webhook-signature: %s",
+					     sig);
 	bad |= curl_easy_setopt(easy, CURLOPT_HTTPHEADER, headers) != CURLE_OK;
 	curlloop_easy_attach(easy, headers, NULL, NULL);
 	headers = NULL; /* the handle owns it now */

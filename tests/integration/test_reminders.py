@@ -261,10 +261,6 @@ def test_messages_list_is_for_staff_only(agent, webhook_receiver, make_agent):
         assert [m["kind"] for m in messages(d, b["id"], key)] == ["callback.booked"]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "with webhook_secrets empty, webhook_signature() returns NULL, "
-    "webhook_easy_new() gives no handle and outbox_send() marks every event "
-    "'skipped' ('channel not configured'); config_check() accepts the setup"))
 @pytest.mark.parametrize("channel", ["webhook", "sms"])
 def test_receiver_url_without_secret_is_not_silently_dropped(daemon_factory, make_agent,
                                                               webhook_receiver, sql, channel):
