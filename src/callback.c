@@ -358,6 +358,31 @@ callback_place(struct store_tx *tx, const struct config *cfg, int is_asap,
 	return 0;
 }
 
+/*
+ * Given (count, oldest) of the bookings in the last window seconds: 1 with a
+ * 429 in err when limit is reached (Retry-After: when the oldest leaves the
+ * window), 1 with err when the query failed (r NULL), else 0. Frees r.
+ */
+static int
+callback_over_limit(struct store_rows *r, int64_t now, int64_t window,
+		    int limit, const char *field, const char *who,
+		    struct cbd_err *err)
+{
+	int64_t n, oldest;
+
+	if (r == NULL)
+		return 1;
+	n = store_rows_int(r, 0, 0, 0);
+	oldest = store_rows_int(r, 0, 1, now);
+	store_rows_free(r);
+	if (n < limit)
+		return 0;
+	cbd_err_set(err, 429, "rate-limited", field,
+		    "too many bookings from %s; try again later", who);
+	err->retry_after_sec = (int)(oldest + window - now + 1);
+	return 1;
+}
+
 /* 429 when this phone or address has booked too much lately. */
 static int
 callback_rate_limit(struct store_tx *tx, const struct config *cfg,
@@ -366,7 +391,6 @@ callback_rate_limit(struct store_tx *tx, const struct config *cfg,
 {
 	int64_t now = clock_now();
 	struct store_rows *r;
-	int64_t n, oldest;
 
 	if (cfg->rate_phone_per_hour > 0) {
 		r = store_query(
@@ -374,18 +398,10 @@ callback_rate_limit(struct store_tx *tx, const struct config *cfg,
 			"SELECT COUNT(*), MIN(created_at) FROM callbacks "
 			"WHERE customer_id = ? AND created_at > ?",
 			"ii", customer_id, now - 3600);
-		if (r == NULL)
+		if (callback_over_limit(r, now, 3600, cfg->rate_phone_per_hour,
+					"customer.phone", "this phone number",
+					err))
 			return -1;
-		n = store_rows_int(r, 0, 0, 0);
-		oldest = store_rows_int(r, 0, 1, now);
-		store_rows_free(r);
-		if (n >= cfg->rate_phone_per_hour) {
-			cbd_err_set(err, 429, "rate-limited", "customer.phone",
-				    "too many bookings for this phone number; "
-				    "try again later");
-			err->retry_after_sec = (int)(oldest + 3600 - now + 1);
-			return -1;
-		}
 	}
 	if (cfg->rate_ip_per_10min > 0 && client_ip != NULL &&
 	    client_ip[0] != '\0') {
@@ -394,18 +410,9 @@ callback_rate_limit(struct store_tx *tx, const struct config *cfg,
 			"SELECT COUNT(*), MIN(created_at) FROM callbacks "
 			"WHERE client_ip = ? AND created_at > ?",
 			"si", client_ip, now - 600);
-		if (r == NULL)
+		if (callback_over_limit(r, now, 600, cfg->rate_ip_per_10min, "",
+					"this address", err))
 			return -1;
-		n = store_rows_int(r, 0, 0, 0);
-		oldest = store_rows_int(r, 0, 1, now);
-		store_rows_free(r);
-		if (n >= cfg->rate_ip_per_10min) {
-			cbd_err_set(err, 429, "rate-limited", "",
-				    "too many bookings from this address; try "
-				    "again later");
-			err->retry_after_sec = (int)(oldest + 600 - now + 1);
-			return -1;
-		}
 	}
 	return 0;
 }

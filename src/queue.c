@@ -117,6 +117,24 @@ queue_claim_next(struct store_tx *tx, const struct config *cfg,
 	return queue_answer(tx, cfg, id, out, err);
 }
 
+/* Lock one callback: owner, state, claimed_by, case, attempts; 404. */
+static struct store_rows *
+queue_lock(struct store_tx *tx, int64_t id, struct cbd_err *err)
+{
+	struct store_rows *r = store_query(
+		tx, err,
+		"SELECT owner_id, state, claimed_by, case_id, attempts FROM "
+		"callbacks WHERE id = ? FOR UPDATE",
+		"i", id);
+
+	if (r != NULL && store_rows_count(r) == 0) {
+		store_rows_free(r);
+		r = NULL;
+		cbd_err_set(err, 404, "not-found", "", "no such callback");
+	}
+	return r;
+}
+
 int
 queue_claim(struct store_tx *tx, const struct config *cfg, int64_t id,
 	    const struct callback_caller *who, json_t **out,
@@ -127,16 +145,9 @@ queue_claim(struct store_tx *tx, const struct config *cfg, int64_t id,
 	const char *state;
 	int rc = -1;
 
-	r = store_query(tx, err,
-			"SELECT owner_id, state, claimed_by, case_id FROM "
-			"callbacks WHERE id = ? FOR UPDATE",
-			"i", id);
+	r = queue_lock(tx, id, err);
 	if (r == NULL)
 		return -1;
-	if (store_rows_count(r) == 0) {
-		cbd_err_set(err, 404, "not-found", "", "no such callback");
-		goto out;
-	}
 	owner = store_rows_int(r, 0, 0, 0);
 	state = store_rows_str(r, 0, 1);
 	holder = store_rows_int(r, 0, 2, 0);
@@ -206,16 +217,9 @@ queue_outcome(struct store_tx *tx, const struct config *cfg, int64_t id,
 	int attempts, is_open_after, event = -1, rc = -1;
 	int64_t moved_to = 0;
 
-	r = store_query(tx, err,
-			"SELECT owner_id, state, claimed_by, case_id, attempts "
-			"FROM callbacks WHERE id = ? FOR UPDATE",
-			"i", id);
+	r = queue_lock(tx, id, err);
 	if (r == NULL)
 		return -1;
-	if (store_rows_count(r) == 0) {
-		cbd_err_set(err, 404, "not-found", "", "no such callback");
-		goto out;
-	}
 	owner = store_rows_int(r, 0, 0, 0);
 	holder = store_rows_int(r, 0, 2, 0);
 	case_id = store_rows_int(r, 0, 3, 0);
