@@ -79,6 +79,11 @@ int64_t store_exec_built(struct store_tx *tx, struct cbd_err *err,
 struct store_rows *store_query(struct store_tx *tx, struct cbd_err *err,
 			       const char *sql, const char *fmt,
 			       ...) CBD_MUSTCHECK;
+/* store_query for a row that must exist: NULL with 404 "no such <what>"
+ * when there is none. */
+struct store_rows *store_query_one(struct store_tx *tx, struct cbd_err *err,
+				   const char *what, const char *sql,
+				   const char *fmt, ...) CBD_MUSTCHECK;
 /* store_query for SQL text built at run time (see store_exec_built). */
 struct store_rows *store_query_built(struct store_tx *tx, struct cbd_err *err,
 				     const char *sql, const char *fmt,

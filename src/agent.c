@@ -34,17 +34,12 @@ agent_row_json(const struct store_rows *r, size_t i)
 int
 agent_get(struct store_tx *tx, int64_t id, json_t **out, struct cbd_err *err)
 {
-	struct store_rows *r = store_query(
-		tx, err, "SELECT " AGENT_COLS " FROM agents WHERE id = ?", "i",
-		id);
+	struct store_rows *r = store_query_one(
+		tx, err, "agent",
+		"SELECT " AGENT_COLS " FROM agents WHERE id = ?", "i", id);
 
 	if (r == NULL)
 		return -1;
-	if (store_rows_count(r) == 0) {
-		store_rows_free(r);
-		cbd_err_set(err, 404, "not-found", "", "no such agent");
-		return -1;
-	}
 	*out = agent_row_json(r, 0);
 	store_rows_free(r);
 	return 0;

@@ -94,15 +94,8 @@ callback_load(struct store_tx *tx, int64_t id,
 			return NULL;
 		store_rows_free(r);
 	}
-	r = store_query(tx, err, CALLBACK_SELECT "WHERE c.id = ?", "i", id);
-	if (r == NULL)
-		return NULL;
-	if (store_rows_count(r) == 0) {
-		store_rows_free(r);
-		cbd_err_set(err, 404, "not-found", "", "no such callback");
-		return NULL;
-	}
-	return r;
+	return store_query_one(tx, err, "callback",
+			       CALLBACK_SELECT "WHERE c.id = ?", "i", id);
 }
 
 void
@@ -616,11 +609,12 @@ callback_get(struct store_tx *tx, const struct config *cfg, int64_t id,
 	return 0;
 }
 
-/* After a change: reload, write its messages, answer the caller's view. */
+/* After a change: reload, write its messages (ev < 0: none), answer the
+ * caller's view. */
 static int
 callback_finish(struct store_tx *tx, const struct config *cfg, int64_t id,
-		enum notify_event ev, const struct callback_caller *who,
-		json_t **out, struct cbd_err *err)
+		int ev, const struct callback_caller *who, json_t **out,
+		struct cbd_err *err)
 {
 	struct store_rows *r = callback_load(tx, id, NULL, 0, err);
 	struct notify_ctx nc;
@@ -629,7 +623,8 @@ callback_finish(struct store_tx *tx, const struct config *cfg, int64_t id,
 	if (r == NULL)
 		return -1;
 	callback_ctx(r, &nc);
-	if (notify_change(tx, cfg, &nc, ev, err) == 0) {
+	if (ev < 0 ||
+	    notify_change(tx, cfg, &nc, (enum notify_event)ev, err) == 0) {
 		*out = callback_json(cfg, r, who);
 		rc = 0;
 	}
@@ -705,13 +700,8 @@ callback_reschedule(struct store_tx *tx, const struct config *cfg, int64_t id,
 				 is_asap ? now : when, owner, new_owner, &note,
 				 "reschedule", who->actor, err) != 0)
 			goto out;
-		*out = NULL;
-		store_rows_free(r);
-		r = callback_load(tx, id, NULL, 0, err);
-		if (r == NULL)
-			goto out;
-		*out = callback_json(cfg, r, who);
-		rc = 0;
+		/* The handoff already told the customer. */
+		rc = callback_finish(tx, cfg, id, -1, who, out, err);
 		goto out;
 	}
 	rc = callback_finish(tx, cfg, id, NOTIFY_RESCHEDULED, who, out, err);

@@ -161,15 +161,10 @@ cases_add_note(struct store_tx *tx, int64_t case_id, const char *actor,
 	json_t *body;
 	char *s;
 
-	r = store_query(tx, err, "SELECT id FROM cases WHERE id = ?", "i",
-			case_id);
+	r = store_query_one(tx, err, "case",
+			    "SELECT id FROM cases WHERE id = ?", "i", case_id);
 	if (r == NULL)
 		return -1;
-	if (store_rows_count(r) == 0) {
-		store_rows_free(r);
-		cbd_err_set(err, 404, "not-found", "", "no such case");
-		return -1;
-	}
 	store_rows_free(r);
 	if (corrects > 0) {
 		r = store_query(tx, err,
@@ -215,17 +210,12 @@ cases_by_phone(struct store_tx *tx, const char *phone, json_t **out,
 	json_t *cases;
 	int64_t cid;
 
-	c = store_query(tx, err,
-			"SELECT id, name, email, timezone FROM customers WHERE "
-			"phone = ?",
-			"s", phone);
+	c = store_query_one(tx, err, "customer",
+			    "SELECT id, name, email, timezone FROM customers "
+			    "WHERE phone = ?",
+			    "s", phone);
 	if (c == NULL)
 		return -1;
-	if (store_rows_count(c) == 0) {
-		store_rows_free(c);
-		cbd_err_set(err, 404, "not-found", "", "no such customer");
-		return -1;
-	}
 	cid = store_rows_int(c, 0, 0, 0);
 	k = store_query(tx, err,
 			"SELECT k.id, k.is_open, k.opened_at, a.display_name, "

@@ -121,18 +121,11 @@ queue_claim_next(struct store_tx *tx, const struct config *cfg,
 static struct store_rows *
 queue_lock(struct store_tx *tx, int64_t id, struct cbd_err *err)
 {
-	struct store_rows *r = store_query(
-		tx, err,
-		"SELECT owner_id, state, claimed_by, case_id, attempts FROM "
-		"callbacks WHERE id = ? FOR UPDATE",
+	return store_query_one(
+		tx, err, "callback",
+		"SELECT owner_id, state, claimed_by, case_id, "
+		"attempts FROM callbacks WHERE id = ? FOR UPDATE",
 		"i", id);
-
-	if (r != NULL && store_rows_count(r) == 0) {
-		store_rows_free(r);
-		r = NULL;
-		cbd_err_set(err, 404, "not-found", "", "no such callback");
-	}
-	return r;
 }
 
 int

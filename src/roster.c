@@ -748,18 +748,13 @@ static int
 roster_time_off_get(struct store_tx *tx, int64_t id, json_t **out,
 		    struct cbd_err *err)
 {
-	struct store_rows *r = store_query(tx, err,
-					   "SELECT " ROSTER_OFF_COLS
-					   " FROM time_off WHERE id = ?",
-					   "i", id);
+	struct store_rows *r = store_query_one(tx, err, "time off",
+					       "SELECT " ROSTER_OFF_COLS
+					       " FROM time_off WHERE id = ?",
+					       "i", id);
 
 	if (r == NULL)
 		return -1;
-	if (store_rows_count(r) == 0) {
-		store_rows_free(r);
-		cbd_err_set(err, 404, "not-found", "", "no such time off");
-		return -1;
-	}
 	*out = roster_off_row_json(r, 0);
 	store_rows_free(r);
 	return 0;

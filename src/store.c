@@ -689,6 +689,24 @@ store_query(struct store_tx *tx, struct cbd_err *err, const char *sql,
 }
 
 struct store_rows *
+store_query_one(struct store_tx *tx, struct cbd_err *err, const char *what,
+		const char *sql, const char *fmt, ...)
+{
+	struct store_rows *r;
+	va_list ap;
+
+	va_start(ap, fmt);
+	r = store_vquery(tx, err, sql, fmt, ap, 0);
+	va_end(ap);
+	if (r != NULL && r->nrows == 0) {
+		store_rows_free(r);
+		r = NULL;
+		cbd_err_set(err, 404, "not-found", "", "no such %s", what);
+	}
+	return r;
+}
+
+struct store_rows *
 store_query_built(struct store_tx *tx, struct cbd_err *err, const char *sql,
 		  const char *fmt, ...)
 {
