@@ -11,12 +11,12 @@ of a timeline has a time of its own.
 import base64
 import itertools
 import os
-from datetime import datetime, timezone
 
 from icalendar import Calendar
 
 from helpers import make_key, wait_until
-from util_api import relaxed, unique_name
+from util_api import (clock_advance, clock_to, epoch, relaxed, unique_name,
+                      utc_text as rfc3339)
 
 PROBLEM = "application/problem+json"
 NOW = "2031-03-04T10:00:00Z"  # a Tuesday morning in London
@@ -29,24 +29,11 @@ def phone():
     return "+4478%02d%06d" % (os.getpid() % 100, next(_phones))
 
 
-def epoch(s):
-    return int(datetime.fromisoformat(s.replace("Z", "+00:00")).timestamp())
-
-
-def rfc3339(t):
-    return datetime.fromtimestamp(t, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def set_clock(d, now=NOW):
-    r = d.admin("POST", "/v1/test/clock", json={"now": now})
-    assert r.status_code == 200, r.text
-    return epoch(r.json()["now"])
+    return clock_to(d, now)
 
 
-def advance(d, sec):
-    r = d.admin("POST", "/v1/test/clock", json={"advance_sec": sec})
-    assert r.status_code == 200, r.text
-    return epoch(r.json()["now"])
+advance = clock_advance
 
 
 def assert_problem(r, status, ptype, field=None):

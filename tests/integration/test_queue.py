@@ -15,13 +15,13 @@ import threading
 import time
 from collections import Counter, defaultdict
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timezone
 
 import pytest
 import requests
 
 from helpers import make_key, wait_until
-from util_api import relaxed, unique_name
+from util_api import (clock_advance, clock_to, epoch, relaxed, unique_name,
+                      utc_text as rfc3339)
 
 PROBLEM = "application/problem+json"
 NOW = "2031-03-04T10:00:00Z"  # a Tuesday, inside any office day
@@ -36,24 +36,11 @@ _batches = itertools.count(1)
 # Small helpers
 
 
-def epoch(s):
-    return int(datetime.fromisoformat(s.replace("Z", "+00:00")).timestamp())
-
-
-def rfc3339(t):
-    return datetime.fromtimestamp(t, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def set_clock(d, now=NOW):
-    r = d.admin("POST", "/v1/test/clock", json={"now": now})
-    assert r.status_code == 200, r.text
-    return epoch(r.json()["now"])
+    return clock_to(d, now)
 
 
-def advance(d, sec):
-    r = d.admin("POST", "/v1/test/clock", json={"advance_sec": sec})
-    assert r.status_code == 200, r.text
-    return epoch(r.json()["now"])
+advance = clock_advance
 
 
 def clock(d):

@@ -129,6 +129,30 @@ def row_counts(sql, tables=COUNTED_TABLES):
     return {t: sql.scalar(f"SELECT COUNT(*) FROM `{t}`") for t in tables}
 
 
+def epoch(text):
+    """Seconds since the epoch of an RFC 3339 time."""
+    return int(datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp())
+
+
+def utc_text(t):
+    """RFC 3339 in UTC of epoch seconds t."""
+    return datetime.fromtimestamp(t, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def clock_to(daemon, now):
+    """Set the simulated clock; returns the daemon's now in epoch seconds."""
+    r = daemon.admin("POST", "/v1/test/clock", json={"now": now})
+    assert r.status_code == 200, r.text
+    return epoch(r.json()["now"])
+
+
+def clock_advance(daemon, sec):
+    """Move the simulated clock on; returns the daemon's now."""
+    r = daemon.admin("POST", "/v1/test/clock", json={"advance_sec": sec})
+    assert r.status_code == 200, r.text
+    return epoch(r.json()["now"])
+
+
 def set_clock(daemon, now):
     """Set the daemon's simulated clock (test_clock must be on)."""
     r = daemon.admin("POST", "/v1/test/clock", json={"now": now})
