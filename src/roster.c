@@ -412,7 +412,10 @@ roster_checker_add(struct roster_checker *ck, const struct shift_rule *r,
 	if (n > 0)
 		memcpy(ck->spans + ck->n, mine, n * sizeof(*mine));
 	ck->n += n;
-	qsort(ck->spans, ck->n, sizeof(*ck->spans), roster_cmp_span);
+	/* A rule with no span in the window (UNTIL before its start) leaves
+	 * spans NULL: qsort must not see it. */
+	if (ck->n > 1)
+		qsort(ck->spans, ck->n, sizeof(*ck->spans), roster_cmp_span);
 	rc = 0;
 out:
 	free(mine);

@@ -11,6 +11,9 @@
 
 #include "timefmt.h"
 
+/* 9999-12-31T23:59:59Z: the last instant a four-digit year holds. */
+#define TIMEFMT_MAX_INSTANT 253402300799LL
+
 static pthread_mutex_t timefmt_lock = PTHREAD_MUTEX_INITIALIZER;
 
 /*
@@ -138,7 +141,12 @@ timefmt_parse_rfc3339(const char *s, int64_t *out)
 	/* timegm normalises Feb 30 to Mar 2; a changed day means invalid. */
 	if (tm.tm_mday != d || tm.tm_mon != mo - 1)
 		return -1;
-	*out = (int64_t)t - sign * (oh * 3600 + om * 60);
+	t -= sign * (oh * 3600 + om * 60);
+	/* An offset can carry the instant out of the years written above
+	 * (1970-01-01T00:30+01:00); refuse what cannot be written back. */
+	if (t < 0 || t > TIMEFMT_MAX_INSTANT)
+		return -1;
+	*out = (int64_t)t;
 	return 0;
 }
 
