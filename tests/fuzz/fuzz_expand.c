@@ -1,0 +1,136 @@
+/*
+ * fuzz_expand.c: the checks of fuzz_expand.h.
+ *
+ * Properties, from shift.h's contract: a rule that validates expands (or is
+ * refused for too many occurrences, the one limit that depends on the
+ * window); one that does not validate never expands; spans are sorted, not
+ * empty, no longer than the shift plus a clock change, and touch the
+ * window; duty queries agree with the spans.
+ */
+#include <string.h>
+#include <time.h>
+
+#include "fuzz.h"
+#include "fuzz_expand.h"
+#include "roster.h"
+#include "shift.h"
+
+#define FUZZ_DAY 86400
+/* Longest real span: a full-day shift over the biggest clock jump seen
+ * (Samoa skipped a whole day). */
+#define FUZZ_MAX_SPAN (SHIFT_MAX_DURATION_SEC + FUZZ_DAY)
+
+/* The rule's local start read as UTC, or 0 when malformed. */
+static int64_t
+fuzz_start_wall(const struct shift_rule *r)
+{
+	struct tm tm;
+
+	memset(&tm, 0, sizeof(tm));
+	if (memchr(r->start, '\0', sizeof(r->start)) == NULL ||
+	    sscanf(r->start, "%4d-%2d-%2dT%2d:%2d:%2d", &tm.tm_year, &tm.tm_mon,
+		   &tm.tm_mday, &tm.tm_hour, &tm.tm_min, &tm.tm_sec) != 6)
+		return 0;
+	tm.tm_year -= 1900;
+	tm.tm_mon -= 1;
+	return (int64_t)timegm(&tm);
+}
+
+static void
+fuzz_check_plan(const struct shift_plan *p, const struct shift_rule *r,
+		int64_t from, int64_t to)
+{
+	const struct shift_span *s;
+	size_t n, i;
+
+	s = shift_plan_spans(p, &n);
+	for (i = 0; i < n; i++) {
+		FUZZ_ASSERT(s[i].end > s[i].start &&
+				    s[i].end - s[i].start <= FUZZ_MAX_SPAN,
+			    "span %zu is [%lld, %lld)", i,
+			    (long long)s[i].start, (long long)s[i].end);
+		FUZZ_ASSERT(s[i].end > from && s[i].start < to,
+			    "span [%lld, %lld) outside window [%lld, %lld)",
+			    (long long)s[i].start, (long long)s[i].end,
+			    (long long)from, (long long)to);
+		FUZZ_ASSERT(i == 0 || s[i - 1].start <= s[i].start,
+			    "spans out of order at %zu", i);
+		FUZZ_ASSERT(shift_plan_on_duty(p, r->agent_id, s[i].start),
+			    "not on duty at the start of span %zu", i);
+		FUZZ_ASSERT(shift_plan_shift_end(p, r->agent_id, s[i].start) >=
+				    s[i].end,
+			    "shift end before the end of span %zu", i);
+	}
+}
+
+static void
+fuzz_expand_window(const struct shift_rule *r, int64_t from, int64_t to,
+		   int is_valid)
+{
+	struct shift_plan *p = shift_plan_new(from, to);
+	struct shift_plan *copy;
+	struct shift_off off = { r->agent_id, from + FUZZ_DAY,
+				 from + 2 * FUZZ_DAY };
+	struct cbd_err err = { 0 };
+	int rc;
+
+	rc = shift_plan_add_rule(p, r, &err);
+	if (!is_valid)
+		FUZZ_ASSERT(rc != 0, "a rule that failed validation expanded");
+	else
+		FUZZ_ASSERT(rc == 0 || strcmp(err.field, "rrule") == 0,
+			    "a valid rule did not expand: %s: %s", err.field,
+			    err.detail);
+	cbd_err_clear(&err);
+	if (rc == 0) {
+		shift_plan_finish(p);
+		fuzz_check_plan(p, r, from, to);
+		/* Time off cut out, as the roster does. */
+		copy = shift_plan_clone(p);
+		shift_plan_add_off(copy, &off);
+		shift_plan_finish(copy);
+		fuzz_check_plan(copy, r, from, to);
+		FUZZ_ASSERT(!shift_plan_on_duty(copy, r->agent_id,
+						from + FUZZ_DAY + 1),
+			    "on duty during time off");
+		shift_plan_free(copy);
+	}
+	shift_plan_free(p);
+}
+
+void
+fuzz_expand_rule(const struct shift_rule *r)
+{
+	struct cbd_err err = { 0 };
+	int64_t wall = fuzz_start_wall(r);
+	int is_valid;
+
+	is_valid = shift_rule_validate(r, &err) == 0;
+	cbd_err_clear(&err);
+	if (wall == 0)
+		wall = 1795161600; /* 2026-11-20 */
+	/* The first weeks, and a month a year later (the iterator's jump). */
+	fuzz_expand_window(r, wall - 2 * FUZZ_DAY, wall + 35 * FUZZ_DAY,
+			   is_valid);
+	fuzz_expand_window(r, wall + 400 * FUZZ_DAY, wall + 430 * FUZZ_DAY,
+			   is_valid);
+}
+
+void
+fuzz_expand_overlap(const struct shift_rule *rules, size_t n)
+{
+	struct cbd_err err = { 0 };
+	size_t a = 0, b = 0;
+	int64_t at = 0, now;
+	int rc;
+
+	if (n == 0)
+		return;
+	now = fuzz_start_wall(&rules[0]);
+	rc = roster_find_overlap(rules, n, now, &a, &b, &at, &err);
+	FUZZ_ASSERT(rc >= -1 && rc <= 1, "roster_find_overlap gave %d", rc);
+	if (rc == 1)
+		FUZZ_ASSERT(a <= b && b < n, "overlap of %zu and %zu of %zu", a,
+			    b, n);
+	cbd_err_clear(&err);
+}
