@@ -19,6 +19,7 @@
 /* Longest real span: a full-day shift over the biggest clock jump seen
  * (Samoa skipped a whole day). */
 #define FUZZ_MAX_SPAN (SHIFT_MAX_DURATION_SEC + FUZZ_DAY)
+#define FUZZ_NOW      1795161600 /* 2026-11-20T08:00:00Z */
 
 /* The rule's local start read as UTC, or 0 when malformed. */
 static int64_t
@@ -107,12 +108,17 @@ fuzz_expand_rule(const struct shift_rule *r)
 
 	is_valid = shift_rule_validate(r, &err) == 0;
 	cbd_err_clear(&err);
-	if (wall == 0)
-		wall = 1795161600; /* 2026-11-20 */
-	/* The first weeks, and a month a year later (the iterator's jump). */
-	fuzz_expand_window(r, wall - 2 * FUZZ_DAY, wall + 35 * FUZZ_DAY,
-			   is_valid);
-	fuzz_expand_window(r, wall + 400 * FUZZ_DAY, wall + 430 * FUZZ_DAY,
+	/* The first weeks, a month a year later (the iterator's jump), and
+	 * the weeks after a "now" in 2026, as the roster and slots ask. Every
+	 * window the daemon builds starts at a clock reading, so never before
+	 * 1970: plans hold no negative instants (-1 means "none" in them). */
+	if (wall - 2 * FUZZ_DAY >= 0)
+		fuzz_expand_window(r, wall - 2 * FUZZ_DAY, wall + 35 * FUZZ_DAY,
+				   is_valid);
+	if (wall + 400 * FUZZ_DAY >= 0)
+		fuzz_expand_window(r, wall + 400 * FUZZ_DAY,
+				   wall + 430 * FUZZ_DAY, is_valid);
+	fuzz_expand_window(r, FUZZ_NOW - FUZZ_DAY, FUZZ_NOW + 35 * FUZZ_DAY,
 			   is_valid);
 }
 
@@ -126,7 +132,10 @@ fuzz_expand_overlap(const struct shift_rule *rules, size_t n)
 
 	if (n == 0)
 		return;
+	/* As the API calls it: now is a clock reading, never before 1970. */
 	now = fuzz_start_wall(&rules[0]);
+	if (now < FUZZ_DAY)
+		now = FUZZ_NOW;
 	rc = roster_find_overlap(rules, n, now, &a, &b, &at, &err);
 	FUZZ_ASSERT(rc >= -1 && rc <= 1, "roster_find_overlap gave %d", rc);
 	if (rc == 1)

@@ -558,6 +558,14 @@ class _ReceiverHandler(BaseHTTPRequestHandler):
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = _handle
 
 
+class _ReceiverServer(ThreadingHTTPServer):
+    daemon_threads = True
+    # The default backlog of 5 drops connections when a burst of due
+    # messages arrives at once; the client then waits a SYN retry (1 s)
+    # and times out, which looks like a slow receiver.
+    request_queue_size = 1024
+
+
 class WebhookReceiver:
     """A real HTTP server on 127.0.0.1 that records every request.
 
@@ -586,8 +594,7 @@ class WebhookReceiver:
     def up(self):
         if self._server is not None:
             return
-        server = ThreadingHTTPServer(("127.0.0.1", self.port or 0), _ReceiverHandler)
-        server.daemon_threads = True
+        server = _ReceiverServer(("127.0.0.1", self.port or 0), _ReceiverHandler)
         server.receiver = self
         self.port = server.server_address[1]
         self._server = server
@@ -761,23 +768,34 @@ class SmtpReceiver:
     """
 
     def __init__(self):
-        from aiosmtpd.controller import Controller
-
         self._lock = threading.Lock()
         self.messages = []
         self._fail_count = 0
         self._fail_reply = None
         self.port = free_port()
         self.host = "127.0.0.1"
+        self._controller = None
+        self.up()
+        self.url = f"smtp://{self.host}:{self.port}"
+
+    def up(self):
+        """Listen (again) on the same port."""
+        from aiosmtpd.controller import Controller
+
+        if self._controller is not None:
+            return
         self._controller = Controller(_SmtpHandler(self), hostname=self.host,
                                       port=self.port, enable_SMTPUTF8=True)
         self._controller.start()
-        self.url = f"smtp://{self.host}:{self.port}"
 
-    def close(self):
+    def down(self):
+        """Stop listening: senders see 'connection refused' until up()."""
         if self._controller is not None:
             self._controller.stop()
             self._controller = None
+
+    def close(self):
+        self.down()
 
     def fail_next(self, n, reply="451 4.3.0 Try again later"):
         with self._lock:
