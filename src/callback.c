@@ -687,8 +687,10 @@ callback_reschedule(struct store_tx *tx, const struct config *cfg, int64_t id,
 		    err) != 0)
 		goto out;
 	/* The owner cannot take the new time: the call moves to who can,
-	 * as a handoff with its note; that message tells the customer the
-	 * new time and the new name at once. */
+	 * as a handoff with its note. The customer asked for the move, so
+	 * they get the "rescheduled" text now, naming the new agent; it
+	 * replaces the handoff's "owner changed" text, which would wait for
+	 * the end of their quiet hours and say the same thing again. */
 	if (new_owner != owner) {
 		char reason[160];
 		struct handoff_note note = { store_rows_str(r, 0, CB_TOPIC),
@@ -700,9 +702,6 @@ callback_reschedule(struct store_tx *tx, const struct config *cfg, int64_t id,
 				 is_asap ? now : when, owner, new_owner, &note,
 				 "reschedule", who->actor, err) != 0)
 			goto out;
-		/* The handoff already told the customer. */
-		rc = callback_finish(tx, cfg, id, -1, who, out, err);
-		goto out;
 	}
 	rc = callback_finish(tx, cfg, id, NOTIFY_RESCHEDULED, who, out, err);
 out:

@@ -300,8 +300,9 @@ queue_outcome(struct store_tx *tx, const struct config *cfg, int64_t id,
 				   err) != 0)
 			goto out;
 	}
-	/* A reschedule the owner cannot take moves the call, as a handoff
-	 * whose message gives the customer the new time and name at once. */
+	/* A reschedule the owner cannot take moves the call, as a handoff;
+	 * the customer's "rescheduled" text then names the new agent (and
+	 * replaces the handoff's own text: one text, the final state). */
 	if (moved_to > 0) {
 		struct handoff_note hn = { note ? note
 						: "Rescheduled on a call.",
@@ -311,7 +312,6 @@ queue_outcome(struct store_tx *tx, const struct config *cfg, int64_t id,
 		if (handoff_move(tx, cfg, id, case_id, due, owner, moved_to,
 				 &hn, "reschedule", who->actor, err) != 0)
 			goto out;
-		event = -1;
 	}
 	if (event >= 0 && callback_notify(tx, cfg, id, event, NULL, err) != 0)
 		goto out;

@@ -602,16 +602,17 @@ def test_reminder_schedule_follows_booking_reschedule_and_cancel(agent, webhook_
     near = book(d, when="2030-01-10T13:00:00Z", notify=["sms"])
     assert reminder_dues(sql, near["id"]) == [epoch("2030-01-10T12:45:00Z")]
 
-    # Reschedule: the old reminders and heads-up are skipped, new ones queued.
+    # Reschedule: the old reminders and heads-up are withdrawn, new ones queued.
     old = {r["msg_id"] for r in outbox(sql, far["id"]) if r["status"] == "pending"
            and r["kind"] in ("sms.reminder", "agent.heads_up")}
     r = d.req("PATCH", f"/v1/callbacks/{far['id']}", key=far["manage_token"],
               json={"when": "2030-01-13T15:00:00Z"})
     assert r.status_code == 200, r.text
     new_start = epoch("2030-01-13T15:00:00Z")
-    assert {x["msg_id"] for x in outbox(sql, far["id"]) if x["status"] == "skipped"} == old
+    assert {x["msg_id"] for x in outbox(sql, far["id"]) if x["status"] == "withdrawn"
+            and x["kind"] in ("sms.reminder", "agent.heads_up")} == old
     assert reminder_dues(sql, far["id"]) == [new_start - 86400, new_start - 900]
-    assert reminder_dues(sql, far["id"], "skipped") == [start - 86400, start - 900]
+    assert reminder_dues(sql, far["id"], "withdrawn") == [start - 86400, start - 900]
     assert [h["due_at"] for h in outbox(sql, far["id"], "agent.heads_up")
             if h["status"] == "pending"] == [new_start - 600]
     resched = outbox(sql, far["id"], "sms.rescheduled")
