@@ -213,23 +213,29 @@ handoff_plan_build(struct store_tx *tx, const struct config *cfg,
 		goto out;
 
 	out->items = xcalloc(n ? n : 1, sizeof(*out->items));
-	/* Ids asked for that do not exist are reported, not fatal. */
-	for (size_t k = 0, i = 0; k < n; k++) {
+	/* Ids asked for that do not exist are reported, not fatal. Each is
+	 * found among the rows by id, whatever order it was booked or asked
+	 * in, and the calls are decided in due order, so the earliest call
+	 * gets the first pick of who is free. */
+	for (size_t k = 0; k < n; k++) {
 		struct handoff_item *it = &out->items[out->n++];
+		ptrdiff_t row = callback_row_find(cbs, ids[k]);
 
 		it->callback_id = ids[k];
-		while (i < store_rows_count(cbs) &&
-		       store_rows_int(cbs, i, CALLBACK_COL_ID, 0) < ids[k])
-			i++;
-		if (i >= store_rows_count(cbs) ||
-		    store_rows_int(cbs, i, CALLBACK_COL_ID, 0) != ids[k]) {
+		it->due_at = row < 0 ? INT64_MAX
+				     : store_rows_int(cbs, (size_t)row,
+						      CALLBACK_COL_DUE, 0);
+		if (row < 0)
 			snprintf(it->why, sizeof(it->why), "no such callback");
-			it->due_at = INT64_MAX;
-			continue;
-		}
-		handoff_plan_decide(&w, req, cbs, i, now, it);
 	}
 	qsort(out->items, out->n, sizeof(*out->items), handoff_plan_cmp_item);
+	for (size_t k = 0; k < out->n; k++) {
+		struct handoff_item *it = &out->items[k];
+		ptrdiff_t row = callback_row_find(cbs, it->callback_id);
+
+		if (row >= 0)
+			handoff_plan_decide(&w, req, cbs, (size_t)row, now, it);
+	}
 	rc = 0;
 out:
 	if (rc != 0)

@@ -190,6 +190,7 @@ handoff_planner_move(struct store_tx *tx, const struct config *cfg,
 	struct store_rows *cbs = NULL;
 	struct handoff_plan p;
 	struct handoff_world w;
+	int64_t(*order)[2] = NULL;
 	int rc = -1;
 
 	memset(&p, 0, sizeof(p));
@@ -200,8 +201,18 @@ handoff_planner_move(struct store_tx *tx, const struct config *cfg,
 	if (handoff_world_load(tx, &w, now - 86400, tmax, cbs, err) != 0)
 		goto out;
 	p.items = xcalloc(store_rows_count(cbs) + 1, sizeof(*p.items));
+	/* In due order, as a lead's plan: the earliest call picks first. */
+	order = xcalloc(store_rows_count(cbs) + 1, sizeof(*order));
+	for (size_t i = 0; i < store_rows_count(cbs); i++) {
+		order[i][0] = store_rows_int(cbs, i, CALLBACK_COL_DUE, 0);
+		order[i][1] = store_rows_int(cbs, i, CALLBACK_COL_ID, 0);
+	}
+	qsort(order, store_rows_count(cbs), sizeof(*order), handoff_cmp_pair);
 	for (size_t i = 0; i < store_rows_count(cbs); i++)
-		handoff_planner_decide(cfg, &w, cbs, i, now, &p, c);
+		handoff_planner_decide(
+			cfg, &w, cbs,
+			(size_t)callback_row_find(cbs, order[i][1]), now, &p,
+			c);
 	if (p.n > 0 && (handoff_plan_draft_notes(tx, &p, &w, cbs, err) != 0 ||
 			handoff_apply_plan(tx, cfg, &p, NULL, "planned",
 					   "planner", err) != 0))
@@ -211,6 +222,7 @@ out:
 	handoff_plan_clear(&p);
 	handoff_world_clear(&w);
 	store_rows_free(cbs);
+	free(order);
 	return rc;
 }
 
