@@ -85,29 +85,6 @@ int callback_cancel(struct store_tx *tx, const struct config *cfg, int64_t id,
 int callback_invite_ics(struct store_tx *tx, const struct config *cfg,
 			int64_t id, const struct callback_caller *who,
 			char **out, struct cbd_err *err) CBD_MUSTCHECK;
-struct store_rows;
-struct notify_ctx;
-/* Columns of callback rows as loaded here (callback_load_many). */
-enum callback_col {
-	CALLBACK_COL_ID,
-	CALLBACK_COL_CASE,
-	CALLBACK_COL_CUSTOMER,
-	CALLBACK_COL_OWNER,
-	CALLBACK_COL_STATE,
-	CALLBACK_COL_TOPIC,
-	CALLBACK_COL_ASAP,
-	CALLBACK_COL_DUE,
-};
-/* Lock (FOR UPDATE) and load callbacks by id, ordered by id. */
-struct store_rows *callback_load_many(struct store_tx *tx, const int64_t *ids,
-				      size_t n, struct cbd_err *err);
-/* The notify context of row i of such rows (borrows the rows' text). */
-void callback_ctx_at(const struct store_rows *r, size_t i,
-		     struct notify_ctx *c);
-/* Append an event to the case timeline (steals body). */
-int callback_event(struct store_tx *tx, int64_t case_id, int64_t callback_id,
-		   const char *kind, const char *actor, json_t *body,
-		   struct cbd_err *err) CBD_MUSTCHECK;
 /* Write the messages a change causes (event: enum notify_event), from the
  * callback as it is now in tx. prev_owner_name for owner changes. */
 int callback_notify(struct store_tx *tx, const struct config *cfg, int64_t id,

@@ -9,7 +9,11 @@
 #include "api.h"
 #include "clock.h"
 #include "config.h"
-#include "handoff.h"
+#include "coverage.h"
+#include "handoff_apply.h"
+#include "handoff_notes.h"
+#include "handoff_plan.h"
+#include "handoff_planner.h"
 #include "store.h"
 #include "timefmt.h"
 #include "xalloc.h"
@@ -159,7 +163,7 @@ api_handoffs_work(struct store_tx *tx, struct http_req *r, struct cbd_err *err)
 	http_actor(r, author, sizeof(author));
 	if (handoff_plan_build(tx, r->cfg, &q.req, &p, err) != 0)
 		goto out;
-	if (!q.is_dry_run && handoff_plan_apply(tx, r->cfg, &p, &q.note, "lead",
+	if (!q.is_dry_run && handoff_apply_plan(tx, r->cfg, &p, &q.note, "lead",
 						author, err) != 0)
 		goto out;
 	out = handoff_plan_json(&p);
@@ -183,7 +187,7 @@ api_handoffs_mine_work(struct store_tx *tx, struct http_req *r,
 			    "this key belongs to no agent");
 		return -1;
 	}
-	if (handoff_list_agent(tx, r->agent_id, &out, err) != 0)
+	if (handoff_notes_of_agent(tx, r->agent_id, &out, err) != 0)
 		return -1;
 	http_reply_json(r, 200, out);
 	return 0;
@@ -229,9 +233,9 @@ api_handoffs_patch_work(struct store_tx *tx, struct http_req *r,
 	json_t *out;
 
 	if (api_handoffs_patch_read(r, &ann, &next, err) != 0 ||
-	    handoff_annotate(tx, http_param_id(r, 0),
-			     r->role == HTTP_ROLE_AGENT ? r->agent_id : 0, ann,
-			     next, &out, err) != 0)
+	    handoff_notes_annotate(tx, http_param_id(r, 0),
+				   r->role == HTTP_ROLE_AGENT ? r->agent_id : 0,
+				   ann, next, &out, err) != 0)
 		return -1;
 	http_reply_json(r, 200, out);
 	return 0;
@@ -284,7 +288,7 @@ api_handoffs_coverage_work(struct store_tx *tx, struct http_req *r,
 	json_t *out;
 
 	if (api_handoffs_range(r, &from, &to, err) != 0 ||
-	    handoff_coverage(tx, r->cfg, from, to, &out, err) != 0)
+	    coverage_report(tx, r->cfg, from, to, &out, err) != 0)
 		return -1;
 	http_reply_json(r, 200, out);
 	return 0;
@@ -329,8 +333,8 @@ api_handoffs_audit_work(struct store_tx *tx, struct http_req *r,
 
 	if (api_handoffs_audit_read(r, &cb, &agent, &limit, &before, err) !=
 		    0 ||
-	    handoff_audit(tx, cb, agent, before, limit, &items, &last, err) !=
-		    0)
+	    handoff_notes_audit(tx, cb, agent, before, limit, &items, &last,
+				err) != 0)
 		return -1;
 	http_reply_json(r, 200, api_page_wrap(items, limit, last));
 	return 0;

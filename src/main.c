@@ -20,7 +20,7 @@
 #include "api.h"
 #include "clock.h"
 #include "config.h"
-#include "handoff.h"
+#include "handoff_planner.h"
 #include "http.h"
 #include "keys.h"
 #include "log.h"

@@ -17,9 +17,11 @@
 #include "agent.h"
 #include "api.h"
 #include "callback.h"
+#include "callback_row.h"
 #include "clock.h"
 #include "config.h"
-#include "handoff.h"
+#include "handoff_apply.h"
+#include "handoff_plan.h"
 #include "http.h"
 #include "log.h"
 #include "notify.h"
@@ -309,8 +311,9 @@ queue_outcome(struct store_tx *tx, const struct config *cfg, int64_t id,
 					   "Call at the new time.",
 					   "Rescheduled to a time the owner is "
 					   "not available." };
-		if (handoff_move(tx, cfg, id, case_id, due, owner, moved_to,
-				 &hn, "reschedule", who->actor, err) != 0)
+		if (handoff_apply_move(tx, cfg, id, case_id, due, owner,
+				       moved_to, &hn, "reschedule", who->actor,
+				       err) != 0)
 			goto out;
 	}
 	if (event >= 0 && callback_notify(tx, cfg, id, event, NULL, err) != 0)

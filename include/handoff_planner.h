@@ -1,0 +1,34 @@
+/*
+ * handoff_planner.h: when calls move without a lead asking. A loop timer
+ * runs one pass every planner_interval_sec on a store thread; one instance
+ * plans at a time across the cluster.
+ */
+#ifndef CBD_HANDOFF_PLANNER_H
+#define CBD_HANDOFF_PLANNER_H
+
+#include <jansson.h>
+
+#include "common.h"
+
+struct event_base;
+struct config;
+struct store_pool;
+struct store_tx;
+struct handoff_planner;
+
+/*
+ * One pass at clock_now(): callbacks of agents whose shift ends within
+ * handoff_lead_min and that are due after it, and any callback due within
+ * handoff_lookahead_hours whose owner will be off, are kept (owner back
+ * within handoff_tolerance_min) or handed off with a drafted note.
+ * *report says what it did ({"skipped": true} when another instance is
+ * planning).
+ */
+int handoff_planner_pass(struct store_tx *tx, const struct config *cfg,
+			 json_t **report, struct cbd_err *err) CBD_MUSTCHECK;
+struct handoff_planner *handoff_planner_new(struct event_base *base,
+					    const struct config *cfg,
+					    struct store_pool *pool);
+void handoff_planner_free(struct handoff_planner *hp); /* NULL ok */
+
+#endif
