@@ -311,6 +311,26 @@ slots_view_available(const struct slots_view *v, int64_t t)
 	return sum;
 }
 
+int
+slots_view_has_room(const struct slots_view *v, int64_t agent_id, int64_t t)
+{
+	size_t i = slots_agent_index(v, agent_id);
+
+	return i != (size_t)-1 && slots_room(v, i, t) > 0;
+}
+
+size_t
+slots_view_staffed(const struct slots_view *v, int64_t t)
+{
+	size_t si = (size_t)((t - v->from) / v->len), n = 0;
+
+	if (t < v->from || si >= v->nslots)
+		return 0;
+	for (size_t i = 0; i < v->nagents; i++)
+		n += v->on[si * v->nagents + i] != 0;
+	return n;
+}
+
 static int64_t
 slots_pick(const struct slots_view *v, int64_t t, int64_t prefer, int is_slot)
 {
@@ -356,17 +376,30 @@ slots_view_pick_now(const struct slots_view *v, int64_t t, int64_t prefer)
 
 int
 slots_next_available(struct store_tx *tx, const struct config *cfg,
-		     int64_t from, int days, int64_t *out, struct cbd_err *err)
+		     int64_t from, int days, int64_t agent_id,
+		     int64_t exclude_id, int64_t *out, struct cbd_err *err)
 {
 	struct slots_view *v = NULL;
 	int64_t t, len = (int64_t)cfg->slot_minutes * 60;
+	size_t ai = (size_t)-1;
 
 	*out = 0;
-	if (slots_view_load(tx, cfg, from, from + (int64_t)days * 86400, 0, &v,
-			    err) != 0)
+	if (slots_view_load(tx, cfg, from, from + (int64_t)days * 86400,
+			    exclude_id, &v, err) != 0)
 		return -1;
+	if (agent_id > 0) {
+		ai = slots_agent_index(v, agent_id);
+		if (ai == (size_t)-1) {
+			slots_view_free(v); /* inactive: never */
+			return 0;
+		}
+	}
 	for (t = slots_align(cfg, from); t < v->to; t += len) {
-		if (t >= from && slots_view_available(v, t) > 0) {
+		if (t < from)
+			continue;
+		if (agent_id > 0
+			    ? slots_bookable(v, t) && slots_room(v, ai, t) > 0
+			    : slots_view_available(v, t) > 0) {
 			*out = t;
 			break;
 		}

@@ -239,3 +239,62 @@ def test_owner_changing_reschedule_confirms_at_once(daemon_factory, make_agent, 
     assert texts(sql, cb["id"], "sms.owner_changed", "pending") == []
     clock_advance(d, 31)
     wait_until(lambda: [b for b in sms_bodies(rx) if "moved" in b], msg="the confirmation")
+
+
+# --------------------------------------------------------------------------
+# At reschedule the customer chooses: the same person, or the earliest anyone
+
+
+def test_reschedule_choice_same_person_or_earliest(daemon_factory, make_agent, sql):
+    d = daemon_factory(conf(slot_minutes=60))
+    clock_to(d, at("06:00"))
+    alex, _ = make_agent(d, "alex")
+    sam, _ = make_agent(d, "sam")
+    put_shifts(d, alex["id"], daily("09:00", 4))
+    put_shifts(d, sam["id"], daily("07:00", 13))
+    # Sam is on too: book until the case is Alex's.
+    for _ in range(12):
+        cb = book(d, at("10:00", NEXT))
+        if sql.scalar("SELECT owner_id FROM callbacks WHERE id = %s", (cb["id"],)) == alex["id"]:
+            break
+    else:
+        raise AssertionError("no booking went to Alex")
+    path, tok = f"/v1/callbacks/{cb['id']}", cb["manage_token"]
+    assert d.req("GET", path, key=tok).json()["owner"]["display_name"] == "Alex"
+
+    # The same person, at a time Alex does not work: refused, with Alex's
+    # next free slot; nothing changes.
+    r = d.req("PATCH", path, key=tok, json={"when": at("16:00", NEXT), "choice": "same_person"})
+    assert r.status_code == 409, r.text
+    p = r.json()
+    assert p["type"] == "/problems/owner-unavailable" and p["errors"][0]["field"] == "when", p
+    assert epoch(p["next_available"]) == epoch(at("09:00", "2026-11-04")), p
+    assert sql.scalar("SELECT due_at FROM callbacks WHERE id = %s", (cb["id"],)) == \
+        epoch(at("10:00", NEXT))
+
+    # The same person, no time: Alex's first free slot, still Alex.
+    r = d.req("PATCH", path, key=tok, json={"choice": "same_person"})
+    assert r.status_code == 200, r.text
+    b = r.json()
+    assert epoch(b["scheduled_at"]) == epoch(at("09:00")) and b["owner"]["display_name"] == "Alex"
+    assert "previous_owner" not in b
+    assert sql.scalar("SELECT COUNT(*) FROM handoffs WHERE callback_id = %s", (cb["id"],)) == 0
+
+    # The earliest anyone: Sam at 07:00; the call moves with a handoff note
+    # and the answer and the manage view say who is expected now.
+    r = d.req("PATCH", path, key=tok, json={"choice": "earliest"})
+    assert r.status_code == 200, r.text
+    b = r.json()
+    assert epoch(b["scheduled_at"]) == epoch(at("07:00"))
+    assert b["owner"]["display_name"] == "Sam", b
+    assert b["previous_owner"] == {"display_name": "Alex"}, b
+    [h] = sql.query("SELECT * FROM handoffs WHERE callback_id = %s", (cb["id"],))
+    assert (h["from_agent"], h["to_agent"]) == (alex["id"], sam["id"])
+    assert h["reason"] and h["next_step"]
+    assert d.req("GET", path, key=tok).json()["owner"]["display_name"] == "Sam"
+
+    # Only the two choices exist.
+    r = d.req("PATCH", path, key=tok, json={"choice": "anyone"})
+    assert r.status_code == 400 and r.json()["errors"][0]["field"] == "choice", r.text
+    r = d.req("PATCH", path, key=tok, json={})
+    assert r.status_code == 400 and r.json()["errors"][0]["field"] == "when", r.text
