@@ -25,6 +25,9 @@ int slots_check_config(const struct config *cfg,
 int64_t slots_align(const struct config *cfg, int64_t t);
 /* Is the site open for the whole of [t, t + len)? */
 int slots_is_open(const struct config *cfg, int64_t t, int64_t len);
+/* The first instant >= t, on a quarter hour, when the site is open; 0 when
+ * none by limit. */
+int64_t slots_next_open(const struct config *cfg, int64_t t, int64_t limit);
 
 /*
  * Load agents, shifts and bookings for [from, to). exclude_id leaves one

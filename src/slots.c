@@ -63,6 +63,20 @@ slots_is_open(const struct config *cfg, int64_t t, int64_t len)
 				(int)((len + 59) / 60));
 }
 
+int64_t
+slots_next_open(const struct config *cfg, int64_t t, int64_t limit)
+{
+	/* Every zone's offset is a multiple of 15 minutes, and so are
+	 * opening times in practice: a quarter-hour walk finds the opening
+	 * minute without knowing the zone's rules. */
+	int64_t s = t - ((t % 900) + 900) % 900;
+
+	for (; s <= limit; s += 900)
+		if (s >= t && slots_is_open(cfg, s, 0))
+			return s;
+	return 0;
+}
+
 struct slots_agent {
 	int64_t id;
 	int cap;        /* per-slot room: min(capacity, max per slot) */

@@ -298,3 +298,152 @@ def test_reschedule_choice_same_person_or_earliest(daemon_factory, make_agent, s
     assert r.status_code == 400 and r.json()["errors"][0]["field"] == "choice", r.text
     r = d.req("PATCH", path, key=tok, json={})
     assert r.status_code == 400 and r.json()["errors"][0]["field"] == "when", r.text
+
+
+# --------------------------------------------------------------------------
+# Retries: inside the owner's shift, the opening hours and the customer's
+# quiet hours; one on another day is news to the customer
+
+
+def invite_events(smtp):
+    """(SEQUENCE, DTSTART, METHOD) of every invite mail, parsed by an
+    independent iCalendar parser."""
+    import icalendar
+
+    out = []
+    for mail in smtp.messages:
+        for part in mail.message.walk():
+            if part.get_content_type() == "text/calendar" and not part.get_filename():
+                cal = icalendar.Calendar.from_ical(part.get_content())
+                [ev] = list(cal.walk("VEVENT"))
+                out.append((int(ev["SEQUENCE"]), ev.decoded("DTSTART"), str(cal["METHOD"])))
+    return out
+
+
+def attempt(d, key, cid, result="no_answer"):
+    r = d.req("POST", f"/v1/callbacks/{cid}/claim", key=key)
+    assert r.status_code == 200, r.text
+    r = d.req("POST", f"/v1/callbacks/{cid}/outcome", key=key, json={"result": result})
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def test_retry_keeps_to_the_customers_quiet_hours_across_dst_and_tells_them(
+        daemon_factory, make_agent, sql, webhook_receiver, smtp_receiver):
+    """Denver is on summer time from 10 March 2030, London only from the
+    31st. Alice works 12:00-20:00 London. A no answer at 19:40 London
+    (13:40 in Denver) cannot be retried before her shift ends; her next
+    shift starts at 06:00 Denver time, inside the customer's quiet hours
+    (21:00-08:00): the retry is at 08:00 MDT, 14:00 UTC (on MST it would
+    read 15:00). It is on another day, so the customer gets the updated
+    invite (SEQUENCE up) and a text with the time in their zone."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    rx = webhook_receiver
+    d = daemon_factory(conf(sms_mode="webhook", sms_url=rx.url + "/sms",
+                            smtp_url=smtp_receiver.url, outbox_poll_ms=50))
+    clock_to(d, "2030-03-11T12:00:00Z")
+    alice, key = make_agent(d, "alice", display_name="Alice")
+    r = d.admin("PUT", f"/v1/agents/{alice['id']}/shifts", json={"shifts": [
+        {"start": "2030-03-01T12:00:00", "duration": "PT8H", "rrule": "FREQ=DAILY",
+         "tz": "Europe/London"}]})
+    assert r.status_code == 200, r.text
+    body = {"customer": {"name": "Dee", "phone": "+13035550100", "timezone": "America/Denver",
+                         "email": "dee@example.org"},
+            "topic": "Router", "when": "2030-03-11T19:00:00Z", "notify": ["sms", "email"]}
+    r = d.req("POST", "/v1/callbacks", json=body)
+    assert r.status_code == 201, r.text
+    cid = r.json()["id"]
+    smtp_receiver.wait_for(1)
+    settle(d, sql)
+
+    clock_to(d, "2030-03-11T19:40:00Z")
+    b = attempt(d, key, cid)
+    assert b["state"] == "retry_wait", b
+    due = sql.scalar("SELECT due_at FROM callbacks WHERE id = %s", (cid,))
+    assert due == epoch("2030-03-12T14:00:00Z"), utc_of(due)
+    local = datetime.fromtimestamp(due, ZoneInfo("America/Denver"))
+    assert local.hour == 8 and local.utcoffset().total_seconds() == -6 * 3600
+
+    # Told: the updated invite and a text in the customer's zone.
+    [text] = texts(sql, cid, "sms.retry")
+    assert "Tue 12 Mar at 08:00 (UTC-6)" in text["body"], text["body"]
+    mails = smtp_receiver.wait_for(2)
+    invites = invite_events(smtp_receiver)
+    assert [(s, m) for s, _, m in invites] == [(0, "REQUEST"), (1, "REQUEST")], invites
+    assert invites[1][1] == local, invites
+    assert invites[1][1].tzinfo is not None and \
+        invites[1][1].utcoffset().total_seconds() == -6 * 3600
+    wait_until(lambda: [r for r in rx.matching("/sms") if "08:00 (UTC-6)" in r.json()["body"]],
+               msg="the retry text")
+    assert len(mails) == 2
+    ics = d.req("GET", f"/v1/callbacks/{cid}/invite.ics", key=d.admin_key).text
+    assert "SEQUENCE:1" in ics, ics
+
+
+def utc_of(t):
+    from util_api import utc_text
+    return utc_text(t)
+
+
+def test_retry_waits_for_opening_hours_and_a_same_day_one_says_nothing(
+        daemon_factory, make_agent, sql, webhook_receiver):
+    rx = webhook_receiver
+    d = daemon_factory(conf(sms_mode="webhook", sms_url=rx.url + "/sms", outbox_poll_ms=50,
+                            site_timezone="Europe/London",
+                            opening_hours="mon-fri 09:00-18:00"))
+    clock_to(d, "2030-01-09T09:00:00Z")  # a Wednesday
+    _, key = make_agent(d, "alice", display_name="Alice")
+    cb = book(d, "2030-01-09T10:00:00Z")
+    settle(d, sql)
+    # Wednesday 10:05: half an hour later is still Wednesday, open: no news.
+    clock_to(d, "2030-01-09T10:05:00Z")
+    attempt(d, key, cb["id"], "busy")
+    due = sql.scalar("SELECT due_at FROM callbacks WHERE id = %s", (cb["id"],))
+    assert due == epoch("2030-01-09T10:35:00Z")
+    assert texts(sql, cb["id"], "sms.retry") == []
+    # Friday 17:45: 18:15 is closed; Monday 09:00 it is, with a text.
+    clock_to(d, "2030-01-11T17:45:00Z")
+    attempt(d, key, cb["id"], "no_answer")
+    due = sql.scalar("SELECT due_at FROM callbacks WHERE id = %s", (cb["id"],))
+    assert due == epoch("2030-01-14T09:00:00Z"), utc_of(due)
+    [text] = texts(sql, cb["id"], "sms.retry")
+    assert "Mon 14 Jan at 09:00" in text["body"], text["body"]
+
+
+def test_retry_moved_to_the_next_shift_sends_updated_invite_and_text(
+        daemon_factory, make_agent, sql, webhook_receiver, smtp_receiver):
+    import icalendar  # noqa: F401 (python3-icalendar parses the invites)
+
+    rx = webhook_receiver
+    d = daemon_factory(conf(sms_mode="webhook", sms_url=rx.url + "/sms",
+                            smtp_url=smtp_receiver.url, outbox_poll_ms=50))
+    clock_to(d, "2030-01-09T09:00:00Z")  # Wednesday, London on GMT
+    alice, key = make_agent(d, "alice", display_name="Alice")
+    r = d.admin("PUT", f"/v1/agents/{alice['id']}/shifts", json={"shifts": [
+        {"start": "2030-01-01T09:00:00", "duration": "PT8H", "rrule": "FREQ=DAILY",
+         "tz": "Europe/London"}]})
+    assert r.status_code == 200, r.text
+    body = {"customer": {"name": "Ada", "phone": "+442079460001", "timezone": "Europe/London",
+                         "email": "ada@example.org"},
+            "topic": "Invoice", "when": "2030-01-09T16:30:00Z", "notify": ["sms", "email"]}
+    r = d.req("POST", "/v1/callbacks", json=body)
+    assert r.status_code == 201, r.text
+    cid = r.json()["id"]
+    smtp_receiver.wait_for(1)
+    settle(d, sql)
+    clock_to(d, "2030-01-09T16:45:00Z")
+    attempt(d, key, cid)
+    # Alice is gone at 17:00: Thursday 09:00.
+    due = sql.scalar("SELECT due_at FROM callbacks WHERE id = %s", (cid,))
+    assert due == epoch("2030-01-10T09:00:00Z"), utc_of(due)
+    smtp_receiver.wait_for(2)
+    invites = invite_events(smtp_receiver)
+    assert [(s, m) for s, _, m in invites] == [(0, "REQUEST"), (1, "REQUEST")], invites
+    assert int(invites[1][1].timestamp()) == due
+    got = wait_until(lambda: [r.json()["body"] for r in rx.matching("/sms")
+                              if "try again" in r.json()["body"]], msg="the retry text")
+    assert got == ["We could not reach you. Alice will try again Thu 10 Jan at 09:00 (UTC+0). "
+                   f"Change or cancel: {d.url}/v1/callbacks/{cid}?token="
+                   + got[0].split("?token=")[1]], got
