@@ -37,13 +37,14 @@ int outbox_enqueue(struct store_tx *tx, enum outbox_channel channel,
 		   const char *kind, int64_t callback_id, json_t *payload,
 		   int64_t due_at, struct cbd_err *err) CBD_MUSTCHECK;
 /*
- * Mark a callback's unsent messages of this kind as withdrawn: they speak
- * of a time, an owner or a call that no longer holds. kind must be a string
- * literal (batch mode keeps the pointer). A message already being sent is
- * recorded as sent when its send ends: that is what happened.
+ * Mark a callback's unsent messages of these kinds as withdrawn: they
+ * speak of a time, an owner or a call that no longer holds. kinds must be
+ * a static list of literals (batch mode keeps the pointer; they go into
+ * the SQL). A message already being sent is recorded as sent when its send
+ * ends: that is what happened.
  */
 int outbox_withdraw_pending(struct store_tx *tx, int64_t callback_id,
-			    const char *kind,
+			    const char *const *kinds, size_t nkinds,
 			    struct cbd_err *err) CBD_MUSTCHECK;
 
 /*

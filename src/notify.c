@@ -291,11 +291,8 @@ notify_withdraw(struct store_tx *tx, const struct notify_ctx *c,
 {
 	if (ev == NOTIFY_BOOKED)
 		return 0;
-	for (size_t i = 0; i < CBD_ARRAY_LEN(notify_withdrawable); i++)
-		if (outbox_withdraw_pending(tx, c->callback_id,
-					    notify_withdrawable[i], err) != 0)
-			return -1;
-	return 0;
+	return outbox_withdraw_pending(tx, c->callback_id, notify_withdrawable,
+				       CBD_ARRAY_LEN(notify_withdrawable), err);
 }
 
 /* A text the service sends on its own (not at the customer's request)
