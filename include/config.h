@@ -102,7 +102,7 @@ struct config {
 	char *sms_template_cancelled;
 	char *sms_template_owner_changed;
 	char *sms_template_retry;
-	int sms_coalesce_sec;
+	int change_coalesce_sec;
 	/* typed rules, derived from the text keys above (config_parse) */
 	struct config_week opening;
 	int *closed_days; /* closures as YYYYMMDD, ascending */

@@ -160,8 +160,9 @@ static const struct config_key config_keys[] = {
 	    "We could not reach you. {agent} will try again {time}. Change "
 	    "or cancel: {link}",
 	    "SMS when a call not answered is tried again on another day"),
-	INT(sms_coalesce_sec, "60", 0, 3600,
-	    "hold a reschedule text this long; a later change replaces it"),
+	INT(change_coalesce_sec, "60", 0, 3600,
+	    "hold a reschedule's text and invite this long; a later change "
+	    "replaces them"),
 };
 
 static int config_rules(struct config *c, struct cbd_err *err);

@@ -175,7 +175,8 @@ notify_sms(struct store_tx *tx, const struct config *cfg,
 
 static int
 notify_invite(struct store_tx *tx, const struct config *cfg,
-	      const struct notify_ctx *c, int is_cancel, struct cbd_err *err)
+	      const struct notify_ctx *c, int is_cancel, int64_t due,
+	      struct cbd_err *err)
 {
 	char *url;
 	json_t *p;
@@ -196,7 +197,7 @@ notify_invite(struct store_tx *tx, const struct config *cfg,
 	free(url);
 	rc = outbox_enqueue(tx, OUTBOX_EMAIL,
 			    is_cancel ? "invite.cancel" : "invite.request",
-			    c->callback_id, p, clock_now(), err);
+			    c->callback_id, p, due, err);
 	json_decref(p);
 	return rc;
 }
@@ -329,11 +330,12 @@ notify_change(struct store_tx *tx, const struct config *cfg,
 		break;
 	case NOTIFY_RESCHEDULED:
 		/* The customer (or the agent on their call) asked: send it
-		 * at once, but hold it briefly, so that a further change
-		 * replaces it and a burst of changes is one text. */
+		 * at once, but hold it (and the invite) briefly, so that a
+		 * further change replaces it and a burst of changes is one
+		 * text and one invite. */
 		kind = "sms.rescheduled";
 		tpl = cfg->sms_template_rescheduled;
-		due += cfg->sms_coalesce_sec;
+		due += cfg->change_coalesce_sec;
 		break;
 	case NOTIFY_CANCELLED:
 		kind = "sms.cancelled";
@@ -358,8 +360,13 @@ notify_change(struct store_tx *tx, const struct config *cfg,
 		text = notify_render(cfg, tpl, c, when);
 	if (text != NULL && notify_sms(tx, cfg, c, kind, text, due, err) != 0)
 		goto out;
+	/* The updated invite of a reschedule is held like its text. */
 	if (ev != NOTIFY_COMPLETED && !c->is_asap &&
-	    notify_invite(tx, cfg, c, ev == NOTIFY_CANCELLED, err) != 0)
+	    notify_invite(tx, cfg, c, ev == NOTIFY_CANCELLED,
+			  ev == NOTIFY_RESCHEDULED
+				  ? clock_now() + cfg->change_coalesce_sec
+				  : clock_now(),
+			  err) != 0)
 		goto out;
 	if ((ev == NOTIFY_BOOKED || ev == NOTIFY_RESCHEDULED ||
 	     ev == NOTIFY_OWNER_CHANGED || ev == NOTIFY_RETRY) &&

@@ -91,7 +91,7 @@ def crew(daemon_factory, make_agent, webhook_receiver):
     daily; a lead key. The clock is 21:30 on Monday: quiet hours."""
     rx = webhook_receiver
     d = daemon_factory(conf(sms_mode="webhook", sms_url=rx.url + "/sms",
-                            outbox_poll_ms=50, sms_coalesce_sec=60))
+                            outbox_poll_ms=50, change_coalesce_sec=60))
     clock_to(d, at("12:00"))
 
     class Crew:
@@ -214,7 +214,7 @@ def test_owner_changing_reschedule_confirms_at_once(daemon_factory, make_agent, 
                                                     webhook_receiver):
     rx = webhook_receiver
     d = daemon_factory(conf(sms_mode="webhook", sms_url=rx.url + "/sms",
-                            outbox_poll_ms=50, sms_coalesce_sec=30))
+                            outbox_poll_ms=50, change_coalesce_sec=30))
     clock_to(d, at("12:00"))
     alex, _ = make_agent(d, "alex")
     sam, _ = make_agent(d, "sam")
@@ -447,3 +447,32 @@ def test_retry_moved_to_the_next_shift_sends_updated_invite_and_text(
     assert got == ["We could not reach you. Alice will try again Thu 10 Jan at 09:00 (UTC+0). "
                    f"Change or cancel: {d.url}/v1/callbacks/{cid}?token="
                    + got[0].split("?token=")[1]], got
+
+
+def test_rapid_reschedules_are_one_updated_invite(daemon_factory, make_agent, sql,
+                                                 smtp_receiver):
+    d = daemon_factory(conf(smtp_url=smtp_receiver.url, outbox_poll_ms=50,
+                            change_coalesce_sec=60))
+    clock_to(d, at("12:00"))
+    make_agent(d, "alice", display_name="Alice")
+    body = {"customer": {"name": "Ada", "phone": "+442079460002", "timezone": "Europe/London",
+                         "email": "ada@example.org"},
+            "topic": "Invoice", "when": at("15:00", NEXT), "notify": ["email"]}
+    r = d.req("POST", "/v1/callbacks", json=body)
+    assert r.status_code == 201, r.text
+    cb = r.json()
+    smtp_receiver.wait_for(1)
+    settle(d, sql)
+    for hhmm in ("15:30", "16:00", "16:45"):
+        r = d.req("PATCH", f"/v1/callbacks/{cb['id']}", key=cb["manage_token"],
+                  json={"when": at(hhmm, NEXT)})
+        assert r.status_code == 200, r.text
+    rows = sql.query("SELECT status, payload FROM outbox WHERE callback_id = %s AND "
+                     "kind = 'invite.request' ORDER BY id", (cb["id"],))
+    assert [x["status"] for x in rows] == ["sent", "withdrawn", "withdrawn", "pending"], rows
+    clock_advance(d, 61)
+    smtp_receiver.wait_for(2)
+    settle(d, sql)
+    invites = invite_events(smtp_receiver)
+    assert [(s, m) for s, _, m in invites] == [(0, "REQUEST"), (3, "REQUEST")], invites
+    assert int(invites[1][1].timestamp()) == epoch(at("16:45", NEXT))

@@ -759,6 +759,9 @@ def test_email_invites_request_sequence_and_cancel(agent, smtp_receiver, sql):
         if change:
             r = d.req(change[0], f"/v1/callbacks/{cid}", key=tok, json=change[1])
             assert r.status_code == 200, r.text
+            if change[0] == "PATCH":
+                # A reschedule's invite is held change_coalesce_sec.
+                set_clock(d, advance=61)
         mail = smtp.wait_for(n)[n - 1]
         assert mail.rcpt_tos == [email]
         assert mail.message["To"].addresses[0].addr_spec == email
@@ -803,6 +806,7 @@ def test_email_retried_on_4xx_with_same_message_id_dead_on_5xx(agent, smtp_recei
               json={"when": "2030-01-16T09:30:00Z"})
     assert r.status_code == 200, r.text
     [inv2] = [x for x in outbox(sql, b["id"], "invite.request") if x["id"] != inv["id"]]
+    set_clock(d, advance=61)  # past change_coalesce_sec
     r = wait_status(sql, inv2["msg_id"], "dead")
     assert r["attempts"] == 1 and r["last_error"], r
     set_clock(d, advance=3600)
