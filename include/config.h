@@ -47,6 +47,7 @@ struct config {
 	int handoff_lead_min;
 	int handoff_lookahead_hours;
 	int handoff_tolerance_min;
+	int overdue_grace_min;
 	int planner_interval_sec;
 	int max_attempts;
 	int retry_delay_sec;
@@ -78,6 +79,7 @@ struct config {
 	char *sms_template_rescheduled;
 	char *sms_template_cancelled;
 	char *sms_template_owner_changed;
+	char *sms_template_running_late;
 };
 
 /* Set every key to its default (strings are allocated). */

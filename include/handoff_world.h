@@ -69,6 +69,14 @@ int handoff_world_worked(const struct handoff_world *w, int64_t case_id,
 struct handoff_agent *handoff_world_pick(const struct handoff_world *w,
 					 int64_t case_id, int64_t from,
 					 int64_t t);
+/*
+ * For a call already due: the agent other than from on duty at now with
+ * the most of their shift left, never one leaving within min_left seconds
+ * (the handle time); ties as handoff_world_pick. NULL when nobody is.
+ */
+struct handoff_agent *handoff_world_pick_late(const struct handoff_world *w,
+					      int64_t case_id, int64_t from,
+					      int64_t now, int64_t min_left);
 
 /* Comparators for int64_t values and (key, value) pairs, used to sort and
  * search id lists here and in the other handoff modules. */

@@ -208,30 +208,75 @@ handoff_world_load(struct store_tx *tx, struct handoff_world *w, int64_t from,
 	return 0;
 }
 
-struct handoff_agent *
-handoff_world_pick(const struct handoff_world *w, int64_t case_id, int64_t from,
+/* Seconds a's stretch on duty has left at t (INT64_MAX: no shift rules,
+ * always on); -1 when off duty at t. */
+static int64_t
+handoff_world_left(const struct handoff_world *w, const struct handoff_agent *a,
 		   int64_t t)
+{
+	int64_t end;
+
+	if (!a->is_rostered)
+		return INT64_MAX;
+	end = shift_plan_shift_end(w->plan, a->id, t);
+	return end < 0 ? -1 : end - t;
+}
+
+/*
+ * Walk the agents on duty at t other than from, keeping the best by (most
+ * shift left, when by_left), has worked the case, least load, same team as
+ * from, lowest id. min_left leaves out agents with less shift left.
+ */
+static struct handoff_agent *
+handoff_world_best(const struct handoff_world *w, int64_t case_id, int64_t from,
+		   int64_t t, int by_left, int64_t min_left)
 {
 	const struct handoff_agent *owner = handoff_world_agent(w, from);
 	struct handoff_agent *best = NULL;
 	int best_worked = 0, best_team = 0;
+	int64_t best_left = 0;
 
 	for (size_t i = 0; i < w->nagents; i++) {
 		struct handoff_agent *a = &w->agents[i];
+		int64_t left = 0;
 		int worked, team;
 
 		if (a->id == from || !handoff_world_on_duty(w, a, t))
 			continue;
+		if (by_left || min_left > 0) {
+			left = handoff_world_left(w, a, t);
+			if (left < min_left)
+				continue;
+		}
+		if (!by_left)
+			left = 0;
 		worked = handoff_world_worked(w, case_id, a->id);
 		team = owner != NULL && strcmp(owner->team, a->team) == 0;
-		if (best == NULL || worked > best_worked ||
-		    (worked == best_worked &&
-		     (a->load < best->load ||
-		      (a->load == best->load && team > best_team)))) {
+		if (best == NULL || left > best_left ||
+		    (left == best_left &&
+		     (worked > best_worked ||
+		      (worked == best_worked &&
+		       (a->load < best->load ||
+			(a->load == best->load && team > best_team)))))) {
 			best = a;
+			best_left = left;
 			best_worked = worked;
 			best_team = team;
 		}
 	}
 	return best;
+}
+
+struct handoff_agent *
+handoff_world_pick(const struct handoff_world *w, int64_t case_id, int64_t from,
+		   int64_t t)
+{
+	return handoff_world_best(w, case_id, from, t, 0, 0);
+}
+
+struct handoff_agent *
+handoff_world_pick_late(const struct handoff_world *w, int64_t case_id,
+			int64_t from, int64_t now, int64_t min_left)
+{
+	return handoff_world_best(w, case_id, from, now, 1, min_left);
 }

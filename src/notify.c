@@ -26,7 +26,7 @@
 
 static const char *const notify_event_names[] = {
 	"callback.booked",        "callback.rescheduled", "callback.cancelled",
-	"callback.owner_changed", "callback.completed",
+	"callback.owner_changed", "callback.completed",   "callback.overdue",
 };
 
 char *
@@ -67,6 +67,7 @@ notify_render(const struct config *cfg, const char *tpl,
 	      const struct notify_ctx *c, const char *when)
 {
 	char *out = NULL, *link = notify_manage_url(cfg, c->callback_id);
+	char minutes[16];
 	size_t len = 0;
 	FILE *f = open_memstream(&out, &len);
 	const struct {
@@ -81,8 +82,10 @@ notify_render(const struct config *cfg, const char *tpl,
 		{ "{time}", when },
 		{ "{topic}", c->topic },
 		{ "{link}", link },
+		{ "{minutes}", minutes },
 	};
 
+	snprintf(minutes, sizeof(minutes), "%d", c->late_eta_min);
 	for (const char *p = tpl; *p;) {
 		size_t i;
 		for (i = 0; i < CBD_ARRAY_LEN(vars); i++) {
@@ -269,7 +272,7 @@ notify_change(struct store_tx *tx, const struct config *cfg,
 {
 	char when[96], *text = NULL;
 	const char *kind = NULL, *tpl = NULL;
-	int64_t due = clock_now();
+	int64_t now = clock_now(), due = now;
 	int rc = -1;
 
 	if (ev != NOTIFY_BOOKED &&
@@ -280,6 +283,10 @@ notify_change(struct store_tx *tx, const struct config *cfg,
 		goto out;
 	if (notify_webhook(tx, cfg, c, ev, err) != 0)
 		goto out;
+	if (ev == NOTIFY_OVERDUE) {
+		rc = 0; /* for leads' systems; the customer hears of a move */
+		goto out;
+	}
 	notify_local(c, c->start, when, sizeof(when));
 	switch (ev) {
 	case NOTIFY_BOOKED:
@@ -298,22 +305,29 @@ notify_change(struct store_tx *tx, const struct config *cfg,
 	case NOTIFY_OWNER_CHANGED:
 		kind = "sms.owner_changed";
 		tpl = cfg->sms_template_owner_changed;
-		if (c->is_asap)
+		if (c->late_eta_min > 0)
+			tpl = cfg->sms_template_running_late;
+		else if (c->is_asap)
 			snprintf(when, sizeof(when), "back soon");
 		/* The system moved the call, not the customer: keep to their
 		 * quiet hours, but never past the call itself. */
-		due = notify_quiet(cfg, c->tz, due);
-		if (due < 0 || (!c->is_asap && due >= c->start))
-			due = clock_now();
+		due = notify_quiet(cfg, c->tz, now);
+		if (c->late_eta_min > 0 && due != now)
+			tpl = NULL; /* "within N minutes" would be false later
+				     */
+		else if (due < 0 || (!c->is_asap && due >= c->start))
+			due = now;
 		break;
 	case NOTIFY_COMPLETED:
+	case NOTIFY_OVERDUE:
 		break;
 	}
 	if (tpl != NULL)
 		text = notify_render(cfg, tpl, c, when);
 	if (text != NULL && notify_sms(tx, cfg, c, kind, text, due, err) != 0)
 		goto out;
-	if (ev != NOTIFY_COMPLETED && !c->is_asap &&
+	/* A call already due has no time left to put in a calendar. */
+	if (ev != NOTIFY_COMPLETED && !c->is_asap && c->late_eta_min == 0 &&
 	    notify_invite(tx, cfg, c, ev == NOTIFY_CANCELLED, err) != 0)
 		goto out;
 	if ((ev == NOTIFY_BOOKED || ev == NOTIFY_RESCHEDULED ||
