@@ -188,6 +188,7 @@ callback_place(struct store_tx *tx, const struct config *cfg, int is_asap,
 	int64_t slot = slots_align(cfg, when);
 	struct slots_view *v = NULL;
 	size_t nagents;
+	int rc;
 
 	*owner = 0;
 	if (is_asap) {
@@ -199,9 +200,11 @@ callback_place(struct store_tx *tx, const struct config *cfg, int is_asap,
 		}
 		if (slots_view_load(tx, cfg, now, now, 0, &v, err) != 0)
 			return -1;
-		*owner = slots_view_pick_now(v, now, prefer);
+		rc = slots_view_pick_now(tx, v, now, prefer, owner, err);
 		nagents = slots_view_agents(v);
 		slots_view_free(v);
+		if (rc != 0)
+			return -1;
 		if (nagents == 0) {
 			cbd_err_set(err, 409, "no-agents", "",
 				    "no agent is available to take callbacks");
@@ -240,9 +243,11 @@ callback_place(struct store_tx *tx, const struct config *cfg, int is_asap,
 	if (slots_view_load(tx, cfg, slot, slot + len, exclude_id, &v, err) !=
 	    0)
 		return -1;
-	*owner = slots_view_pick(v, slot, prefer);
+	rc = slots_view_pick(tx, v, slot, prefer, owner, err);
 	nagents = slots_view_agents(v);
 	slots_view_free(v);
+	if (rc != 0)
+		return -1;
 	if (nagents == 0) {
 		cbd_err_set(err, 409, "no-agents", "",
 			    "no agent is available to take callbacks");

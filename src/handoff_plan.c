@@ -149,7 +149,8 @@ handoff_plan_pick(const struct config *cfg, struct handoff_world *w,
 	if (it->due_at <= now)
 		return handoff_world_pick_late(w, it->case_id, it->from_agent,
 					       now, cfg->avg_handle_sec);
-	return handoff_world_pick(w, it->case_id, it->from_agent, it->due_at);
+	return handoff_world_pick(w, it->case_id, it->from_agent, it->due_at,
+				  cfg->avg_handle_sec);
 }
 
 /* Decide one item whose callback is row i of cbs: it goes to to_agent (as

@@ -175,7 +175,8 @@ handoff_planner_decide(const struct config *cfg, struct handoff_world *w,
 		return;
 	}
 	if (it->due_at >= now) {
-		to = handoff_world_pick(w, it->case_id, it->from_agent, t);
+		to = handoff_world_pick(w, it->case_id, it->from_agent, t,
+					cfg->avg_handle_sec);
 		snprintf(it->why, sizeof(it->why),
 			 "owner off shift at due time");
 	} else {

@@ -223,43 +223,43 @@ handoff_world_left(const struct handoff_world *w, const struct handoff_agent *a,
 }
 
 /*
- * Walk the agents on duty at t other than from, keeping the best by (most
- * shift left, when by_left), has worked the case, least load, same team as
- * from, lowest id. min_left leaves out agents with less shift left.
+ * Walk the agents on duty at t other than from, keeping the best by
+ * (1) how long they stay: for a call already due (is_late), the most shift
+ * left, leaving out anyone with less than handle_sec; for one ahead,
+ * staying at least handle_sec past t before not; then (2) has worked the
+ * case, (3) least load, (4) same team as from, (5) lowest id.
  */
 static struct handoff_agent *
 handoff_world_best(const struct handoff_world *w, int64_t case_id, int64_t from,
-		   int64_t t, int by_left, int64_t min_left)
+		   int64_t t, int is_late, int64_t handle_sec)
 {
 	const struct handoff_agent *owner = handoff_world_agent(w, from);
 	struct handoff_agent *best = NULL;
 	int best_worked = 0, best_team = 0;
-	int64_t best_left = 0;
+	int64_t best_stay = 0;
 
 	for (size_t i = 0; i < w->nagents; i++) {
 		struct handoff_agent *a = &w->agents[i];
-		int64_t left = 0;
+		int64_t stay;
 		int worked, team;
 
 		if (a->id == from || !handoff_world_on_duty(w, a, t))
 			continue;
-		if (by_left || min_left > 0) {
-			left = handoff_world_left(w, a, t);
-			if (left < min_left)
-				continue;
-		}
-		if (!by_left)
-			left = 0;
+		stay = handoff_world_left(w, a, t);
+		if (is_late && stay < handle_sec)
+			continue;
+		if (!is_late)
+			stay = stay >= handle_sec;
 		worked = handoff_world_worked(w, case_id, a->id);
 		team = owner != NULL && strcmp(owner->team, a->team) == 0;
-		if (best == NULL || left > best_left ||
-		    (left == best_left &&
+		if (best == NULL || stay > best_stay ||
+		    (stay == best_stay &&
 		     (worked > best_worked ||
 		      (worked == best_worked &&
 		       (a->load < best->load ||
 			(a->load == best->load && team > best_team)))))) {
 			best = a;
-			best_left = left;
+			best_stay = stay;
 			best_worked = worked;
 			best_team = team;
 		}
@@ -269,9 +269,9 @@ handoff_world_best(const struct handoff_world *w, int64_t case_id, int64_t from,
 
 struct handoff_agent *
 handoff_world_pick(const struct handoff_world *w, int64_t case_id, int64_t from,
-		   int64_t t)
+		   int64_t t, int64_t handle_sec)
 {
-	return handoff_world_best(w, case_id, from, t, 0, 0);
+	return handoff_world_best(w, case_id, from, t, 0, handle_sec);
 }
 
 struct handoff_agent *
