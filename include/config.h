@@ -70,6 +70,7 @@ struct config {
 	int handoff_lead_min;
 	int handoff_lookahead_hours;
 	int handoff_tolerance_min;
+	int overdue_grace_min;
 	int planner_interval_sec;
 	int max_attempts;
 	int retry_delay_sec;
@@ -102,6 +103,7 @@ struct config {
 	char *sms_template_cancelled;
 	char *sms_template_owner_changed;
 	char *sms_template_retry;
+	char *sms_template_running_late;
 	int change_coalesce_sec;
 	/* typed rules, derived from the text keys above (config_parse) */
 	struct config_week opening;

@@ -42,6 +42,7 @@ struct handoff_item {
 	char *summary; /* drafted notes (planner); NULL: the plan's note */
 	char *next_step;
 	char *reason;
+	const char *kind; /* static; NULL: the plan's kind ("overdue" ...) */
 };
 
 struct handoff_plan {
@@ -68,11 +69,21 @@ int handoff_plan_build(struct store_tx *tx, const struct config *cfg,
 		       const struct handoff_request *req,
 		       struct handoff_plan *out,
 		       struct cbd_err *err) CBD_MUSTCHECK;
+/* Is a call due at due_at, and not made, overdue at now? */
+int handoff_is_overdue(const struct config *cfg, int64_t due_at, int64_t now);
+/* Is it late enough that the customer must not be given a time again: a
+ * scheduled call past its time, or an ASAP one overdue? */
+int handoff_is_late(const struct config *cfg, int is_asap, int64_t due_at,
+		    int64_t now);
+
 /*
  * Draft a note for each moving item from its case's latest attempt and
- * note (callbacks: their rows, from callback_load_many).
+ * note (callbacks: their rows, from callback_load_many). The reason says
+ * truthfully why it moves: the owner is off at the due time, or, for a
+ * call already due, their shift ended before it was made.
  */
-int handoff_plan_draft_notes(struct store_tx *tx, struct handoff_plan *p,
+int handoff_plan_draft_notes(struct store_tx *tx, const struct config *cfg,
+			     struct handoff_plan *p,
 			     const struct handoff_world *w,
 			     const struct store_rows *callbacks,
 			     struct cbd_err *err) CBD_MUSTCHECK;

@@ -63,12 +63,22 @@ int handoff_world_worked(const struct handoff_world *w, int64_t case_id,
 			 int64_t agent_id);
 /*
  * The best agent other than from to own case_id's call at t, or NULL when
- * nobody else is on duty then. Ranked by (1) has worked this case, (2)
- * fewest open callbacks, (3) same team as from, (4) lowest id.
+ * nobody else is on duty then. Ranked by (1) staying on duty at least
+ * handle_sec past t (one leaving sooner would only pass it on again),
+ * (2) has worked this case, (3) fewest open callbacks, (4) same team as
+ * from, (5) lowest id.
  */
 struct handoff_agent *handoff_world_pick(const struct handoff_world *w,
 					 int64_t case_id, int64_t from,
-					 int64_t t);
+					 int64_t t, int64_t handle_sec);
+/*
+ * For a call already due: the agent other than from on duty at now with
+ * the most of their shift left, never one leaving within min_left seconds
+ * (the handle time); ties as handoff_world_pick. NULL when nobody is.
+ */
+struct handoff_agent *handoff_world_pick_late(const struct handoff_world *w,
+					      int64_t case_id, int64_t from,
+					      int64_t now, int64_t min_left);
 
 /* Comparators for int64_t values and (key, value) pairs, used to sort and
  * search id lists here and in the other handoff modules. */

@@ -20,7 +20,8 @@ enum notify_event {
 	NOTIFY_CANCELLED,
 	NOTIFY_OWNER_CHANGED,
 	NOTIFY_COMPLETED,
-	NOTIFY_RETRY, /* no answer: the next attempt moved to another day */
+	NOTIFY_OVERDUE, /* past due and grace: the event webhook only */
+	NOTIFY_RETRY,   /* no answer: the next attempt moved to another day */
 };
 
 /* What the messages talk about: a callback as it is after the change. */
@@ -39,6 +40,9 @@ struct notify_ctx {
 	int64_t owner_id;
 	const char *owner_name;
 	const char *prev_owner_name; /* owner changes */
+	/* > 0: an owner change of a call already due; the text says "within
+	 * about late_eta_min minutes" instead of a time that has passed */
+	int late_eta_min;
 	int notify_email;
 	int notify_sms;
 };

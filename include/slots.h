@@ -48,14 +48,21 @@ size_t slots_view_agents(const struct slots_view *v);
 /* Agents on duty at instant t. */
 size_t slots_view_on_duty_count(const struct slots_view *v, int64_t t);
 /*
- * The agent to own a callback in the slot at t: prefer (the case owner)
- * if they have room, else the least loaded agent with room (random among
- * equals). 0 when nobody has room.
+ * The agent to own a callback in the slot at t into *owner: prefer (the
+ * case owner) if they have room, else the agent with room whose rest of
+ * the shift is least busy with it added: (open calls due from t to the
+ * end of their stretch on duty + 1) / (time from t to that end), random
+ * among equals. *owner 0 when nobody has room.
  */
-int64_t slots_view_pick(const struct slots_view *v, int64_t t, int64_t prefer);
-/* The same for an ASAP call at instant t: anyone on duty, no slot cap. */
-int64_t slots_view_pick_now(const struct slots_view *v, int64_t t,
-			    int64_t prefer);
+int slots_view_pick(struct store_tx *tx, const struct slots_view *v, int64_t t,
+		    int64_t prefer, int64_t *owner,
+		    struct cbd_err *err) CBD_MUSTCHECK;
+/* The same for an ASAP call at instant t: anyone on duty with at least
+ * avg_handle_sec of their shift left, no slot cap; the calls waiting in
+ * their queue count as their work. */
+int slots_view_pick_now(struct store_tx *tx, const struct slots_view *v,
+			int64_t t, int64_t prefer, int64_t *owner,
+			struct cbd_err *err) CBD_MUSTCHECK;
 
 /* Does agent have room in the slot at t (on duty for all of it, not full)? */
 int slots_view_has_room(const struct slots_view *v, int64_t agent_id,

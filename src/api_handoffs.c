@@ -1,7 +1,8 @@
 /*
  * api_handoffs.c: leads' tools for ownership: reassign with a note (dry run
- * first), coverage, the audit trail, and running the planner now; agents'
- * view of the handoffs they gave and received, and annotating them.
+ * first), coverage, overdue calls, the audit trail, and running the planner
+ * now; agents' view of the handoffs they gave and received, and annotating
+ * them.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -341,6 +342,28 @@ api_handoffs_audit_work(struct store_tx *tx, struct http_req *r,
 }
 
 static int
+api_handoffs_overdue_parse(struct http_req *r, struct cbd_err *err)
+{
+	int64_t limit, after;
+
+	return api_page_parse(r, &limit, &after, err);
+}
+
+static int
+api_handoffs_overdue_work(struct store_tx *tx, struct http_req *r,
+			  struct cbd_err *err)
+{
+	int64_t limit, after, last;
+	json_t *items;
+
+	if (api_page_parse(r, &limit, &after, err) != 0 ||
+	    coverage_overdue(tx, r->cfg, limit, after, &items, &last, err) != 0)
+		return -1;
+	http_reply_json(r, 200, api_page_wrap(items, limit, last));
+	return 0;
+}
+
+static int
 api_handoffs_planner_work(struct store_tx *tx, struct http_req *r,
 			  struct cbd_err *err)
 {
@@ -362,6 +385,8 @@ const struct http_route api_handoffs_routes[] = {
 	  "handoffs_mine", NULL, api_handoffs_mine_work },
 	{ EVHTTP_REQ_GET, "/v1/coverage", HTTP_ROLES_LEADS, 0, "coverage",
 	  api_handoffs_coverage_parse, api_handoffs_coverage_work },
+	{ EVHTTP_REQ_GET, "/v1/overdue", HTTP_ROLES_LEADS, 0, "overdue",
+	  api_handoffs_overdue_parse, api_handoffs_overdue_work },
 	{ EVHTTP_REQ_GET, "/v1/audit", HTTP_ROLES_LEADS, 0, "audit",
 	  api_handoffs_audit_parse, api_handoffs_audit_work },
 	{ EVHTTP_REQ_POST, "/v1/planner/run", HTTP_ROLES_LEADS, 0,

@@ -205,6 +205,7 @@ callback_place_now(struct store_tx *tx, const struct config *cfg,
 	int64_t now = clock_now();
 	struct slots_view *v = NULL;
 	size_t nagents;
+	int rc;
 
 	if (!slots_is_open(cfg, now, 0)) {
 		cbd_err_set(err, 409, "outside-hours", "when",
@@ -214,12 +215,15 @@ callback_place_now(struct store_tx *tx, const struct config *cfg,
 	}
 	if (slots_view_load(tx, cfg, now, now, 0, &v, err) != 0)
 		return -1;
-	if (owner_only)
+	if (owner_only) {
 		*owner = slots_view_on_duty(v, prefer, now, 0) ? prefer : 0;
-	else
-		*owner = slots_view_pick_now(v, now, prefer);
+		rc = 0;
+	} else
+		rc = slots_view_pick_now(tx, v, now, prefer, owner, err);
 	nagents = slots_view_agents(v);
 	slots_view_free(v);
+	if (rc != 0)
+		return -1;
 	if (nagents == 0) {
 		cbd_err_set(err, 409, "no-agents", "",
 			    "no agent is available to take callbacks");
@@ -258,6 +262,7 @@ callback_place_for(struct store_tx *tx, const struct config *cfg, int is_asap,
 	int64_t slot = slots_align(cfg, when);
 	struct slots_view *v = NULL;
 	size_t nagents, staffed;
+	int rc;
 
 	*owner = 0;
 	if (is_asap)
@@ -291,13 +296,16 @@ callback_place_for(struct store_tx *tx, const struct config *cfg, int is_asap,
 	if (slots_view_load(tx, cfg, slot, slot + len, exclude_id, &v, err) !=
 	    0)
 		return -1;
-	if (owner_only)
+	if (owner_only) {
 		*owner = slots_view_has_room(v, prefer, slot) ? prefer : 0;
-	else
-		*owner = slots_view_pick(v, slot, prefer);
+		rc = 0;
+	} else
+		rc = slots_view_pick(tx, v, slot, prefer, owner, err);
 	nagents = slots_view_agents(v);
 	staffed = slots_view_staffed(v, slot);
 	slots_view_free(v);
+	if (rc != 0)
+		return -1;
 	if (nagents == 0) {
 		cbd_err_set(err, 409, "no-agents", "",
 			    "no agent is available to take callbacks");

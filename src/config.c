@@ -97,6 +97,8 @@ static const struct config_key config_keys[] = {
 	    "also hand off any callback due this soon whose owner is off"),
 	INT(handoff_tolerance_min, "30", 0, 1440,
 	    "keep the owner if their next shift starts this soon after due"),
+	INT(overdue_grace_min, "15", 0, 1440,
+	    "a call not made this long after its due time is overdue"),
 	INT(planner_interval_sec, "60", 1, 3600,
 	    "how often the handoff planner runs"),
 	INT(max_attempts, "3", 1, 20, "call attempts before a callback fails"),
@@ -156,6 +158,10 @@ static const struct config_key config_keys[] = {
 	    "{agent} will call you {time}; {agent} has {previous_agent}'s "
 	    "notes.",
 	    "SMS when another agent takes over; also {previous_agent}"),
+	STR(sms_template_running_late,
+	    "We are running late; {agent} will call you within about "
+	    "{minutes} minutes and has {previous_agent}'s notes.",
+	    "SMS when a call already due moves to another agent; {minutes}"),
 	STR(sms_template_retry,
 	    "We could not reach you. {agent} will try again {time}. Change "
 	    "or cancel: {link}",

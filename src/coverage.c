@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "api.h"
+#include "clock.h"
 #include "config.h"
 #include "coverage.h"
 #include "handoff_plan.h"
@@ -78,6 +79,129 @@ coverage_at_risk(const struct handoff_world *w, const struct store_rows *cbs,
 	return risk;
 }
 
+/* Columns of the overdue query, in this order. */
+enum {
+	OVERDUE_ID,
+	OVERDUE_CASE,
+	OVERDUE_STATE,
+	OVERDUE_ASAP,
+	OVERDUE_DUE,
+	OVERDUE_OWNER,
+	OVERDUE_OWNER_NAME,
+};
+
+/* Where a page after after_id starts in due order; 400 for a cursor that
+ * names no callback. */
+static int
+coverage_cursor_due(struct store_tx *tx, int64_t after_id, int64_t *due,
+		    struct cbd_err *err)
+{
+	struct store_rows *r;
+
+	*due = INT64_MIN;
+	if (after_id <= 0)
+		return 0;
+	r = store_query(tx, err, "SELECT due_at FROM callbacks WHERE id = ?",
+			"i", after_id);
+	if (r == NULL)
+		return -1;
+	if (store_rows_count(r) == 0) {
+		store_rows_free(r);
+		cbd_err_set(err, 400, "invalid-query", "cursor",
+			    "cursor is not one this server issued");
+		return -1;
+	}
+	*due = store_rows_int(r, 0, 0, 0);
+	store_rows_free(r);
+	return 0;
+}
+
+static json_t *
+coverage_overdue_item(const struct handoff_world *w, const struct store_rows *r,
+		      size_t i, int64_t now)
+{
+	int64_t due = store_rows_int(r, i, OVERDUE_DUE, 0);
+	int64_t owner = store_rows_int(r, i, OVERDUE_OWNER, 0);
+
+	return json_pack(
+		"{s:I, s:I, s:s, s:b, s:o, s:I, s:{s:I, s:s, s:b}}",
+		"callback_id", (json_int_t)store_rows_int(r, i, OVERDUE_ID, 0),
+		"case_id", (json_int_t)store_rows_int(r, i, OVERDUE_CASE, 0),
+		"state", store_rows_str(r, i, OVERDUE_STATE), "asap",
+		(int)store_rows_int(r, i, OVERDUE_ASAP, 0), "due_at",
+		api_time(due, NULL), "minutes_late",
+		(json_int_t)((now - due) / 60), "owner", "id",
+		(json_int_t)owner, "display_name",
+		store_rows_str(r, i, OVERDUE_OWNER_NAME), "on_duty",
+		handoff_world_on_duty(w, handoff_world_agent(w, owner), now));
+}
+
+int
+coverage_overdue(struct store_tx *tx, const struct config *cfg, int64_t limit,
+		 int64_t after_id, json_t **items, int64_t *last_id,
+		 struct cbd_err *err)
+{
+	int64_t now = clock_now(), after_due;
+	struct store_rows *r = NULL;
+	struct handoff_world w;
+	size_t n;
+	int rc = -1;
+
+	memset(&w, 0, sizeof(w));
+	if (coverage_cursor_due(tx, after_id, &after_due, err) != 0 ||
+	    handoff_world_load(tx, &w, now - 86400, now + 86400, NULL, err) !=
+		    0)
+		goto out;
+	r = store_query(
+		tx, err,
+		"SELECT c.id, c.case_id, c.state, c.is_asap, c.due_at, "
+		"c.owner_id, a.display_name FROM callbacks c JOIN agents a ON "
+		"a.id = c.owner_id WHERE c.state IN (" HANDOFF_OPEN ") AND "
+		"c.due_at < ? AND (c.due_at > ? OR (c.due_at = ? AND c.id > "
+		"?)) ORDER BY c.due_at, c.id LIMIT ?",
+		"iiiii", now - (int64_t)cfg->overdue_grace_min * 60, after_due,
+		after_due, after_id, limit);
+	if (r == NULL)
+		goto out;
+	*items = json_array();
+	n = store_rows_count(r);
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(*items,
+				      coverage_overdue_item(&w, r, i, now));
+	*last_id = n ? store_rows_int(r, n - 1, OVERDUE_ID, 0) : 0;
+	rc = 0;
+out:
+	store_rows_free(r);
+	handoff_world_clear(&w);
+	return rc;
+}
+
+/* The look back of the coverage report: how many are overdue now, and the
+ * most late of them. */
+static int
+coverage_look_back(struct store_tx *tx, const struct config *cfg, json_t *out,
+		   struct cbd_err *err)
+{
+	struct store_rows *r;
+	json_t *items;
+	int64_t last;
+
+	r = store_query(tx, err,
+			"SELECT COUNT(*) FROM callbacks WHERE state IN "
+			"(" HANDOFF_OPEN ") AND due_at < ?",
+			"i",
+			clock_now() - (int64_t)cfg->overdue_grace_min * 60);
+	if (r == NULL)
+		return -1;
+	json_object_set_new(out, "overdue_total",
+			    json_integer(store_rows_int(r, 0, 0, 0)));
+	store_rows_free(r);
+	if (coverage_overdue(tx, cfg, 50, 0, &items, &last, err) != 0)
+		return -1;
+	json_object_set_new(out, "overdue", items);
+	return 0;
+}
+
 int
 coverage_report(struct store_tx *tx, const struct config *cfg, int64_t from,
 		int64_t to, json_t **out, struct cbd_err *err)
@@ -119,6 +243,11 @@ coverage_report(struct store_tx *tx, const struct config *cfg, int64_t from,
 			 "to", api_time(to, NULL), "at_risk_total",
 			 (json_int_t)nrisk, "hours", hours);
 	hours = NULL;
+	if (coverage_look_back(tx, cfg, *out, err) != 0) {
+		json_decref(*out);
+		*out = NULL;
+		goto out;
+	}
 	rc = 0;
 out:
 	json_decref(hours);

@@ -171,14 +171,16 @@ handoff_apply_notes(struct store_tx *tx, const struct handoff_plan *p,
 		summary = it->summary ? it->summary : note->summary;
 		next_step = it->next_step ? it->next_step : note->next_step;
 		reason = it->reason ? it->reason : note->reason;
+		const char *k = it->kind ? it->kind : kind;
+
 		store_batch_add(hb, it->callback_id, it->case_id,
-				it->from_agent, it->to_agent, kind, author,
-				reason, summary, next_step, it->due_at, now);
+				it->from_agent, it->to_agent, k, author, reason,
+				summary, next_step, it->due_at, now);
 		body = json_pack("{s:I, s:I, s:s, s:s, s:s, s:s, s:s}", "from",
 				 (json_int_t)it->from_agent, "to",
-				 (json_int_t)it->to_agent, "kind", kind,
-				 "author", author, "reason", reason, "summary",
-				 summary, "next_step", next_step);
+				 (json_int_t)it->to_agent, "kind", k, "author",
+				 author, "reason", reason, "summary", summary,
+				 "next_step", next_step);
 		s = json_dumps(body, JSON_COMPACT);
 		store_batch_add(eb, it->case_id, it->callback_id, "handoff",
 				author, s, now);
@@ -197,6 +199,34 @@ out:
 	store_batch_free(hb);
 	store_batch_free(eb);
 	return rc;
+}
+
+/*
+ * Minutes until the owner reaches a call already due: the calls ahead of
+ * it in their queue (due earlier, or being made now) and this one, at
+ * avg_handle_sec each, rounded up to 5 minutes.
+ */
+static int
+handoff_apply_eta_min(struct store_tx *tx, const struct config *cfg,
+		      int64_t owner, int64_t id, int64_t due_at, int *minutes,
+		      struct cbd_err *err)
+{
+	struct store_rows *r;
+	int64_t ahead, sec;
+
+	r = store_query(tx, err,
+			"SELECT COUNT(*) FROM (SELECT 1 FROM callbacks WHERE "
+			"owner_id = ? AND id <> ? AND (state = 'in_progress' "
+			"OR (state IN (" HANDOFF_OPEN ") AND (due_at < ? OR "
+			"(due_at = ? AND id < ?)))) LIMIT 1000) q",
+			"iiiii", owner, id, due_at, due_at, id);
+	if (r == NULL)
+		return -1;
+	ahead = store_rows_int(r, 0, 0, 0);
+	store_rows_free(r);
+	sec = (ahead + 1) * (int64_t)cfg->avg_handle_sec;
+	*minutes = (int)(((sec + 299) / 300) * 5);
+	return 0;
 }
 
 /* Tell each customer who will call now, from the rows as they are. */
@@ -222,6 +252,10 @@ handoff_apply_tell(struct store_tx *tx, const struct config *cfg,
 		int64_t(*hit)[2];
 
 		callback_ctx_at(cbs, i, &nc);
+		if (handoff_is_late(cfg, nc.is_asap, nc.start, clock_now()) &&
+		    handoff_apply_eta_min(tx, cfg, nc.owner_id, nc.callback_id,
+					  nc.start, &nc.late_eta_min, err) != 0)
+			goto out;
 		/* Sorted by id, so the first pair with the id is found by
 		 * comparing the id alone. */
 		hit = bsearch(key, from_of, nmoved, sizeof(*from_of),

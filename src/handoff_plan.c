@@ -11,6 +11,7 @@
 #include "api.h"
 #include "callback_row.h"
 #include "clock.h"
+#include "config.h"
 #include "handoff_plan.h"
 #include "handoff_world.h"
 #include "shift.h"
@@ -125,10 +126,38 @@ handoff_plan_check_to_agent(struct store_tx *tx,
 	return 0;
 }
 
+int
+handoff_is_overdue(const struct config *cfg, int64_t due_at, int64_t now)
+{
+	return due_at + (int64_t)cfg->overdue_grace_min * 60 < now;
+}
+
+int
+handoff_is_late(const struct config *cfg, int is_asap, int64_t due_at,
+		int64_t now)
+{
+	return is_asap ? handoff_is_overdue(cfg, due_at, now) : due_at < now;
+}
+
+/* The best new owner for it at t: for a call already due, whoever has the
+ * most shift left (not leaving within the handle time); else the usual
+ * pick at the due time. */
+static struct handoff_agent *
+handoff_plan_pick(const struct config *cfg, struct handoff_world *w,
+		  const struct handoff_item *it, int64_t now)
+{
+	if (it->due_at <= now)
+		return handoff_world_pick_late(w, it->case_id, it->from_agent,
+					       now, cfg->avg_handle_sec);
+	return handoff_world_pick(w, it->case_id, it->from_agent, it->due_at,
+				  cfg->avg_handle_sec);
+}
+
 /* Decide one item whose callback is row i of cbs: it goes to to_agent (as
  * asked, or the best pick), or stays with why saying so. */
 static void
-handoff_plan_decide(struct handoff_world *w, const struct handoff_request *req,
+handoff_plan_decide(const struct config *cfg, struct handoff_world *w,
+		    const struct handoff_request *req,
 		    const struct store_rows *cbs, size_t i, int64_t now,
 		    struct handoff_item *it)
 {
@@ -163,7 +192,7 @@ handoff_plan_decide(struct handoff_world *w, const struct handoff_request *req,
 				 ? "the new owner is off shift at the due time"
 				 : "as asked");
 	} else {
-		to = handoff_world_pick(w, it->case_id, it->from_agent, t);
+		to = handoff_plan_pick(cfg, w, it, now);
 		if (to == NULL) {
 			it->is_at_risk = !handoff_world_on_duty(w, from, t);
 			snprintf(it->why, sizeof(it->why),
@@ -194,7 +223,6 @@ handoff_plan_build(struct store_tx *tx, const struct config *cfg,
 	size_t n = 0;
 	int rc = -1;
 
-	(void)cfg;
 	memset(out, 0, sizeof(*out));
 	memset(&w, 0, sizeof(w));
 	if (handoff_plan_ids(tx, req, &ids, &n, err) != 0 ||
@@ -234,7 +262,8 @@ handoff_plan_build(struct store_tx *tx, const struct config *cfg,
 		ptrdiff_t row = callback_row_find(cbs, it->callback_id);
 
 		if (row >= 0)
-			handoff_plan_decide(&w, req, cbs, (size_t)row, now, it);
+			handoff_plan_decide(cfg, &w, req, cbs, (size_t)row, now,
+					    it);
 	}
 	rc = 0;
 out:
@@ -333,13 +362,40 @@ handoff_plan_case_lines(const struct store_rows *ev, int64_t case_id,
 	}
 }
 
+/* Why it moves, in words the next agent and the audit can trust. */
+static char *
+handoff_plan_reason(const struct config *cfg, const struct handoff_world *w,
+		    const struct handoff_item *it, int64_t now)
+{
+	const struct handoff_agent *from =
+		handoff_world_agent(w, it->from_agent);
+	const char *name = from ? from->name : "The owner";
+	int64_t ns;
+
+	if (it->due_at < now) {
+		const char *what = handoff_is_overdue(cfg, it->due_at, now)
+					   ? "overdue"
+					   : "late";
+		if (shift_plan_on_duty(w->plan, it->from_agent, it->due_at))
+			return xasprintf("%s: %s's shift ended before the call "
+					 "was made",
+					 what, name);
+		return xasprintf("%s: %s was off shift when it was due", what,
+				 name);
+	}
+	ns = shift_plan_next_start(w->plan, it->from_agent, it->due_at);
+	return xasprintf("%s is off shift at the due time%s", name,
+			 ns > 0 ? "" : " and has no shift soon after");
+}
+
 int
-handoff_plan_draft_notes(struct store_tx *tx, struct handoff_plan *p,
-			 const struct handoff_world *w,
+handoff_plan_draft_notes(struct store_tx *tx, const struct config *cfg,
+			 struct handoff_plan *p, const struct handoff_world *w,
 			 const struct store_rows *callbacks,
 			 struct cbd_err *err)
 {
 	struct store_rows *ev;
+	int64_t now = clock_now();
 	int is_empty;
 
 	ev = handoff_plan_case_history(tx, p, err, &is_empty);
@@ -347,12 +403,9 @@ handoff_plan_draft_notes(struct store_tx *tx, struct handoff_plan *p,
 		return -1;
 	for (size_t i = 0; i < p->n; i++) {
 		struct handoff_item *it = &p->items[i];
-		const struct handoff_agent *from =
-			handoff_world_agent(w, it->from_agent);
 		const char *topic = "", *cname = "", *tz = "UTC";
 		char *attempt, *note, when[64];
 		ptrdiff_t row;
-		int64_t ns;
 
 		if (it->to_agent <= 0)
 			continue;
@@ -372,16 +425,13 @@ handoff_plan_draft_notes(struct store_tx *tx, struct handoff_plan *p,
 		timefmt_strftime(it->due_at, tz, "%a %d %b %H:%M", when,
 				 sizeof(when));
 		it->next_step =
-			it->due_at <= clock_now()
-				? xasprintf("Call %s as soon as possible.",
-					    cname)
+			it->due_at <= now
+				? xasprintf("Call %s as soon as possible (it "
+					    "was due %s, their time).",
+					    cname, when)
 				: xasprintf("Call %s at %s (their time).",
 					    cname, when);
-		ns = shift_plan_next_start(w->plan, it->from_agent, it->due_at);
-		it->reason =
-			xasprintf("%s is off shift at the due time%s",
-				  from ? from->name : "The owner",
-				  ns > 0 ? "" : " and has no shift soon after");
+		it->reason = handoff_plan_reason(cfg, w, it, now);
 		free(attempt);
 		free(note);
 	}

@@ -18,6 +18,8 @@
 #include "handoff_planner.h"
 #include "handoff_world.h"
 #include "log.h"
+#include "metrics.h"
+#include "notify.h"
 #include "shift.h"
 #include "store.h"
 #include "xalloc.h"
@@ -153,6 +155,7 @@ handoff_planner_decide(const struct config *cfg, struct handoff_world *w,
 	struct handoff_agent *to;
 	int64_t t, ns;
 
+	memset(it, 0, sizeof(*it)); /* the slot of an item that stayed */
 	if (strcmp(store_rows_str(cbs, i, CALLBACK_COL_STATE), "in_progress") ==
 	    0)
 		return;
@@ -162,20 +165,35 @@ handoff_planner_decide(const struct config *cfg, struct handoff_world *w,
 	it->from_agent = store_rows_int(cbs, i, CALLBACK_COL_OWNER, 0);
 	owner = handoff_world_agent(w, it->from_agent);
 	t = it->due_at > now ? it->due_at : now;
+	/* A call already due stays with its owner while they are on duty:
+	 * they may still make it, and moving it would only add a name. */
 	if (handoff_world_on_duty(w, owner, t))
-		return; /* on duty then: nothing to decide */
+		return;
 	ns = owner ? shift_plan_next_start(w->plan, owner->id, t) : -1;
 	if (owner != NULL && ns > 0 && ns - t <= tol) {
 		c->kept++;
 		return;
 	}
-	to = handoff_world_pick(w, it->case_id, it->from_agent, t);
+	if (it->due_at >= now) {
+		to = handoff_world_pick(w, it->case_id, it->from_agent, t,
+					cfg->avg_handle_sec);
+		snprintf(it->why, sizeof(it->why),
+			 "owner off shift at due time");
+	} else {
+		/* Late, the owner gone: once, to whoever stays longest, so
+		 * it is not handed on again at the next shift end. */
+		to = handoff_world_pick_late(w, it->case_id, it->from_agent,
+					     now, cfg->avg_handle_sec);
+		snprintf(it->why, sizeof(it->why),
+			 "owner's shift ended before the call was made");
+		if (handoff_is_overdue(cfg, it->due_at, now))
+			it->kind = "overdue";
+	}
 	if (to == NULL) {
 		c->at_risk++;
 		return;
 	}
 	it->to_agent = to->id;
-	snprintf(it->why, sizeof(it->why), "owner off shift at due time");
 	to->load++;
 	p->n++;
 	c->moved++;
@@ -213,9 +231,10 @@ handoff_planner_move(struct store_tx *tx, const struct config *cfg,
 			cfg, &w, cbs,
 			(size_t)callback_row_find(cbs, order[i][1]), now, &p,
 			c);
-	if (p.n > 0 && (handoff_plan_draft_notes(tx, &p, &w, cbs, err) != 0 ||
-			handoff_apply_plan(tx, cfg, &p, NULL, "planned",
-					   "planner", err) != 0))
+	if (p.n > 0 &&
+	    (handoff_plan_draft_notes(tx, cfg, &p, &w, cbs, err) != 0 ||
+	     handoff_apply_plan(tx, cfg, &p, NULL, "planned", "planner", err) !=
+		     0))
 		goto out;
 	rc = 0;
 out:
@@ -223,6 +242,76 @@ out:
 	handoff_world_clear(&w);
 	store_rows_free(cbs);
 	free(order);
+	return rc;
+}
+
+/* Open callbacks overdue at now (calls being made are not). */
+static int
+handoff_planner_count_overdue(struct store_tx *tx, const struct config *cfg,
+			      int64_t now, int64_t *n, struct cbd_err *err)
+{
+	struct store_rows *r;
+
+	r = store_query(tx, err,
+			"SELECT COUNT(*) FROM callbacks WHERE state IN "
+			"(" HANDOFF_OPEN ") AND due_at < ?",
+			"i", now - (int64_t)cfg->overdue_grace_min * 60);
+	if (r == NULL)
+		return -1;
+	*n = store_rows_int(r, 0, 0, 0);
+	store_rows_free(r);
+	return 0;
+}
+
+/*
+ * Callbacks that became overdue since the last pass: a case event and the
+ * callback.overdue webhook, once per callback (the event is the mark).
+ */
+static int
+handoff_planner_mark_overdue(struct store_tx *tx, const struct config *cfg,
+			     int64_t now, struct cbd_err *err)
+{
+	struct store_rows *r, *cbs = NULL;
+	struct handoff_ids ids = { NULL, 0, 0 };
+	int rc = -1;
+
+	r = store_query(tx, err,
+			"SELECT c.id FROM callbacks c WHERE c.state IN "
+			"(" HANDOFF_OPEN ") AND c.due_at < ? AND NOT EXISTS "
+			"(SELECT 1 FROM events e WHERE e.callback_id = c.id "
+			"AND e.kind = 'overdue') ORDER BY c.id LIMIT ?",
+			"ii", now - (int64_t)cfg->overdue_grace_min * 60,
+			(int64_t)HANDOFF_PLANNER_BATCH);
+	if (r == NULL)
+		return -1;
+	handoff_ids_add_rows(&ids, r);
+	store_rows_free(r);
+	if (ids.n == 0) {
+		rc = 0;
+		goto out;
+	}
+	cbs = callback_load_many(tx, ids.v, ids.n, err);
+	if (cbs == NULL)
+		goto out;
+	for (size_t i = 0; i < store_rows_count(cbs); i++) {
+		struct notify_ctx nc;
+
+		callback_ctx_at(cbs, i, &nc);
+		if (callback_event(
+			    tx, nc.case_id, nc.callback_id, "overdue",
+			    "planner",
+			    json_pack("{s:I, s:I, s:I}", "due_at",
+				      (json_int_t)nc.start, "owner_id",
+				      (json_int_t)nc.owner_id, "minutes_late",
+				      (json_int_t)((now - nc.start) / 60)),
+			    err) != 0 ||
+		    notify_change(tx, cfg, &nc, NOTIFY_OVERDUE, err) != 0)
+			goto out;
+	}
+	rc = 0;
+out:
+	store_rows_free(cbs);
+	free(ids.v);
 	return rc;
 }
 
@@ -236,16 +325,21 @@ handoff_planner_pass(struct store_tx *tx, const struct config *cfg,
 	struct handoff_planner_counts c = { 0, 0, 0 };
 	struct handoff_ids ids = { NULL, 0, 0 };
 	struct handoff_world w;
+	int64_t overdue = 0;
 	int rc = -1, locked;
 
 	memset(&w, 0, sizeof(w));
 	*report = NULL;
+	/* Counted by every instance, for its own metrics. */
+	if (handoff_planner_count_overdue(tx, cfg, now, &overdue, err) != 0)
+		return -1;
 	/* One planner at a time across instances; the others skip. */
 	locked = handoff_planner_lock(tx, err);
 	if (locked < 0)
 		return -1;
 	if (!locked) {
-		*report = json_pack("{s:b}", "skipped", 1);
+		*report = json_pack("{s:b, s:I}", "skipped", 1, "overdue",
+				    (json_int_t)overdue);
 		return 0;
 	}
 	if (handoff_world_load(tx, &w, now - 86400, tmax, NULL, err) != 0 ||
@@ -254,9 +348,12 @@ handoff_planner_pass(struct store_tx *tx, const struct config *cfg,
 	if (ids.n > 0 &&
 	    handoff_planner_move(tx, cfg, &ids, now, tmax, &c, err) != 0)
 		goto out;
-	*report = json_pack("{s:I, s:I, s:I}", "kept", (json_int_t)c.kept,
+	if (handoff_planner_mark_overdue(tx, cfg, now, err) != 0)
+		goto out;
+	*report = json_pack("{s:I, s:I, s:I, s:I}", "kept", (json_int_t)c.kept,
 			    "handed_off", (json_int_t)c.moved, "at_risk",
-			    (json_int_t)c.at_risk);
+			    (json_int_t)c.at_risk, "overdue",
+			    (json_int_t)overdue);
 	rc = 0;
 out:
 	handoff_planner_unlock(tx);
@@ -270,6 +367,7 @@ out:
 struct handoff_planner {
 	const struct config *cfg;
 	struct store_pool *pool;
+	struct metrics *metrics;
 	struct event *tick;
 	/* owned by the loop thread */
 	int is_running;
@@ -300,6 +398,12 @@ handoff_planner_done(void *arg, int rc, struct cbd_err *err)
 	struct handoff_planner *hp = arg;
 
 	hp->is_running = 0;
+	if (rc == 0 && hp->report != NULL)
+		metrics_set(
+			hp->metrics, "callbackd_overdue_callbacks",
+			"Open callbacks past their due time by more than "
+			"overdue_grace_min, at the last planner pass.",
+			(double)handoff_planner_count(hp->report, "overdue"));
 	if (rc != 0)
 		log_warn("planner pass failed", "error=\"%s\"", err->detail);
 	else if (hp->report != NULL &&
@@ -332,13 +436,14 @@ handoff_planner_tick(evutil_socket_t fd, short what, void *arg)
 
 struct handoff_planner *
 handoff_planner_new(struct event_base *base, const struct config *cfg,
-		    struct store_pool *pool)
+		    struct store_pool *pool, struct metrics *metrics)
 {
 	struct handoff_planner *hp = xcalloc(1, sizeof(*hp));
 	struct timeval tv = { cfg->planner_interval_sec, 0 };
 
 	hp->cfg = cfg;
 	hp->pool = pool;
+	hp->metrics = metrics;
 	hp->tick = event_new(base, -1, EV_PERSIST, handoff_planner_tick, hp);
 	event_add(hp->tick, &tv);
 	return hp;

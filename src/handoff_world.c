@@ -208,30 +208,75 @@ handoff_world_load(struct store_tx *tx, struct handoff_world *w, int64_t from,
 	return 0;
 }
 
-struct handoff_agent *
-handoff_world_pick(const struct handoff_world *w, int64_t case_id, int64_t from,
+/* Seconds a's stretch on duty has left at t (INT64_MAX: no shift rules,
+ * always on); -1 when off duty at t. */
+static int64_t
+handoff_world_left(const struct handoff_world *w, const struct handoff_agent *a,
 		   int64_t t)
+{
+	int64_t end;
+
+	if (!a->is_rostered)
+		return INT64_MAX;
+	end = shift_plan_shift_end(w->plan, a->id, t);
+	return end < 0 ? -1 : end - t;
+}
+
+/*
+ * Walk the agents on duty at t other than from, keeping the best by
+ * (1) how long they stay: for a call already due (is_late), the most shift
+ * left, leaving out anyone with less than handle_sec; for one ahead,
+ * staying at least handle_sec past t before not; then (2) has worked the
+ * case, (3) least load, (4) same team as from, (5) lowest id.
+ */
+static struct handoff_agent *
+handoff_world_best(const struct handoff_world *w, int64_t case_id, int64_t from,
+		   int64_t t, int is_late, int64_t handle_sec)
 {
 	const struct handoff_agent *owner = handoff_world_agent(w, from);
 	struct handoff_agent *best = NULL;
 	int best_worked = 0, best_team = 0;
+	int64_t best_stay = 0;
 
 	for (size_t i = 0; i < w->nagents; i++) {
 		struct handoff_agent *a = &w->agents[i];
+		int64_t stay;
 		int worked, team;
 
 		if (a->id == from || !handoff_world_on_duty(w, a, t))
 			continue;
+		stay = handoff_world_left(w, a, t);
+		if (is_late && stay < handle_sec)
+			continue;
+		if (!is_late)
+			stay = stay >= handle_sec;
 		worked = handoff_world_worked(w, case_id, a->id);
 		team = owner != NULL && strcmp(owner->team, a->team) == 0;
-		if (best == NULL || worked > best_worked ||
-		    (worked == best_worked &&
-		     (a->load < best->load ||
-		      (a->load == best->load && team > best_team)))) {
+		if (best == NULL || stay > best_stay ||
+		    (stay == best_stay &&
+		     (worked > best_worked ||
+		      (worked == best_worked &&
+		       (a->load < best->load ||
+			(a->load == best->load && team > best_team)))))) {
 			best = a;
+			best_stay = stay;
 			best_worked = worked;
 			best_team = team;
 		}
 	}
 	return best;
+}
+
+struct handoff_agent *
+handoff_world_pick(const struct handoff_world *w, int64_t case_id, int64_t from,
+		   int64_t t, int64_t handle_sec)
+{
+	return handoff_world_best(w, case_id, from, t, 0, handle_sec);
+}
+
+struct handoff_agent *
+handoff_world_pick_late(const struct handoff_world *w, int64_t case_id,
+			int64_t from, int64_t now, int64_t min_left)
+{
+	return handoff_world_best(w, case_id, from, now, 1, min_left);
 }

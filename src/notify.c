@@ -28,9 +28,9 @@
 
 /* Indexed by enum notify_event. */
 static const char *const notify_event_names[] = {
-	"callback.booked",    "callback.rescheduled",
-	"callback.cancelled", "callback.owner_changed",
-	"callback.completed", "callback.retry_planned",
+	"callback.booked",        "callback.rescheduled", "callback.cancelled",
+	"callback.owner_changed", "callback.completed",   "callback.overdue",
+	"callback.retry_planned",
 };
 
 char *
@@ -71,6 +71,7 @@ notify_render(const struct config *cfg, const char *tpl,
 	      const struct notify_ctx *c, const char *when)
 {
 	char *out = NULL, *link = notify_manage_url(cfg, c->callback_id);
+	char minutes[16];
 	size_t len = 0;
 	FILE *f = open_memstream(&out, &len);
 	const struct {
@@ -85,8 +86,10 @@ notify_render(const struct config *cfg, const char *tpl,
 		{ "{time}", when },
 		{ "{topic}", c->topic },
 		{ "{link}", link },
+		{ "{minutes}", minutes },
 	};
 
+	snprintf(minutes, sizeof(minutes), "%d", c->late_eta_min);
 	for (const char *p = tpl; *p;) {
 		size_t i;
 		for (i = 0; i < CBD_ARRAY_LEN(vars); i++) {
@@ -290,7 +293,9 @@ static int
 notify_withdraw(struct store_tx *tx, const struct notify_ctx *c,
 		enum notify_event ev, struct cbd_err *err)
 {
-	if (ev == NOTIFY_BOOKED)
+	/* Overdue only tells leads' systems: nothing the customer holds
+	 * changes with it. */
+	if (ev == NOTIFY_BOOKED || ev == NOTIFY_OVERDUE)
 		return 0;
 	return outbox_withdraw_pending(tx, c->callback_id, notify_withdrawable,
 				       CBD_ARRAY_LEN(notify_withdrawable), err);
@@ -315,12 +320,16 @@ notify_change(struct store_tx *tx, const struct config *cfg,
 {
 	char when[96], *text = NULL;
 	const char *kind = NULL, *tpl = NULL;
-	int64_t due = clock_now();
+	int64_t now = clock_now(), due = now;
 	int rc = -1;
 
 	if (notify_withdraw(tx, c, ev, err) != 0 ||
 	    notify_webhook(tx, cfg, c, ev, err) != 0)
 		goto out;
+	if (ev == NOTIFY_OVERDUE) {
+		rc = 0; /* for leads' systems; the customer hears of a move */
+		goto out;
+	}
 	notify_local(c, c->start, when, sizeof(when));
 	switch (ev) {
 	case NOTIFY_BOOKED:
@@ -344,9 +353,18 @@ notify_change(struct store_tx *tx, const struct config *cfg,
 	case NOTIFY_OWNER_CHANGED:
 		kind = "sms.owner_changed";
 		tpl = cfg->sms_template_owner_changed;
-		if (c->is_asap)
+		if (c->late_eta_min > 0)
+			tpl = cfg->sms_template_running_late;
+		else if (c->is_asap)
 			snprintf(when, sizeof(when), "back soon");
-		due = notify_system_due(cfg, c);
+		/* The system moved the call, not the customer: keep to their
+		 * quiet hours, but never past the call itself. */
+		due = notify_quiet(cfg, c->tz, now);
+		if (c->late_eta_min > 0 && due != now)
+			tpl = NULL; /* "within N minutes" would be false later
+				     */
+		else if (due < 0 || (!c->is_asap && due >= c->start))
+			due = now;
 		break;
 	case NOTIFY_RETRY:
 		kind = "sms.retry";
@@ -354,18 +372,20 @@ notify_change(struct store_tx *tx, const struct config *cfg,
 		due = notify_system_due(cfg, c);
 		break;
 	case NOTIFY_COMPLETED:
+	case NOTIFY_OVERDUE:
 		break;
 	}
 	if (tpl != NULL)
 		text = notify_render(cfg, tpl, c, when);
 	if (text != NULL && notify_sms(tx, cfg, c, kind, text, due, err) != 0)
 		goto out;
-	/* The updated invite of a reschedule is held like its text. */
-	if (ev != NOTIFY_COMPLETED && !c->is_asap &&
+	/* A call already due has no time left to put in a calendar; the
+	 * updated invite of a reschedule is held like its text. */
+	if (ev != NOTIFY_COMPLETED && !c->is_asap && c->late_eta_min == 0 &&
 	    notify_invite(tx, cfg, c, ev == NOTIFY_CANCELLED,
 			  ev == NOTIFY_RESCHEDULED
-				  ? clock_now() + cfg->change_coalesce_sec
-				  : clock_now(),
+				  ? now + cfg->change_coalesce_sec
+				  : now,
 			  err) != 0)
 		goto out;
 	if ((ev == NOTIFY_BOOKED || ev == NOTIFY_RESCHEDULED ||

@@ -345,47 +345,162 @@ slots_view_staffed(const struct slots_view *v, int64_t t)
 	return n;
 }
 
-static int64_t
-slots_pick(const struct slots_view *v, int64_t t, int64_t prefer, int is_slot)
+/*
+ * Who may take a call at t: 2 with room in the slot (is_slot) or on duty
+ * at the instant, and staying for at least the handle time after the slot
+ * (or the instant); 1 on duty but leaving sooner; 0 not at all. Sets
+ * [*start, *end) to that agent's stretch on duty around t (the day around
+ * t for agents without rules, always on).
+ */
+static int
+slots_can_take(const struct slots_view *v, size_t i, int64_t t, int is_slot,
+	       int64_t *start, int64_t *end)
 {
-	size_t best = (size_t)-1, ties = 0;
-	size_t pi = prefer > 0 ? slots_agent_index(v, prefer) : (size_t)-1;
+	const struct slots_agent *a = &v->agents[i];
+	int64_t need = (is_slot ? v->len : 0) + v->cfg->avg_handle_sec;
 
-	if (pi != (size_t)-1 &&
-	    (is_slot ? slots_room(v, pi, t) > 0
-		     : slots_agent_on(v, &v->agents[pi], t, 0)))
-		return prefer;
-	for (size_t i = 0; i < v->nagents; i++) {
-		int ok = is_slot ? slots_room(v, i, t) > 0
-				 : slots_agent_on(v, &v->agents[i], t, 0);
-		if (!ok)
-			continue;
-		if (best == (size_t)-1 ||
-		    v->agents[i].open_count < v->agents[best].open_count) {
-			best = i;
-			ties = 1;
-		} else if (v->agents[i].open_count ==
-			   v->agents[best].open_count) {
-			/* Reservoir choice among equals spreads load. */
-			if ((size_t)rand() % ++ties == 0)
-				best = i;
-		}
+	if (is_slot ? slots_room(v, i, t) == 0 : !slots_agent_on(v, a, t, 0))
+		return 0;
+	if (a->is_rostered) {
+		*start = shift_plan_shift_start(v->plan, a->id, t);
+		*end = shift_plan_shift_end(v->plan, a->id, t);
+	} else {
+		*start = t - 43200;
+		*end = t + 43200;
 	}
-	return best == (size_t)-1 ? 0 : v->agents[best].id;
+	return *end - t >= need ? 2 : 1;
 }
 
-int64_t
-slots_view_pick(const struct slots_view *v, int64_t t, int64_t prefer)
+/*
+ * Open calls each candidate has due in [from[i], end[i]), in one query
+ * over the candidates' own ranges (callbacks_owner_due). work[i] stays 0
+ * for the others.
+ */
+static int
+slots_count_work(struct store_tx *tx, const struct slots_view *v,
+		 const int64_t *from, const int64_t *end,
+		 const unsigned char *ok, int *work, struct cbd_err *err)
+{
+	struct store_rows *r;
+	char *sql = NULL;
+	size_t len = 0, n = 0;
+	FILE *f = open_memstream(&sql, &len);
+
+	/* Every value is an integer of ours: no client text in the SQL. */
+	fprintf(f, "SELECT owner_id, COUNT(*) FROM callbacks WHERE state IN "
+		   "('pending','scheduled','retry_wait','in_progress') AND (");
+	for (size_t i = 0; i < v->nagents; i++)
+		if (ok[i])
+			fprintf(f,
+				"%s(owner_id = %lld AND due_at >= %lld AND "
+				"due_at < %lld)",
+				n++ ? " OR " : "", (long long)v->agents[i].id,
+				(long long)from[i], (long long)end[i]);
+	fprintf(f, ") GROUP BY owner_id");
+	fclose(f);
+	r = n > 0 ? store_query_built(tx, err, sql, "") : NULL;
+	free(sql);
+	if (n > 0 && r == NULL)
+		return -1;
+	for (size_t k = 0; r != NULL && k < store_rows_count(r); k++) {
+		size_t i = slots_agent_index(v, store_rows_int(r, k, 0, 0));
+		if (i != (size_t)-1)
+			work[i] = (int)store_rows_int(r, k, 1, 0);
+	}
+	store_rows_free(r);
+	return 0;
+}
+
+/*
+ * The owner for a call at t: prefer (the case owner) when they can take
+ * it and stay long enough to make it; else, among those who stay long
+ * enough (or, failing them, anyone who can take it), the agent whose shift
+ * would be least busy with this call added: (open calls due in the stretch
+ * on duty containing t + 1) / (its length), random among equals. For ASAP
+ * the work is the queue waiting now plus the rest of the stretch, against
+ * the time left. Counting all open calls whatever their date packed the
+ * shifts of agents with fewer shifts ahead, and an agent near their shift
+ * end looked idle; this weighs each agent's work in the shift the call
+ * falls in against the time they have for it.
+ */
+static int
+slots_pick(struct store_tx *tx, const struct slots_view *v, int64_t t,
+	   int64_t prefer, int is_slot, int64_t *owner, struct cbd_err *err)
+{
+	size_t best = (size_t)-1, ties = 0, n = v->nagents ? v->nagents : 1;
+	size_t pi = prefer > 0 ? slots_agent_index(v, prefer) : (size_t)-1;
+	int64_t *start = xcalloc(n, sizeof(int64_t));
+	int64_t *end = xcalloc(n, sizeof(int64_t));
+	int64_t *span = xcalloc(n, sizeof(int64_t));
+	unsigned char *ok = xcalloc(n, 1);
+	int *work = xcalloc(n, sizeof(int));
+	int rc = -1;
+
+	*owner = 0;
+	for (size_t i = 0; i < v->nagents; i++) {
+		ok[i] = (unsigned char)slots_can_take(v, i, t, is_slot,
+						      &start[i], &end[i]);
+		if (!is_slot) {
+			start[i] = t - 86400; /* the queue waiting now */
+			span[i] = end[i] - t;
+		} else
+			span[i] = end[i] - start[i];
+	}
+	if (pi != (size_t)-1 && ok[pi] == 2) {
+		*owner = prefer;
+		rc = 0;
+		goto out;
+	}
+	if (slots_count_work(tx, v, start, end, ok, work, err) != 0)
+		goto out;
+	for (size_t i = 0; i < v->nagents; i++) {
+		int64_t mine, theirs;
+		if (!ok[i] || (best != (size_t)-1 && ok[i] < ok[best]))
+			continue;
+		if (best == (size_t)-1 || ok[i] > ok[best]) {
+			best = i;
+			ties = 1;
+			continue;
+		}
+		/* (work + 1) / span, compared without division. */
+		mine = (int64_t)(work[i] + 1) * span[best];
+		theirs = (int64_t)(work[best] + 1) * span[i];
+		if (mine < theirs) {
+			best = i;
+			ties = 1;
+		} else if (mine == theirs && (size_t)rand() % ++ties == 0) {
+			best = i; /* reservoir choice among equals */
+		}
+	}
+	/* Nobody stays long enough: the case owner still goes first. */
+	if (best != (size_t)-1 && ok[best] == 1 && pi != (size_t)-1 && ok[pi])
+		best = pi;
+	if (best != (size_t)-1)
+		*owner = v->agents[best].id;
+	rc = 0;
+out:
+	free(start);
+	free(end);
+	free(span);
+	free(ok);
+	free(work);
+	return rc;
+}
+
+int
+slots_view_pick(struct store_tx *tx, const struct slots_view *v, int64_t t,
+		int64_t prefer, int64_t *owner, struct cbd_err *err)
 {
 	/* Notice, hours and horizon were checked on the asked time by the
 	 * caller; the slot's own start may be a little earlier. */
-	return slots_pick(v, t, prefer, 1);
+	return slots_pick(tx, v, t, prefer, 1, owner, err);
 }
 
-int64_t
-slots_view_pick_now(const struct slots_view *v, int64_t t, int64_t prefer)
+int
+slots_view_pick_now(struct store_tx *tx, const struct slots_view *v, int64_t t,
+		    int64_t prefer, int64_t *owner, struct cbd_err *err)
 {
-	return slots_pick(v, t, prefer, 0);
+	return slots_pick(tx, v, t, prefer, 0, owner, err);
 }
 
 int

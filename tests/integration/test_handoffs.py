@@ -13,6 +13,7 @@ ids are then not in due order, as they are not for any real agent, and code
 that mixes up the two orders is caught.
 """
 
+import collections
 import json
 import os
 import random
@@ -83,9 +84,13 @@ def owner(sql, cb_id):
 
 
 def planner(daemon, key=None):
+    """One planner pass; its report without the overdue count (nothing
+    here is overdue; test_overdue.py is about that)."""
     r = daemon.req("POST", "/v1/planner/run", key=key or daemon.admin_key)
     assert r.status_code == 200, r.text
-    return r.json()
+    rep = r.json()
+    assert rep.pop("overdue") == 0, r.text
+    return rep
 
 
 def handoff(daemon, key, body, expect=None):
@@ -870,3 +875,44 @@ def test_asap_owner_change_message_says_back_soon(daemon_factory, make_agent, sq
         "SELECT payload FROM outbox WHERE callback_id = %s AND kind = "
         "'sms.owner_changed'", (cb,))]
     assert text == "Sam will call you back soon; Sam has Alex's notes.", text
+
+
+# --------------------------------------------------------------------------
+# Who gets a new call: the work in the shift it falls in, against its length
+
+
+def test_booking_weighs_the_shift_the_call_falls_in_not_all_open_calls(
+        daemon_factory, make_agent, sql):
+    d = daemon_factory(relaxed(max_per_agent_per_slot=4))
+    set_clock(d, NOW)
+    alex, _ = make_agent(d, "alex", capacity=4)
+    sam, _ = make_agent(d, "sam", capacity=4)
+    # Sam works every day; Alex only today.
+    put_shifts(d, alex["id"], {"start": f"{DAY}T08:00:00", "duration": "PT6H",
+                               "rrule": "", "tz": "Europe/London"})
+    put_shifts(d, sam["id"], daily("08:00", 6))
+    # Sam has a full week ahead (only Sam works those days).
+    for day in shuffled(["2026-11-03", "2026-11-04", "2026-11-05"]):
+        for t in ("09:00", "10:00"):
+            assert owner(sql, book(d, at(t, day))["id"]) == sam["id"]
+    # Today both work the same hours: today's calls split evenly, rather
+    # than all going to Alex for having fewer open calls in the week.
+    today = [book(d, at(t))["id"] for t in shuffled(["09:00", "10:00", "11:00", "12:00"])]
+    got = collections.Counter(owner(sql, i) for i in today)
+    assert got == {alex["id"]: 2, sam["id"]: 2}, f"seed {SEED}: {got}"
+
+
+def test_asap_goes_to_an_agent_who_stays_long_enough_to_call(
+        daemon_factory, make_agent, sql):
+    d = daemon_factory(relaxed())
+    set_clock(d, NOW)
+    alex, _ = make_agent(d, "alex")
+    sam, _ = make_agent(d, "sam")
+    put_shifts(d, alex["id"], daily("08:00", 6))
+    put_shifts(d, sam["id"], daily("08:00", 12))
+    # Sam has calls this afternoon; Alex has none, but leaves at 14:00.
+    for t in shuffled(["15:00", "16:00", "17:00"]):
+        assert owner(sql, book(d, at(t))["id"]) == sam["id"]
+    set_clock(d, at("13:57"))
+    cb = book(d, "asap")["id"]
+    assert owner(sql, cb) == sam["id"]
