@@ -373,7 +373,15 @@ class Receiver:
                 self.end_headers()
                 self.wfile.write(body)
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), H)
+        class Server(ThreadingHTTPServer):
+            # A sender that gave up (its send timeout, on a loaded
+            # machine) and closed first: it retries the same message.
+            def handle_error(self, request, client_address):
+                outer.dropped += 1
+
+        outer = self
+        self.dropped = 0
+        self.server = Server(("127.0.0.1", 0), H)
         self.server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         self.thread = threading.Thread(target=self.server.serve_forever,
