@@ -203,13 +203,11 @@ handoff_plan_decide(const struct config *cfg, struct handoff_world *w,
 		snprintf(it->why, sizeof(it->why), "%s",
 			 handoff_world_worked(w, it->case_id, to->id)
 				 ? "on duty and has worked this case"
-				 : "on duty, least loaded");
+				 : "on duty, least busy shift");
 	}
-	/* Later picks in this plan see the load it already moved. */
-	if (to != NULL)
-		to->load++;
-	if (from != NULL)
-		from->load--;
+	/* Later picks in this plan see the work it already moved. */
+	handoff_world_give(to, it->due_at);
+	handoff_world_take(from, it->due_at);
 }
 
 int
