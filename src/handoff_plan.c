@@ -195,8 +195,12 @@ handoff_plan_decide(const struct config *cfg, struct handoff_world *w,
 		to = handoff_plan_pick(cfg, w, it, now);
 		if (to == NULL) {
 			it->is_at_risk = !handoff_world_on_duty(w, from, t);
-			snprintf(it->why, sizeof(it->why),
-				 "nobody else is on duty at the due time");
+			snprintf(it->why, sizeof(it->why), "%s",
+				 it->due_at <= now
+					 ? "nobody else on duty stays long "
+					   "enough to make the call"
+					 : "nobody else is on duty at the due "
+					   "time");
 			return;
 		}
 		it->to_agent = to->id;
