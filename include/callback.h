@@ -55,11 +55,19 @@ struct callback_caller {
  * exclude_id is left out of the counts (the callback being moved). tz
  * renders the next free slot in errors. Returns 0 with *owner, or -1 with
  * err (409 slot-full / outside-hours / no-agents-on-duty, 422 too-soon).
+ * A slot nobody works is no-agents-on-duty; one whose agents are all
+ * booked is slot-full.
  */
 int callback_place(struct store_tx *tx, const struct config *cfg, int is_asap,
 		   int64_t when, int64_t prefer, int64_t exclude_id,
 		   const char *tz, int64_t *owner,
 		   struct cbd_err *err) CBD_MUSTCHECK;
+/* The same; with owner_only, prefer (the case owner) or nobody: 409
+ * owner-unavailable with their next free slot. */
+int callback_place_for(struct store_tx *tx, const struct config *cfg,
+		       int is_asap, int64_t when, int64_t prefer,
+		       int owner_only, int64_t exclude_id, const char *tz,
+		       int64_t *owner, struct cbd_err *err) CBD_MUSTCHECK;
 /*
  * Book. On success *out is the answer body (with manage_token) and
  * *status 201, or 200 when a returning customer's open callback is given
@@ -72,11 +80,21 @@ int callback_book(struct store_tx *tx, const struct config *cfg,
 int callback_get(struct store_tx *tx, const struct config *cfg, int64_t id,
 		 const struct callback_caller *who, json_t **out,
 		 struct cbd_err *err) CBD_MUSTCHECK;
-/* Move to a new time (same id, invite sequence + 1). */
+/* Whom the customer wants at a reschedule. */
+enum callback_choice {
+	CALLBACK_CHOICE_ANY,         /* the owner if they can, else anyone */
+	CALLBACK_CHOICE_SAME_PERSON, /* the owner or nobody (409) */
+	CALLBACK_CHOICE_EARLIEST,    /* anyone; the owner changes with a note */
+};
+/*
+ * Move to a new time (same id, invite sequence + 1). when 0 (not ASAP):
+ * the first slot the choice allows. When the owner changes, the answer
+ * names the previous one (previous_owner).
+ */
 int callback_reschedule(struct store_tx *tx, const struct config *cfg,
 			int64_t id, const struct callback_caller *who,
-			int is_asap, int64_t when, json_t **out,
-			struct cbd_err *err) CBD_MUSTCHECK;
+			int is_asap, int64_t when, enum callback_choice choice,
+			json_t **out, struct cbd_err *err) CBD_MUSTCHECK;
 /* Cancel (frees capacity, sends CANCEL). */
 int callback_cancel(struct store_tx *tx, const struct config *cfg, int64_t id,
 		    const struct callback_caller *who, json_t **out,

@@ -159,17 +159,20 @@ callback_eta(struct store_tx *tx, const struct config *cfg, int64_t owner_id,
 	return 0;
 }
 
-/* Put the next free slot (or none) into a 409/422 problem's extra members. */
+/* Put the next free slot (or none) into a 409 problem's extra members;
+ * with agent_id > 0, that agent's next free slot. */
 static void
 callback_add_next(struct store_tx *tx, const struct config *cfg, int64_t from,
-		  const char *tz, struct cbd_err *err)
+		  const char *tz, int64_t agent_id, int64_t exclude_id,
+		  struct cbd_err *err)
 {
 	struct cbd_err scratch;
 	char when[40];
 	int64_t next = 0;
 
 	memset(&scratch, 0, sizeof(scratch));
-	if (slots_next_available(tx, cfg, from, 7, &next, &scratch) != 0 ||
+	if (slots_next_available(tx, cfg, from, 7, agent_id, exclude_id, &next,
+				 &scratch) != 0 ||
 	    next == 0) {
 		cbd_err_clear(&scratch);
 		return;
@@ -179,55 +182,105 @@ callback_add_next(struct store_tx *tx, const struct config *cfg, int64_t from,
 	err->extra_json = xasprintf("{\"next_available\":\"%s\"}", when);
 }
 
+/* 409 owner-unavailable: the customer asked for the same person, who
+ * cannot take that time; next_available is theirs. */
+static void
+callback_owner_unavailable(struct store_tx *tx, const struct config *cfg,
+			   int64_t from, const char *tz, int64_t owner,
+			   int64_t exclude_id, struct cbd_err *err)
+{
+	cbd_err_set(err, 409, "owner-unavailable", "when",
+		    "the agent on this case cannot take that time; pick "
+		    "another, or choose \"earliest\" for anyone");
+	callback_add_next(tx, cfg, from, tz, owner, exclude_id, err);
+}
+
+/* ASAP: the site is open now and someone (the owner, if owner_only) is on
+ * duty; no slot cap applies. */
+static int
+callback_place_now(struct store_tx *tx, const struct config *cfg,
+		   int64_t prefer, int owner_only, int64_t exclude_id,
+		   const char *tz, int64_t *owner, struct cbd_err *err)
+{
+	int64_t now = clock_now();
+	struct slots_view *v = NULL;
+	size_t nagents;
+	int rc;
+
+	if (!slots_is_open(cfg, now, 0)) {
+		cbd_err_set(err, 409, "outside-hours", "when",
+			    "we are closed now; pick a time");
+		callback_add_next(tx, cfg, now, tz, 0, exclude_id, err);
+		return -1;
+	}
+	if (slots_view_load(tx, cfg, now, now, 0, &v, err) != 0)
+		return -1;
+	if (owner_only) {
+		*owner = slots_view_on_duty(v, prefer, now, 0) ? prefer : 0;
+		rc = 0;
+	} else
+		rc = slots_view_pick_now(tx, v, now, prefer, owner, err);
+	nagents = slots_view_agents(v);
+	slots_view_free(v);
+	if (rc != 0)
+		return -1;
+	if (nagents == 0) {
+		cbd_err_set(err, 409, "no-agents", "",
+			    "no agent is available to take callbacks");
+		return -1;
+	}
+	if (*owner == 0 && owner_only) {
+		callback_owner_unavailable(tx, cfg, now, tz, prefer, exclude_id,
+					   err);
+		return -1;
+	}
+	if (*owner == 0) {
+		cbd_err_set(err, 409, "no-agents-on-duty", "when",
+			    "nobody is on duty now; pick a time");
+		callback_add_next(tx, cfg, now, tz, 0, exclude_id, err);
+		return -1;
+	}
+	return 0;
+}
+
 int
 callback_place(struct store_tx *tx, const struct config *cfg, int is_asap,
 	       int64_t when, int64_t prefer, int64_t exclude_id, const char *tz,
 	       int64_t *owner, struct cbd_err *err)
 {
+	return callback_place_for(tx, cfg, is_asap, when, prefer, 0, exclude_id,
+				  tz, owner, err);
+}
+
+int
+callback_place_for(struct store_tx *tx, const struct config *cfg, int is_asap,
+		   int64_t when, int64_t prefer, int owner_only,
+		   int64_t exclude_id, const char *tz, int64_t *owner,
+		   struct cbd_err *err)
+{
 	int64_t now = clock_now(), len = (int64_t)cfg->slot_minutes * 60;
 	int64_t slot = slots_align(cfg, when);
 	struct slots_view *v = NULL;
-	size_t nagents;
+	size_t nagents, staffed;
 	int rc;
 
 	*owner = 0;
-	if (is_asap) {
-		if (!slots_is_open(cfg, now, 0)) {
-			cbd_err_set(err, 409, "outside-hours", "when",
-				    "we are closed now; pick a time");
-			callback_add_next(tx, cfg, now, tz, err);
-			return -1;
-		}
-		if (slots_view_load(tx, cfg, now, now, 0, &v, err) != 0)
-			return -1;
-		rc = slots_view_pick_now(tx, v, now, prefer, owner, err);
-		nagents = slots_view_agents(v);
-		slots_view_free(v);
-		if (rc != 0)
-			return -1;
-		if (nagents == 0) {
-			cbd_err_set(err, 409, "no-agents", "",
-				    "no agent is available to take callbacks");
-			return -1;
-		}
-		if (*owner == 0) {
-			cbd_err_set(err, 409, "no-agents-on-duty", "when",
-				    "nobody is on duty now; pick a time");
-			callback_add_next(tx, cfg, now, tz, err);
-			return -1;
-		}
-		return 0;
-	}
+	if (is_asap)
+		return callback_place_now(tx, cfg, prefer, owner_only,
+					  exclude_id, tz, owner, err);
 	if (when < now + (int64_t)cfg->min_notice_min * 60) {
 		cbd_err_set(err, 422, "too-soon", "when",
 			    "book at least %d minutes ahead",
 			    cfg->min_notice_min);
 		return -1;
 	}
+	/* 409 like the other refusals of a time (slot-full,
+	 * no-agents-on-duty) and like ASAP when closed: the request is
+	 * sound, the calendar says no, next_available says when. */
 	if (!slots_is_open(cfg, slot, len)) {
-		cbd_err_set(err, 422, "outside-hours", "when",
+		cbd_err_set(err, 409, "outside-hours", "when",
 			    "that time is outside our opening hours");
-		callback_add_next(tx, cfg, when, tz, err);
+		callback_add_next(tx, cfg, when, tz, 0, exclude_id, err);
 		return -1;
 	}
 	/* One lock row per slot: bookings for the same slot queue here, so
@@ -243,8 +296,13 @@ callback_place(struct store_tx *tx, const struct config *cfg, int is_asap,
 	if (slots_view_load(tx, cfg, slot, slot + len, exclude_id, &v, err) !=
 	    0)
 		return -1;
-	rc = slots_view_pick(tx, v, slot, prefer, owner, err);
+	if (owner_only) {
+		*owner = slots_view_has_room(v, prefer, slot) ? prefer : 0;
+		rc = 0;
+	} else
+		rc = slots_view_pick(tx, v, slot, prefer, owner, err);
 	nagents = slots_view_agents(v);
+	staffed = slots_view_staffed(v, slot);
 	slots_view_free(v);
 	if (rc != 0)
 		return -1;
@@ -253,10 +311,21 @@ callback_place(struct store_tx *tx, const struct config *cfg, int is_asap,
 			    "no agent is available to take callbacks");
 		return -1;
 	}
+	if (*owner == 0 && owner_only) {
+		callback_owner_unavailable(tx, cfg, slot + len, tz, prefer,
+					   exclude_id, err);
+		return -1;
+	}
+	if (*owner == 0 && staffed == 0) {
+		cbd_err_set(err, 409, "no-agents-on-duty", "when",
+			    "nobody is on duty at that time; pick another");
+		callback_add_next(tx, cfg, slot + len, tz, 0, exclude_id, err);
+		return -1;
+	}
 	if (*owner == 0) {
 		cbd_err_set(err, 409, "slot-full", "when",
 			    "that slot is fully booked");
-		callback_add_next(tx, cfg, slot + len, tz, err);
+		callback_add_next(tx, cfg, slot + len, tz, 0, exclude_id, err);
 		return -1;
 	}
 	return 0;
@@ -559,10 +628,38 @@ callback_may_change(const struct store_rows *r,
 	return 0;
 }
 
+/*
+ * No time asked for, only a choice: the first slot from the minimum notice
+ * on, within two weeks, that the choice allows (the owner's, for the same
+ * person; anyone's, for the earliest).
+ */
+static int
+callback_first_slot(struct store_tx *tx, const struct config *cfg,
+		    enum callback_choice choice, int64_t owner, int64_t id,
+		    int64_t *when, struct cbd_err *err)
+{
+	int64_t from = clock_now() + (int64_t)cfg->min_notice_min * 60;
+	int64_t agent = choice == CALLBACK_CHOICE_SAME_PERSON ? owner : 0;
+
+	if (slots_next_available(tx, cfg, from, 14, agent, id, when, err) != 0)
+		return -1;
+	if (*when != 0)
+		return 0;
+	if (agent > 0)
+		cbd_err_set(err, 409, "owner-unavailable", "choice",
+			    "the agent on this case has no free slot in the "
+			    "next 14 days; choose \"earliest\" for anyone");
+	else
+		cbd_err_set(err, 409, "slot-full", "choice",
+			    "no slot is free in the next 14 days");
+	return -1;
+}
+
 int
 callback_reschedule(struct store_tx *tx, const struct config *cfg, int64_t id,
 		    const struct callback_caller *who, int is_asap,
-		    int64_t when, json_t **out, struct cbd_err *err)
+		    int64_t when, enum callback_choice choice, json_t **out,
+		    struct cbd_err *err)
 {
 	struct store_rows *r = callback_load(tx, id, who, 1, err);
 	int64_t now = clock_now(), owner, new_owner = 0;
@@ -580,9 +677,13 @@ callback_reschedule(struct store_tx *tx, const struct config *cfg, int64_t id,
 		goto out;
 	}
 	owner = store_rows_int(r, 0, CALLBACK_COL_OWNER, 0);
-	if (callback_place(tx, cfg, is_asap, is_asap ? now : when, owner, id,
-			   store_rows_str(r, 0, CALLBACK_COL_TZ), &new_owner,
-			   err) != 0)
+	if (!is_asap && when == 0 &&
+	    callback_first_slot(tx, cfg, choice, owner, id, &when, err) != 0)
+		goto out;
+	if (callback_place_for(tx, cfg, is_asap, is_asap ? now : when, owner,
+			       choice == CALLBACK_CHOICE_SAME_PERSON, id,
+			       store_rows_str(r, 0, CALLBACK_COL_TZ),
+			       &new_owner, err) != 0)
 		goto out;
 	if (store_exec(tx, err,
 		       "UPDATE callbacks SET state = ?, is_asap = ?, due_at = "
@@ -600,8 +701,10 @@ callback_reschedule(struct store_tx *tx, const struct config *cfg, int64_t id,
 			   err) != 0)
 		goto out;
 	/* The owner cannot take the new time: the call moves to who can,
-	 * as a handoff with its note; that message tells the customer the
-	 * new time and the new name at once. */
+	 * as a handoff with its note. The customer asked for the move, so
+	 * they get the "rescheduled" text now, naming the new agent; it
+	 * replaces the handoff's "owner changed" text, which would wait for
+	 * the end of their quiet hours and say the same thing again. */
 	if (new_owner != owner) {
 		char reason[160];
 		struct handoff_note note = { store_rows_str(r, 0,
@@ -616,11 +719,15 @@ callback_reschedule(struct store_tx *tx, const struct config *cfg, int64_t id,
 			    is_asap ? now : when, owner, new_owner, &note,
 			    "reschedule", who->actor, err) != 0)
 			goto out;
-		/* The handoff already told the customer. */
-		rc = callback_finish(tx, cfg, id, -1, who, out, err);
-		goto out;
 	}
 	rc = callback_finish(tx, cfg, id, NOTIFY_RESCHEDULED, who, out, err);
+	/* Say who was expected before, so the customer sees the change. */
+	if (rc == 0 && new_owner != owner)
+		json_object_set_new(
+			*out, "previous_owner",
+			json_pack(
+				"{s:s}", "display_name",
+				store_rows_str(r, 0, CALLBACK_COL_OWNER_NAME)));
 out:
 	store_rows_free(r);
 	return rc;
