@@ -1030,11 +1030,13 @@ class Sim:
                 if m["due_at"] > t:
                     after_cancel.append({"callback_id": m["callback_id"],
                                          "kind": m["kind"], "status": m["status"]})
-        # Moves made before the call was due: the owner-change text must go
-        # out (its send time) before the due time.
+        # Moves made before the call was due: the text telling of it (the
+        # owner-change text, or for a customer's own reschedule the
+        # "rescheduled" text naming the new agent, which replaces it) must
+        # go out (its send time) before the due time.
         told = collections.defaultdict(list)
         for m in sms:
-            if m["kind"] == "sms.owner_changed":
+            if m["kind"] in ("sms.owner_changed", "sms.rescheduled"):
                 told[m["callback_id"]].append((m["created_at"], m["due_at"]))
         ahead = late = 0
         late_examples = []
