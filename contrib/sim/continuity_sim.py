@@ -1022,25 +1022,47 @@ class Sim:
                 if m["due_at"] > t:
                     after_cancel.append({"callback_id": m["callback_id"],
                                          "kind": m["kind"], "status": m["status"]})
-        # Moves made before the call was due: the owner-change text must go
-        # out (its send time) before the due time.
+        # Moves made before the call was due: a text naming the new owner
+        # must go out (its send time) before the due time. A later change
+        # replaces a pending text rather than adding one (the customer's
+        # reschedule is confirmed by its own text, a second move's text
+        # replaces the first's), so any such text from the move on counts.
+        # A text withdrawn because the call was made (completed or
+        # failed) before it went out is no news kept back: it counts as
+        # told when it was due, or at the call if that came first. (The
+        # simulated clock runs ahead of the dispatcher: a text due before
+        # the call may still be unsent when the call ends, and is then
+        # rightly not sent at all.)
         told = collections.defaultdict(list)
         for m in sms:
-            if m["kind"] == "sms.owner_changed":
+            if m["kind"] in ("sms.owner_changed", "sms.rescheduled"):
                 told[m["callback_id"]].append((m["created_at"], m["due_at"]))
+        for m in self.query(
+                "SELECT o.callback_id, o.created_at, LEAST(o.due_at, c.updated_at) "
+                "AS told_at FROM outbox o JOIN callbacks c ON c.id = o.callback_id "
+                "WHERE o.channel = 'sms' AND o.status = 'withdrawn' AND o.kind IN "
+                "('sms.owner_changed', 'sms.rescheduled') AND c.state IN "
+                "('completed', 'failed')"):
+            told[m["callback_id"]].append((m["created_at"], m["told_at"]))
         ahead = late = 0
         late_examples = []
         for h in handoffs:
             if h["due_at"] <= h["at"] or h["callback_id"] in self.cancelled_at:
                 continue
             ahead += 1
-            sends = [d for c, d in told.get(h["callback_id"], []) if c == h["at"]]
+            sends = [d for c, d in told.get(h["callback_id"], []) if c >= h["at"]]
             if not sends or min(sends) >= h["due_at"]:
                 late += 1
                 if len(late_examples) < 10:
-                    late_examples.append({"callback_id": h["callback_id"],
-                                          "at": iso(h["at"]), "due": iso(h["due_at"]),
-                                          "text_at": iso(min(sends)) if sends else None})
+                    late_examples.append({
+                        "callback_id": h["callback_id"], "at": iso(h["at"]),
+                        "due": iso(h["due_at"]),
+                        "text_at": iso(min(sends)) if sends else None,
+                        "texts": [(m["kind"], m["status"], iso(m["created_at"]),
+                                   iso(m["due_at"])) for m in self.query(
+                            "SELECT kind, status, created_at, due_at FROM outbox "
+                            "WHERE callback_id = %s AND channel = 'sms' ORDER BY id",
+                            (h["callback_id"],))]})
         return {
             "texts_naming_past_time": len(past),
             "texts_naming_past_time_examples": past[:10],
