@@ -302,13 +302,14 @@ notify_withdraw(struct store_tx *tx, const struct notify_ctx *c,
 }
 
 /* A text the service sends on its own (not at the customer's request)
- * keeps to their quiet hours, but never goes out after the call itself. */
+ * keeps to their quiet hours, but never goes out after the call itself
+ * (an ASAP call may come any minute: now). */
 static int64_t
 notify_system_due(const struct config *cfg, const struct notify_ctx *c)
 {
 	int64_t now = clock_now(), due = notify_quiet(cfg, c->tz, now);
 
-	if (due < 0 || (!c->is_asap && due >= c->start))
+	if (due < 0 || c->is_asap || due >= c->start)
 		return now;
 	return due;
 }
@@ -358,12 +359,14 @@ notify_change(struct store_tx *tx, const struct config *cfg,
 		else if (c->is_asap)
 			snprintf(when, sizeof(when), "back soon");
 		/* The system moved the call, not the customer: keep to their
-		 * quiet hours, but never past the call itself. */
+		 * quiet hours, but never past the call itself. An ASAP call
+		 * may come any minute (they asked for it, awake), so its
+		 * text goes now. */
 		due = notify_quiet(cfg, c->tz, now);
 		if (c->late_eta_min > 0 && due != now)
 			tpl = NULL; /* "within N minutes" would be false later
 				     */
-		else if (due < 0 || (!c->is_asap && due >= c->start))
+		else if (due < 0 || c->is_asap || due >= c->start)
 			due = now;
 		break;
 	case NOTIFY_RETRY:

@@ -3,10 +3,9 @@
 simulated days, driven through the real API with the test clock. No callback
 may come due with its owner off shift while someone else could take it,
 every change of owner must carry a note, the planner may not move one
-callback more than twice, no text may name a time already past when it goes out, and a
-customer whose call moves before it is due is told before it is due.
-(Messages after a cancellation are counted too; withdrawing them is the
-messages' side of the work, asserted with it.)"""
+callback more than twice, no text may name a time already past when it goes
+out, a customer whose call moves before it is due is told before it is due,
+and nothing pending about a cancelled call goes out after it."""
 
 import sys
 
@@ -44,3 +43,5 @@ def test_short_week_has_no_orphans_and_every_change_has_a_note(
         rep["moves_before_due_told_late_examples"]
     assert rep["moves_before_due"] > 0
     assert rep["events"].get("customer_cancelled", 0) > 0
+    # Nothing pending about a cancelled call goes out after it.
+    assert rep["messages_after_cancel"] == 0, rep["messages_after_cancel_kinds"]
