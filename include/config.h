@@ -19,6 +19,13 @@ struct config {
 	int max_body_bytes;
 	int request_timeout_sec;
 	int shutdown_grace_sec;
+	int header_timeout_sec;
+	int body_timeout_sec;
+	int body_min_rate;
+	int max_connections;
+	int max_connections_per_addr;
+	char *trusted_proxies;
+	char *client_addr_header;
 	/* database */
 	char *db_host;
 	int db_port;
