@@ -63,7 +63,7 @@ static const struct config_key config_keys[] = {
 	    "slowest accepted request body, bytes per second; 0: no limit"),
 	INT(max_connections, "0", 0, 1000000,
 	    "open HTTP connections in all; 0: the fd limit less a reserve"),
-	INT(max_connections_per_addr, "32", 0, 1000000,
+	INT(max_connections_per_addr, "64", 0, 1000000,
 	    "open HTTP connections from one address or IPv6 /64; 0: no limit"),
 	STR(trusted_proxies, "",
 	    "reverse proxies (addresses, CIDR ranges) whose client address"

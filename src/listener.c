@@ -393,6 +393,29 @@ listener_close_cb(struct evhttp_connection *evcon, void *arg)
 	event_active(l->reap, EV_TIMEOUT, 0);
 }
 
+/*
+ * Tell a refused client why before closing: one write on a fresh socket,
+ * whose send buffer is empty, so it never blocks. The client may not have
+ * sent its request yet; a well-behaved one reads the answer anyway.
+ */
+static void
+listener_refuse(struct evhttp_connection *evcon, evutil_socket_t fd)
+{
+	static const char answer[] =
+		"HTTP/1.1 503 Service Unavailable\r\n"
+		"Content-Type: application/problem+json\r\n"
+		"Retry-After: 1\r\nConnection: close\r\n"
+		"Content-Length: 127\r\n\r\n"
+		"{\"type\":\"/problems/too-many-connections\",\"title\":"
+		"\"Service Unavailable\",\"status\":503,\"detail\":\"too many "
+		"connections; try again\"}";
+	ssize_t n;
+
+	n = send(fd, answer, sizeof(answer) - 1, MSG_DONTWAIT | MSG_NOSIGNAL);
+	(void)n; /* best effort: the connection closes either way */
+	evhttp_connection_free(evcon);
+}
+
 /* Count one accepted connection in, or close it when over a cap. */
 static void
 listener_admit(struct listener *l, struct bufferevent *bev,
@@ -411,7 +434,7 @@ listener_admit(struct listener *l, struct bufferevent *bev,
 	}
 	if (l->open >= l->max_total) {
 		listener_trouble(l, LISTENER_T_TOTAL_CAP, 0);
-		evhttp_connection_free(evcon);
+		listener_refuse(evcon, fd);
 		return;
 	}
 	if (l->cfg->max_connections_per_addr > 0 &&
@@ -422,7 +445,7 @@ listener_admit(struct listener *l, struct bufferevent *bev,
 			a->open++; /* so that put drops an unused record */
 			listener_addr_put(l, a);
 			listener_trouble(l, LISTENER_T_ADDR_CAP, 0);
-			evhttp_connection_free(evcon);
+			listener_refuse(evcon, fd);
 			return;
 		}
 		a->open++;

@@ -16,8 +16,8 @@
 #include "netaddr.h"
 #include "xalloc.h"
 
-static const unsigned char netaddr_v4_prefix[12] = { 0, 0, 0,    0,    0, 0,
-						     0, 0, 0xff, 0xff, 0, 0 };
+static const unsigned char netaddr_v4_prefix[12] = { 0, 0, 0, 0, 0,    0,
+						     0, 0, 0, 0, 0xff, 0xff };
 
 struct netaddr_range {
 	struct netaddr base;

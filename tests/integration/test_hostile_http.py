@@ -74,11 +74,13 @@ def read_response(s, head=False):
 
 
 def is_closed(s):
-    """True once the peer closed s (EOF or reset); False while open."""
+    """True once the peer closed s (EOF or reset); False while open.
+    Whatever arrived before (a refusal's 503) is read and dropped."""
     s.setblocking(False)
     try:
-        data = s.recv(65536)
-        return data == b""
+        while True:
+            if s.recv(65536) == b"":
+                return True
     except BlockingIOError:
         return False
     except OSError:
@@ -173,6 +175,12 @@ def test_connection_caps_per_address_and_in_total(daemon_factory):
                    msg="3 of 8 connections from one address refused")
         open_mine = [s for s in mine if not is_closed(s)]
         assert len(open_mine) == 5
+        # One more is told why, then closed.
+        extra = connect(d, "127.0.0.2")
+        held.append(extra)
+        status, headers, body, _ = read_response(extra)
+        assert status == 503 and headers.get("retry-after") == "1"
+        assert json.loads(body)["type"] == "/problems/too-many-connections"
         # An open one still works.
         open_mine[0].sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
         assert read_response(open_mine[0])[0] == 200
