@@ -506,9 +506,45 @@ http_media_type_is(const char *value, const char *want)
 }
 
 /*
- * The addresses a trusted proxy reports, nearest last, split into items of
- * at most 63 bytes ("" for one that is not an address form we know);
- * returns how many were written to items (at most max).
+ * The address text of one list element [p, end) into out (size 64), ""
+ * when there is none: for X-Forwarded-For the element itself, for
+ * Forwarded (RFC 7239) its for= parameter, unquoted.
+ */
+static void
+http_forwarded_value(const char *p, const char *end, int is_rfc7239, char *out)
+{
+	const char *v = p;
+	size_t vl;
+
+	out[0] = '\0';
+	if (is_rfc7239) {
+		v = NULL;
+		while (p < end) {
+			p += strspn(p, " \t;");
+			if (p < end && strncasecmp(p, "for=", 4) == 0) {
+				v = p + 4;
+				break;
+			}
+			p += strcspn(p, ";,");
+		}
+		if (v == NULL)
+			return;
+	}
+	v += strspn(v, " \t\"");
+	vl = strcspn(v, ";,\" \t");
+	if (v + vl > end)
+		vl = v < end ? (size_t)(end - v) : 0;
+	if (vl < 64) {
+		memcpy(out, v, vl);
+		out[vl] = '\0';
+	}
+}
+
+/*
+ * The addresses a trusted proxy reports, in order, over all header lines
+ * of that name. Only the last max are kept, in a ring (items[k % max]):
+ * the nearest hops are at the end, and a client could pad the front.
+ * Returns how many there were in all.
  */
 static int
 http_forwarded_items(struct evkeyvalq *in, int is_rfc7239, char (*items)[64],
@@ -524,35 +560,11 @@ http_forwarded_items(struct evkeyvalq *in, int is_rfc7239, char (*items)[64],
 
 		if (strcasecmp(h->key, name) != 0)
 			continue;
-		while (*p != '\0' && n < max) {
-			size_t len = strcspn(p, ",");
-			const char *v = p, *end = p + len;
+		while (*p != '\0') {
+			const char *end = p + strcspn(p, ",");
 
-			items[n][0] = '\0';
-			if (is_rfc7239) {
-				/* for=...; by=...: only for= counts */
-				v = NULL;
-				for (const char *q = p; q < end;
-				     q += strcspn(q, ";,") +
-					  (q[strcspn(q, ";,")] == ';')) {
-					q += strspn(q, " \t;");
-					if (strncasecmp(q, "for=", 4) == 0) {
-						v = q + 4;
-						break;
-					}
-				}
-			}
-			if (v != NULL) {
-				size_t vl;
-				v += strspn(v, " \t\"");
-				vl = strcspn(v, ";,\" \t");
-				if (v + vl > end)
-					vl = (size_t)(end - v);
-				if (vl < sizeof(items[n])) {
-					memcpy(items[n], v, vl);
-					items[n][vl] = '\0';
-				}
-			}
+			http_forwarded_value(p, end, is_rfc7239,
+					     items[n % max]);
 			n++;
 			p = *end ? end + 1 : end;
 		}
@@ -593,9 +605,11 @@ http_resolve_client(struct http_server *s, struct http_job *j,
 			in,
 			strcmp(s->cfg->client_addr_header, "forwarded") == 0,
 			items, (int)CBD_ARRAY_LEN(items));
-		for (int i = n - 1; i >= 0; i--) {
+		for (int i = n - 1;
+		     i >= 0 && i >= n - (int)CBD_ARRAY_LEN(items); i--) {
+			const char *t = items[i % (int)CBD_ARRAY_LEN(items)];
 			struct netaddr a;
-			if (netaddr_parse(items[i], strlen(items[i]), &a) != 0)
+			if (netaddr_parse(t, strlen(t), &a) != 0)
 				break;
 			client = a;
 			if (!netaddr_list_has(s->trusted, &a))

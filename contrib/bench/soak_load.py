@@ -128,7 +128,7 @@ def setup(url, admin_key):
     c = Client(url, admin_key, None, 0)
     st, text = c.req("POST", "/v1/agents", {
         "name": "soak-agent", "display_name": "Soak", "timezone": "Europe/London",
-        "team": "blue", "capacity": 1000}, key=admin_key)
+        "team": "blue", "capacity": 100}, key=admin_key)
     if st not in (200, 201):
         sys.exit(f"soak_load: cannot create the agent: {st} {text[:300]!r}")
     agent = json.loads(text)

@@ -409,6 +409,10 @@ def test_trusted_proxy_separates_customers_untrusted_peer_is_ignored(daemon_fact
     assert book_as("127.0.0.1", "198.51.100.7")[0] == 201
     assert book_as("127.0.0.1", "198.51.100.7")[0] == 429
     assert book_as("127.0.0.1", "203.0.113.9, 198.51.100.8")[0] == 201
+    # What the client wrote in front of the proxy's entry does not count,
+    # however much of it there is.
+    padded = ", ".join(f"10.9.0.{i}" for i in range(40)) + ", 198.51.100.7"
+    assert book_as("127.0.0.1", padded)[0] == 429
     # IPv6 customers count by /64.
     assert book_as("127.0.0.1", "2001:db8:1:2::1")[0] == 201
     assert book_as("127.0.0.1", "2001:db8:1:2::ffff")[0] == 201
