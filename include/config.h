@@ -35,6 +35,7 @@ struct config {
 	char *db_name;
 	int store_threads;
 	int store_queue_max;
+	int malloc_trim_sec;
 	/* behaviour */
 	char *log_level;
 	int test_clock;

@@ -81,6 +81,8 @@ static const struct config_key config_keys[] = {
 	    "store worker threads, one MariaDB connection each"),
 	INT(store_queue_max, "10000", 16, 1000000,
 	    "store jobs queued before requests get 503"),
+	INT(malloc_trim_sec, "10", 0, 3600,
+	    "return freed heap memory to the system this often; 0: never"),
 	STR(log_level, "info", "debug, info, warn or error"),
 	BOOL(test_clock, "false",
 	     "let admins set the clock (tests and simulation only)"),

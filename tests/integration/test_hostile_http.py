@@ -195,6 +195,10 @@ def test_connection_caps_per_address_and_in_total(daemon_factory):
             s.close()
     # Once they are gone, there is room again.
     wait_until(lambda: quick_get(d)[0] == 200, timeout=5)
+    metrics = d.req("GET", "/metrics").text
+    refused = re.search(r"^callbackd_http_conn_refused_addr_cap_total (\d+)", metrics, re.M)
+    assert refused and int(refused.group(1)) >= 4, metrics[-2000:]
+    assert re.search(r"^callbackd_http_connections \d+", metrics, re.M)
 
 
 def test_header_deadline_closes_a_dribbling_client(daemon_factory):
@@ -418,6 +422,11 @@ def test_trusted_proxy_separates_customers_untrusted_peer_is_ignored(daemon_fact
     assert book_as("127.0.0.1", "2001:db8:1:2::ffff")[0] == 201
     assert book_as("127.0.0.1", "2001:db8:1:2:8000::1")[0] == 429
     assert book_as("127.0.0.1", "2001:db8:1:3::1")[0] == 201
+    # The proxy's request id is kept (a sane one), so both logs agree.
+    assert d.req("GET", "/healthz", headers={"X-Request-Id": "edge-7f3a.1"}) \
+        .headers["X-Request-Id"] == "edge-7f3a.1"
+    assert re.fullmatch(r"[0-9a-f]{24}", d.req(
+        "GET", "/healthz", headers={"X-Request-Id": "a b\tc"}).headers["X-Request-Id"])
     # Not from the proxy: the header is the client's own claim, ignored.
     assert book_as("127.0.0.2", "192.0.2.1")[0] == 201
     assert book_as("127.0.0.2", "192.0.2.2")[0] == 201
