@@ -2,8 +2,15 @@
  * memtrim.c: a timer that calls malloc_trim(0) (see memtrim.h for why).
  *
  * A trim walks every arena under its lock, so a thread that allocates
- * meanwhile waits; measured at around a millisecond for a heap of tens of
- * megabytes, which is why it runs on a timer and not after each request.
+ * meanwhile waits: cheap (eight fragmented thread arenas of a synthetic
+ * test trimmed in under 0.1 ms) but not free, hence a timer rather than a
+ * trim after each request.
+ *
+ * Measured with contrib/bench/bench-soak, rounds of 10 k mixed requests
+ * whose open callbacks keep growing, RSS after each round (MiB):
+ *   no trim            26.3 28.8 32.5 35.1 35.8 42.0
+ *   trim every 10 s    26.5 27.3 26.6 31.6 27.9 27.8
+ * while valgrind's massif shows the live heap flat at 3-6 MiB.
  */
 #include <malloc.h>
 #include <stdlib.h>
