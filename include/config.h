@@ -42,6 +42,13 @@ struct config {
 	int max_body_bytes;
 	int request_timeout_sec;
 	int shutdown_grace_sec;
+	int header_timeout_sec;
+	int body_timeout_sec;
+	int body_min_rate;
+	int max_connections;
+	int max_connections_per_addr;
+	char *trusted_proxies;
+	char *client_addr_header;
 	/* database */
 	char *db_host;
 	int db_port;
@@ -51,6 +58,7 @@ struct config {
 	char *db_name;
 	int store_threads;
 	int store_queue_max;
+	int malloc_trim_sec;
 	/* behaviour */
 	char *log_level;
 	int test_clock;

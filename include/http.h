@@ -3,8 +3,9 @@
  * roles allowed to call each route, body limits, authentication,
  * Idempotency-Key replay and problem+json errors.
  *
- * A request flows: match route (404/405) -> read limits (413) -> JSON body
- * (400) -> credentials present? (401) -> parse (loop thread, validation) ->
+ * A request flows: framing (400) -> match route (404/405) -> read limits
+ * (413) -> Content-Type (415) -> JSON body (400) -> credentials present?
+ * (401) -> parse (loop thread, validation) ->
  * store job: resolve the API key and check its role (401/403), replay or
  * record the Idempotency-Key, run the route's work function in the same
  * transaction -> answer on the loop thread, exactly once.
@@ -80,8 +81,13 @@ struct http_req {
 	size_t raw_len;
 	char *bearer;   /* credential from Authorization or ?token= */
 	char *idem_key; /* Idempotency-Key header */
+	/* The client as per-address limits and anonymous idempotency scopes
+	 * see it: the peer, or the address a trusted proxy reports; IPv4
+	 * dotted, IPv6 as its /64 ("2001:db8:1:2::/64"). */
 	char client_ip[64];
-	char req_id[24];
+	/* Random per request (or a trusted proxy's X-Request-Id): it names
+	 * the request in logs without telling how busy the service is. */
+	char req_id[40];
 	int64_t start_mono_ms;
 
 	/* Set by the store job before work runs. */

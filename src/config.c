@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "netaddr.h"
 #include "webhook.h"
 #include "xalloc.h"
 
@@ -53,6 +54,23 @@ static const struct config_key config_keys[] = {
 	    "idle timeout of an HTTP connection"),
 	INT(shutdown_grace_sec, "10", 0, 600,
 	    "how long SIGTERM waits for in-flight requests"),
+	INT(header_timeout_sec, "10", 1, 600,
+	    "a request line and headers must arrive within this, however"
+	    " slowly they trickle"),
+	INT(body_timeout_sec, "10", 1, 600,
+	    "time a request body gets on top of its size at body_min_rate"),
+	INT(body_min_rate, "1024", 0, 100000000,
+	    "slowest accepted request body, bytes per second; 0: no limit"),
+	INT(max_connections, "0", 0, 1000000,
+	    "open HTTP connections in all; 0: the fd limit less a reserve"),
+	INT(max_connections_per_addr, "64", 0, 1000000,
+	    "open HTTP connections from one address or IPv6 /64; 0: no limit"),
+	STR(trusted_proxies, "",
+	    "reverse proxies (addresses, CIDR ranges) whose client address"
+	    " header is believed"),
+	STR(client_addr_header, "x-forwarded-for",
+	    "where a trusted proxy puts the client: x-forwarded-for or "
+	    "forwarded"),
 	STR(db_host, "localhost", "MariaDB host (ignored when db_socket set)"),
 	INT(db_port, "3306", 1, 65535, "MariaDB TCP port"),
 	STR(db_socket, "", "MariaDB unix socket path"),
@@ -63,6 +81,8 @@ static const struct config_key config_keys[] = {
 	    "store worker threads, one MariaDB connection each"),
 	INT(store_queue_max, "10000", 16, 1000000,
 	    "store jobs queued before requests get 503"),
+	INT(malloc_trim_sec, "10", 0, 3600,
+	    "return freed heap memory to the system this often; 0: never"),
 	STR(log_level, "info", "debug, info, warn or error"),
 	BOOL(test_clock, "false",
 	     "let admins set the clock (tests and simulation only)"),
@@ -486,6 +506,20 @@ config_check(const struct config *c, struct cbd_err *err)
 		cbd_err_set(err, 400, "invalid-config", "log_level",
 			    "log_level must be debug, info, warn or error");
 		return -1;
+	}
+	if (strcmp(c->client_addr_header, "x-forwarded-for") &&
+	    strcmp(c->client_addr_header, "forwarded")) {
+		cbd_err_set(err, 400, "invalid-config", "client_addr_header",
+			    "client_addr_header must be x-forwarded-for or "
+			    "forwarded");
+		return -1;
+	}
+	{
+		struct netaddr_list *l = netaddr_list_parse(
+			c->trusted_proxies, "trusted_proxies", err);
+		if (l == NULL)
+			return -1;
+		netaddr_list_free(l);
 	}
 	if (strcmp(c->sms_mode, "off") && strcmp(c->sms_mode, "webhook") &&
 	    strcmp(c->sms_mode, "twilio")) {

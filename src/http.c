@@ -22,13 +22,16 @@
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
+#include <openssl/rand.h>
 
 #include "clock.h"
 #include "config.h"
 #include "http.h"
 #include "keys.h"
+#include "listener.h"
 #include "log.h"
 #include "metrics.h"
+#include "netaddr.h"
 #include "store.h"
 #include "valid.h"
 #include "xalloc.h"
@@ -44,9 +47,9 @@ struct http_server {
 	struct metrics *metrics;
 	const struct http_route *const *tables;
 	struct evhttp *evh;
-	struct evhttp_bound_socket *bound;
+	struct listener *listener;
+	struct netaddr_list *trusted; /* proxies whose client header counts */
 	int inflight;
-	uint64_t next_id;
 	int is_draining;
 };
 
@@ -57,6 +60,12 @@ struct http_job {
 	char key_hash[KEYS_HASH_HEX_LEN + 1];
 	int need_key_lookup;
 	char body_hash[KEYS_HASH_HEX_LEN + 1];
+	/* The body's Content-Type is not what the route takes: 415, told
+	 * after the key's role is checked (a caller who may not use the
+	 * route learns nothing about its input). */
+	const char *wrong_type_wanted;
+	int is_head;
+	int must_close; /* framing in doubt: close after the answer */
 };
 
 static const struct {
@@ -323,8 +332,16 @@ http_finish(struct http_job *j, const struct cbd_err *err)
 			free(b);
 		}
 	}
-	if (s->is_draining)
+	if (s->is_draining || j->must_close)
 		evhttp_add_header(h, "Connection", "close");
+	if (j->is_head) {
+		/* The GET answer's headers, its length, and no body: evhttp
+		 * would send the body and leave the length out. */
+		char n[24];
+		snprintf(n, sizeof(n), "%zu", evbuffer_get_length(out));
+		evhttp_add_header(h, "Content-Length", n);
+		evbuffer_drain(out, evbuffer_get_length(out));
+	}
 	evhttp_send_reply(j->ev, status, http_title(status), out);
 	evbuffer_free(out);
 	metrics_request(s->metrics, j->r.route ? j->r.route->name : "unmatched",
@@ -403,6 +420,223 @@ http_method_name(enum evhttp_cmd_type m)
 	}
 }
 
+static void
+http_err_media_type(struct cbd_err *err, const char *wanted)
+{
+	cbd_err_set(err, 415, "unsupported-media-type", "Content-Type",
+		    "the body must be sent as Content-Type: %s", wanted);
+}
+
+/* RFC 9110 token characters, which a header name must consist of. */
+static int
+http_is_token(const char *s)
+{
+	if (*s == '\0')
+		return 0;
+	for (; *s; s++)
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
+		      (*s >= '0' && *s <= '9') ||
+		      strchr("!#$%&'*+-.^_`|~", *s) != NULL))
+			return 0;
+	return 1;
+}
+
+/*
+ * Framing a proxy in front might read differently from evhttp (request
+ * smuggling): RFC 9112 makes each of these a 400 and a closed connection.
+ * evhttp takes the first of two Content-Lengths, ignores a
+ * "Transfer-Encoding :" (the space makes it another header) and reads
+ * Content-Length past an unknown transfer coding.
+ */
+static int
+http_check_framing(struct evkeyvalq *in, struct cbd_err *err)
+{
+	const char *length = NULL;
+	int chunked = 0;
+	struct evkeyval *h;
+
+	TAILQ_FOREACH(h, in, next)
+	{
+		if (!http_is_token(h->key)) {
+			cbd_err_set(err, 400, "invalid-framing", "",
+				    "a header name holds a space or other "
+				    "character not allowed there");
+			return -1;
+		}
+		if (strcasecmp(h->key, "Content-Length") == 0) {
+			if (length != NULL && strcmp(length, h->value) != 0) {
+				cbd_err_set(err, 400, "invalid-framing",
+					    "Content-Length",
+					    "two different Content-Length "
+					    "headers");
+				return -1;
+			}
+			length = h->value;
+		} else if (strcasecmp(h->key, "Transfer-Encoding") == 0) {
+			if (chunked || strcasecmp(h->value, "chunked") != 0) {
+				cbd_err_set(err, 400, "invalid-framing",
+					    "Transfer-Encoding",
+					    "only one Transfer-Encoding: "
+					    "chunked is understood");
+				return -1;
+			}
+			chunked = 1;
+		}
+	}
+	if (chunked && length != NULL) {
+		cbd_err_set(err, 400, "invalid-framing", "Transfer-Encoding",
+			    "Content-Length and Transfer-Encoding together");
+		return -1;
+	}
+	return 0;
+}
+
+/* Whether the media type of a Content-Type value (parameters aside) is
+ * want; value may be NULL. */
+static int
+http_media_type_is(const char *value, const char *want)
+{
+	size_t n;
+
+	if (value == NULL)
+		return 0;
+	value += strspn(value, " \t");
+	n = strcspn(value, "; \t");
+	return n == strlen(want) && strncasecmp(value, want, n) == 0;
+}
+
+/*
+ * The address text of one list element [p, end) into out (size 64), ""
+ * when there is none: for X-Forwarded-For the element itself, for
+ * Forwarded (RFC 7239) its for= parameter, unquoted.
+ */
+static void
+http_forwarded_value(const char *p, const char *end, int is_rfc7239, char *out)
+{
+	const char *v = p;
+	size_t vl;
+
+	out[0] = '\0';
+	if (is_rfc7239) {
+		v = NULL;
+		while (p < end) {
+			p += strspn(p, " \t;");
+			if (p < end && strncasecmp(p, "for=", 4) == 0) {
+				v = p + 4;
+				break;
+			}
+			p += strcspn(p, ";,");
+		}
+		if (v == NULL)
+			return;
+	}
+	v += strspn(v, " \t\"");
+	vl = strcspn(v, ";,\" \t");
+	if (v + vl > end)
+		vl = v < end ? (size_t)(end - v) : 0;
+	if (vl < 64) {
+		memcpy(out, v, vl);
+		out[vl] = '\0';
+	}
+}
+
+/*
+ * The addresses a trusted proxy reports, in order, over all header lines
+ * of that name. Only the last max are kept, in a ring (items[k % max]):
+ * the nearest hops are at the end, and a client could pad the front.
+ * Returns how many there were in all.
+ */
+static int
+http_forwarded_items(struct evkeyvalq *in, int is_rfc7239, char (*items)[64],
+		     int max)
+{
+	const char *name = is_rfc7239 ? "Forwarded" : "X-Forwarded-For";
+	struct evkeyval *h;
+	int n = 0;
+
+	TAILQ_FOREACH(h, in, next)
+	{
+		const char *p = h->value;
+
+		if (strcasecmp(h->key, name) != 0)
+			continue;
+		while (*p != '\0') {
+			const char *end = p + strcspn(p, ",");
+
+			http_forwarded_value(p, end, is_rfc7239,
+					     items[n % max]);
+			n++;
+			p = *end ? end + 1 : end;
+		}
+	}
+	return n;
+}
+
+/*
+ * Who is calling: the peer, unless the peer is a trusted proxy; then the
+ * nearest address in its header that is not itself a trusted proxy. An
+ * entry that is no address stops the walk (whatever lies beyond it came
+ * from the client and may be forged).
+ */
+static void
+http_resolve_client(struct http_server *s, struct http_job *j,
+		    struct evkeyvalq *in)
+{
+	struct evhttp_connection *evcon = evhttp_request_get_connection(j->ev);
+	struct netaddr client;
+	char items[16][64];
+	int n;
+
+	if (evcon == NULL ||
+	    netaddr_from_sockaddr(evhttp_connection_get_addr(evcon), &client) !=
+		    0) {
+		char *host = NULL;
+		ev_uint16_t port = 0;
+		if (evcon != NULL)
+			evhttp_connection_get_peer(evcon, &host, &port);
+		snprintf(j->r.client_ip, sizeof(j->r.client_ip), "%s",
+			 host ? host : "");
+		return;
+	}
+	if (netaddr_list_has(s->trusted, &client)) {
+		const char *rid = evhttp_find_header(in, "X-Request-Id");
+
+		n = http_forwarded_items(
+			in,
+			strcmp(s->cfg->client_addr_header, "forwarded") == 0,
+			items, (int)CBD_ARRAY_LEN(items));
+		for (int i = n - 1;
+		     i >= 0 && i >= n - (int)CBD_ARRAY_LEN(items); i--) {
+			const char *t = items[i % (int)CBD_ARRAY_LEN(items)];
+			struct netaddr a;
+			if (netaddr_parse(t, strlen(t), &a) != 0)
+				break;
+			client = a;
+			if (!netaddr_list_has(s->trusted, &a))
+				break;
+		}
+		/* The proxy's request id ties its log to ours. */
+		if (rid != NULL && *rid != '\0' &&
+		    strlen(rid) < sizeof(j->r.req_id) &&
+		    strspn(rid, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRST"
+				"UVWXYZ0123456789._:-") == strlen(rid))
+			snprintf(j->r.req_id, sizeof(j->r.req_id), "%s", rid);
+	}
+	netaddr_key(&client, j->r.client_ip, sizeof(j->r.client_ip));
+}
+
+/* 96 random bits: unique in practice, and says nothing of the traffic. */
+static void
+http_new_req_id(char *buf, size_t size)
+{
+	unsigned char b[12];
+
+	if (RAND_bytes(b, sizeof(b)) != 1)
+		log_fatal("no randomness", "source=RAND_bytes");
+	for (size_t i = 0; i < sizeof(b) && 2 * i + 2 < size; i++)
+		snprintf(buf + 2 * i, 3, "%02x", b[i]);
+}
+
 /*
  * Store thread: authenticate, authorise, replay or record the idempotency
  * key, and run the route's work, all in one transaction. Re-runnable: the
@@ -460,6 +694,10 @@ http_job_work(struct store_tx *tx, void *arg, struct cbd_err *err)
 		}
 		/* Validation comes after authorisation: a caller who may
 		 * not use the endpoint learns nothing about its input. */
+		if (j->wrong_type_wanted != NULL) {
+			http_err_media_type(err, j->wrong_type_wanted);
+			return -1;
+		}
 		/* A deadlock runs this job again: drop the last run's
 		 * parse state before parsing anew. */
 		if (r->ctx != NULL && r->ctx_free != NULL) {
@@ -603,69 +841,53 @@ http_extract_bearer(struct http_job *j, struct evkeyvalq *in)
 	}
 }
 
-/* Loop thread: everything up to the store job. */
-static void
-http_dispatch(struct evhttp_request *ev, void *arg)
+/* A new job for ev; counts as in flight until http_finish. */
+static struct http_job *
+http_job_new(struct http_server *s, struct evhttp_request *ev)
 {
-	struct http_server *s = arg;
-	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(ev);
-	enum evhttp_cmd_type method = evhttp_request_get_command(ev);
-	struct evkeyvalq *in = evhttp_request_get_input_headers(ev);
-	struct evbuffer *body = evhttp_request_get_input_buffer(ev);
+	struct http_job *j = xcalloc(1, sizeof(*j));
+
+	j->ev = ev;
+	j->r.srv = s;
+	j->r.cfg = s->cfg;
+	j->r.start_mono_ms = clock_mono_ms();
+	j->is_head = evhttp_request_get_command(ev) == EVHTTP_REQ_HEAD;
+	TAILQ_INIT(&j->r.query);
+	http_new_req_id(j->r.req_id, sizeof(j->r.req_id));
+	s->inflight++;
+	return j;
+}
+
+/* Find the route for the request's path and method; 0, or -1 answered. */
+static int
+http_route_find(struct http_server *s, struct http_job *j)
+{
+	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(j->ev);
+	enum evhttp_cmd_type method = evhttp_request_get_command(j->ev);
 	const char *path = evhttp_uri_get_path(uri);
 	const char *qs = evhttp_uri_get_query(uri);
 	const struct http_route *found = NULL;
 	int path_matched = 0;
 	char allow[64] = "";
-	struct http_job *j = xcalloc(1, sizeof(*j));
-	struct cbd_err err;
-	size_t limit, blen;
-	char *decoded = NULL;
-	char *host = NULL;
-	ev_uint16_t port = 0;
+	char *decoded;
+	size_t dlen = 0;
 
-	memset(&err, 0, sizeof(err));
-	j->ev = ev;
-	j->r.srv = s;
-	j->r.cfg = s->cfg;
-	j->r.start_mono_ms = clock_mono_ms();
-	TAILQ_INIT(&j->r.query);
-	snprintf(j->r.req_id, sizeof(j->r.req_id), "%llx-%llu",
-		 (unsigned long long)(clock_now() & 0xffffff),
-		 (unsigned long long)++s->next_id);
-	s->inflight++;
-	evhttp_connection_get_peer(evhttp_request_get_connection(ev), &host,
-				   &port);
-	snprintf(j->r.client_ip, sizeof(j->r.client_ip), "%s",
-		 host ? host : "");
-
-	if (s->is_draining) {
-		cbd_err_set(&err, 503, "shutting-down", "",
-			    "the server is shutting down");
-		err.retry_after_sec = 1;
-		http_finish(j, &err);
-		return;
-	}
 	if (path == NULL || *path == '\0')
 		path = "/";
-	{
-		size_t dlen = 0;
-		decoded = evhttp_uridecode(path, 0, &dlen);
-		/* "%00" would cut the path short: refuse rather than guess. */
-		if (decoded == NULL || strlen(decoded) != dlen) {
-			free(decoded);
-			http_fail(j, 400, "invalid-path", "",
-				  "malformed request path");
-			return;
-		}
+	decoded = evhttp_uridecode(path, 0, &dlen);
+	/* "%00" would cut the path short: refuse rather than guess. */
+	if (decoded == NULL || strlen(decoded) != dlen) {
+		free(decoded);
+		http_fail(j, 400, "invalid-path", "", "malformed request path");
+		return -1;
 	}
 	if (qs != NULL && evhttp_parse_query_str(qs, &j->r.query) != 0) {
 		free(decoded);
 		http_fail(j, 400, "invalid-query", "",
 			  "malformed query string");
-		return;
+		return -1;
 	}
-	for (const struct http_route *const *t = s->tables; *t; t++) {
+	for (const struct http_route *const *t = s->tables; *t && !found; t++) {
 		for (const struct http_route *rt = *t; rt->path; rt++) {
 			char *params[HTTP_MAX_PARAMS] = { 0 };
 			if (!http_match(rt->path, decoded, params))
@@ -685,25 +907,46 @@ http_dispatch(struct evhttp_request *ev, void *arg)
 			for (int i = 0; i < HTTP_MAX_PARAMS; i++)
 				free(params[i]);
 		}
-		if (found)
-			break;
 	}
 	free(decoded);
 	if (found == NULL) {
 		if (path_matched) {
-			evhttp_add_header(evhttp_request_get_output_headers(ev),
-					  "Allow", allow);
+			evhttp_add_header(
+				evhttp_request_get_output_headers(j->ev),
+				"Allow", allow);
 			http_fail(j, 405, "method-not-allowed", "",
 				  "method not allowed on this path");
 		} else
 			http_fail(j, 404, "not-found", "", "no such endpoint");
-		return;
+		return -1;
 	}
 	j->r.route = found;
 	log_debug("request start", "req=%s method=%s route=%s", j->r.req_id,
 		  http_method_name(method), found->name);
+	return 0;
+}
 
-	/* Body: size, then JSON unless the route takes raw text. */
+/*
+ * Body: size (413), media type (415: a form or text/plain post is what a
+ * web page of another site can send without asking, so JSON must say it
+ * is JSON), then JSON unless the route takes raw text. 0, or -1 answered.
+ */
+static int
+http_read_body(struct http_server *s, struct http_job *j)
+{
+	const struct http_route *found = j->r.route;
+	enum evhttp_cmd_type method = evhttp_request_get_command(j->ev);
+	struct evbuffer *body = evhttp_request_get_input_buffer(j->ev);
+	const char *ctype = evhttp_find_header(
+		evhttp_request_get_input_headers(j->ev), "Content-Type");
+	const char *wanted = (found->flags & HTTP_F_RAW_BODY)
+				     ? "text/calendar"
+				     : "application/json";
+	size_t limit, blen;
+	int takes_body =
+		method == EVHTTP_REQ_POST || method == EVHTTP_REQ_PUT ||
+		method == EVHTTP_REQ_PATCH || method == EVHTTP_REQ_DELETE;
+
 	limit = (found->flags & HTTP_F_BIG_BODY)
 			? HTTP_BIG_BODY_BYTES
 			: (size_t)s->cfg->max_body_bytes;
@@ -712,12 +955,17 @@ http_dispatch(struct evhttp_request *ev, void *arg)
 		char d[96];
 		snprintf(d, sizeof(d), "request body over %zu bytes", limit);
 		http_fail(j, 413, "body-too-large", "body", d);
-		return;
+		return -1;
 	}
 	j->r.raw_body = xmalloc(blen + 1);
 	evbuffer_copyout(body, j->r.raw_body, blen);
 	j->r.raw_body[blen] = '\0';
 	j->r.raw_len = blen;
+	/* A body-less POST or DELETE has nothing to mistype. */
+	if (takes_body && blen > 0 && !http_media_type_is(ctype, wanted)) {
+		j->wrong_type_wanted = wanted;
+		return 0; /* told now or after the key's role: see caller */
+	}
 	if (!(found->flags & HTTP_F_RAW_BODY) &&
 	    (method == EVHTTP_REQ_POST || method == EVHTTP_REQ_PUT ||
 	     method == EVHTTP_REQ_PATCH)) {
@@ -731,95 +979,147 @@ http_dispatch(struct evhttp_request *ev, void *arg)
 			char d[200];
 			snprintf(d, sizeof(d), "malformed JSON: %s", jerr.text);
 			http_fail(j, 400, "invalid-json", "body", d);
-			return;
+			return -1;
 		}
 		if (!json_is_object(j->r.body) &&
 		    !((found->flags & HTTP_F_ARRAY_BODY) &&
 		      json_is_array(j->r.body))) {
 			http_fail(j, 400, "invalid-json", "body",
 				  "the body must be a JSON object");
-			return;
+			return -1;
 		}
 	}
+	return 0;
+}
 
-	/* Credentials: staff keys are resolved in the store job; manage
-	 * tokens are checked by the route against the callback. */
+/* Credentials: staff keys are resolved in the store job; manage tokens
+ * are checked by the route against the callback. 0, or -1 answered. */
+static int
+http_check_credentials(struct http_job *j, struct evkeyvalq *in)
+{
+	const struct http_route *found = j->r.route;
+	unsigned role;
+
 	http_extract_bearer(j, in);
-	if (!(found->roles & HTTP_ROLE_PUBLIC)) {
-		if (j->r.bearer == NULL) {
-			http_fail(j, 401, "unauthorized", "",
-				  "credentials required: Authorization: "
-				  "Bearer <key>");
-			return;
-		}
-		if (strncmp(j->r.bearer, KEYS_STAFF_PREFIX,
+	if (found->roles & HTTP_ROLE_PUBLIC) {
+		if (j->r.bearer != NULL && (found->roles & HTTP_ROLES_STAFF) &&
+		    strncmp(j->r.bearer, KEYS_STAFF_PREFIX,
 			    strlen(KEYS_STAFF_PREFIX)) == 0) {
+			/* A public route that also lists staff (GET
+			 * /v1/slots, whose case= needs credentials): a key
+			 * given is checked, so the route can tell who asks. */
 			j->need_key_lookup = 1;
 			keys_hash_hex(j->r.bearer, j->key_hash);
-		} else if (strncmp(j->r.bearer, KEYS_MANAGE_PREFIX,
-				   strlen(KEYS_MANAGE_PREFIX)) == 0 ||
-			   strncmp(j->r.bearer, KEYS_FEED_PREFIX,
-				   strlen(KEYS_FEED_PREFIX)) == 0) {
-			/* Tokens are checked against their object by the
-			 * route; here only whether this kind may call it. */
-			unsigned role = j->r.bearer[2] == 't'
-						? HTTP_ROLE_CUSTOMER
-						: HTTP_ROLE_FEED;
-			if (!(found->roles & role)) {
-				http_fail(j, 403, "forbidden", "",
-					  "this token does not grant access "
-					  "to this endpoint");
-				return;
-			}
-			j->r.role = role;
-		} else {
-			http_fail(j, 401, "unauthorized", "",
-				  "unrecognised credentials");
-			return;
-		}
-	} else if (j->r.bearer != NULL && (found->roles & HTTP_ROLES_STAFF) &&
-		   strncmp(j->r.bearer, KEYS_STAFF_PREFIX,
-			   strlen(KEYS_STAFF_PREFIX)) == 0) {
-		/* A public route that also lists staff (GET /v1/slots, whose
-		 * case= needs credentials): a key given is checked, so the
-		 * route can tell who asks. */
+		} else if (j->r.bearer != NULL &&
+			   (found->roles & HTTP_ROLE_CUSTOMER) &&
+			   strncmp(j->r.bearer, KEYS_MANAGE_PREFIX,
+				   strlen(KEYS_MANAGE_PREFIX)) == 0)
+			j->r.role =
+				HTTP_ROLE_CUSTOMER; /* checked by the route */
+		else
+			j->r.role = HTTP_ROLE_PUBLIC;
+		return 0;
+	}
+	if (j->r.bearer == NULL) {
+		http_fail(j, 401, "unauthorized", "",
+			  "credentials required: Authorization: "
+			  "Bearer <key>");
+		return -1;
+	}
+	if (strncmp(j->r.bearer, KEYS_STAFF_PREFIX,
+		    strlen(KEYS_STAFF_PREFIX)) == 0) {
 		j->need_key_lookup = 1;
 		keys_hash_hex(j->r.bearer, j->key_hash);
-	} else if (j->r.bearer != NULL && (found->roles & HTTP_ROLE_CUSTOMER) &&
-		   strncmp(j->r.bearer, KEYS_MANAGE_PREFIX,
-			   strlen(KEYS_MANAGE_PREFIX)) == 0) {
-		j->r.role = HTTP_ROLE_CUSTOMER; /* checked by the route */
-	} else
-		j->r.role = HTTP_ROLE_PUBLIC;
-
-	{
-		const char *ik = evhttp_find_header(in, "Idempotency-Key");
-		if (ik != NULL) {
-			if (*ik == '\0' || strlen(ik) > 255 ||
-			    !valid_text(ik, strlen(ik))) {
-				http_fail(j, 400, "invalid-header",
-					  "Idempotency-Key",
-					  "Idempotency-Key must be 1 to 255 "
-					  "printable characters");
-				return;
-			}
-			j->r.idem_key = xstrdup(ik);
-			/* The fingerprint covers what the request asks. */
-			char *fp = xasprintf(
-				"%s %s\n%s", http_method_name(method),
-				evhttp_request_get_uri(ev), j->r.raw_body);
-			keys_digest_hex(fp, strlen(fp), j->body_hash);
-			free(fp);
-		}
+		return 0;
 	}
+	if (strncmp(j->r.bearer, KEYS_MANAGE_PREFIX,
+		    strlen(KEYS_MANAGE_PREFIX)) != 0 &&
+	    strncmp(j->r.bearer, KEYS_FEED_PREFIX, strlen(KEYS_FEED_PREFIX)) !=
+		    0) {
+		http_fail(j, 401, "unauthorized", "",
+			  "unrecognised credentials");
+		return -1;
+	}
+	/* Tokens are checked against their object by the route; here only
+	 * whether this kind may call it. */
+	role = j->r.bearer[2] == 't' ? HTTP_ROLE_CUSTOMER : HTTP_ROLE_FEED;
+	if (!(found->roles & role)) {
+		http_fail(j, 403, "forbidden", "",
+			  "this token does not grant access to this endpoint");
+		return -1;
+	}
+	j->r.role = role;
+	return 0;
+}
 
-	if (found->parse != NULL && !j->need_key_lookup &&
-	    found->parse(&j->r, &err) != 0) {
+/* The Idempotency-Key and the fingerprint of what the request asks. */
+static int
+http_read_idem_key(struct http_job *j, struct evkeyvalq *in)
+{
+	const char *ik = evhttp_find_header(in, "Idempotency-Key");
+	char *fp;
+
+	if (ik == NULL)
+		return 0;
+	if (*ik == '\0' || strlen(ik) > 255 || !valid_text(ik, strlen(ik))) {
+		http_fail(j, 400, "invalid-header", "Idempotency-Key",
+			  "Idempotency-Key must be 1 to 255 printable "
+			  "characters");
+		return -1;
+	}
+	j->r.idem_key = xstrdup(ik);
+	fp = xasprintf("%s %s\n%s",
+		       http_method_name(evhttp_request_get_command(j->ev)),
+		       evhttp_request_get_uri(j->ev), j->r.raw_body);
+	keys_digest_hex(fp, strlen(fp), j->body_hash);
+	free(fp);
+	return 0;
+}
+
+/* Loop thread: everything up to the store job, one step after another;
+ * a step that fails has answered. */
+static void
+http_dispatch(struct evhttp_request *ev, void *arg)
+{
+	struct http_server *s = arg;
+	struct evkeyvalq *in = evhttp_request_get_input_headers(ev);
+	struct http_job *j;
+	struct cbd_err err;
+
+	/* The whole request is in: no read deadline until the next one. */
+	listener_request_read(s->listener, ev);
+	j = http_job_new(s, ev);
+	memset(&err, 0, sizeof(err));
+	http_resolve_client(s, j, in);
+	if (http_check_framing(in, &err) != 0) {
+		j->must_close = 1;
+		http_finish(j, &err);
+		return;
+	}
+	if (s->is_draining) {
+		cbd_err_set(&err, 503, "shutting-down", "",
+			    "the server is shutting down");
+		err.retry_after_sec = 1;
+		http_finish(j, &err);
+		return;
+	}
+	if (http_route_find(s, j) != 0 || http_read_body(s, j) != 0 ||
+	    http_check_credentials(j, in) != 0)
+		return;
+	if (j->wrong_type_wanted != NULL && !j->need_key_lookup) {
+		http_err_media_type(&err, j->wrong_type_wanted);
+		http_finish(j, &err);
+		return;
+	}
+	if (http_read_idem_key(j, in) != 0)
+		return;
+	if (j->r.route->parse != NULL && !j->need_key_lookup &&
+	    j->r.route->parse(&j->r, &err) != 0) {
 		http_finish(j, &err);
 		cbd_err_clear(&err);
 		return;
 	}
-	if (found->work == NULL) {
+	if (j->r.route->work == NULL) {
 		http_finish(j, NULL);
 		return;
 	}
@@ -837,12 +1137,19 @@ http_server_new(struct event_base *base, const struct config *cfg,
 		const struct http_route *const *tables)
 {
 	struct http_server *s = xcalloc(1, sizeof(*s));
+	struct cbd_err err;
 
+	memset(&err, 0, sizeof(err));
 	s->base = base;
 	s->cfg = cfg;
 	s->pool = pool;
 	s->metrics = metrics;
 	s->tables = tables;
+	/* config_load checked it already; defaults parse by construction */
+	s->trusted = netaddr_list_parse(cfg->trusted_proxies, "trusted_proxies",
+					&err);
+	if (s->trusted == NULL)
+		log_fatal("bad trusted_proxies", "error=\"%s\"", err.detail);
 	s->evh = evhttp_new(base);
 	evhttp_set_allowed_methods(
 		s->evh, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_PUT |
@@ -850,6 +1157,7 @@ http_server_new(struct event_base *base, const struct config *cfg,
 				EVHTTP_REQ_HEAD | EVHTTP_REQ_OPTIONS);
 	evhttp_set_max_body_size(s->evh, HTTP_HARD_BODY_CAP);
 	evhttp_set_max_headers_size(s->evh, 16384);
+	/* An idle timer only; the listener adds the read deadlines. */
 	evhttp_set_timeout(s->evh, cfg->request_timeout_sec);
 	evhttp_set_gencb(s->evh, http_dispatch, s);
 	return s;
@@ -858,34 +1166,15 @@ http_server_new(struct event_base *base, const struct config *cfg,
 int
 http_server_listen(struct http_server *s)
 {
-	s->bound = evhttp_bind_socket_with_handle(
-		s->evh, s->cfg->listen_addr, (ev_uint16_t)s->cfg->listen_port);
-	if (s->bound == NULL) {
-		log_error("cannot listen", "addr=%s port=%d",
-			  s->cfg->listen_addr, s->cfg->listen_port);
-		return -1;
-	}
-	/* Linux hands TCP_NODELAY on to accepted sockets: without it a
-	 * reply over one segment waits for the client's delayed ACK. */
-	{
-		int one = 1;
-		evutil_socket_t fd = evhttp_bound_socket_get_fd(s->bound);
-		if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one,
-			       sizeof(one)) != 0)
-			log_warn("TCP_NODELAY not set", "errno=%d", errno);
-	}
-	log_info("listening", "addr=%s port=%d", s->cfg->listen_addr,
-		 s->cfg->listen_port);
-	return 0;
+	s->listener =
+		listener_new(s->base, s->evh, s->cfg, s->metrics, s->trusted);
+	return s->listener != NULL ? 0 : -1;
 }
 
 void
 http_server_stop_accepting(struct http_server *s)
 {
-	if (s->bound != NULL) {
-		evhttp_del_accept_socket(s->evh, s->bound);
-		s->bound = NULL;
-	}
+	listener_stop(s->listener, s->evh);
 	s->is_draining = 1;
 }
 
@@ -912,6 +1201,10 @@ http_server_free(struct http_server *s)
 {
 	if (s == NULL)
 		return;
+	/* evhttp closes its connections first: the listener counts them
+	 * out as they go. */
 	evhttp_free(s->evh);
+	listener_free(s->listener);
+	netaddr_list_free(s->trusted);
 	free(s);
 }

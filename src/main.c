@@ -24,6 +24,7 @@
 #include "http.h"
 #include "keys.h"
 #include "log.h"
+#include "memtrim.h"
 #include "metrics.h"
 #include "migrate.h"
 #include "outbox.h"
@@ -41,6 +42,7 @@ struct main_state {
 	struct outbox *outbox;
 	struct queue_janitor *janitor;
 	struct handoff_planner *planner;
+	struct memtrim *memtrim;
 	struct metrics *metrics;
 	struct event *sig_term, *sig_int, *sig_hup, *drain_timer;
 	int signals_seen;
@@ -306,6 +308,7 @@ main(int argc, char **argv)
 	st.outbox = outbox_new(st.base, &st.cfg, st.pool, st.metrics);
 	st.janitor = queue_janitor_new(st.base, st.pool);
 	st.planner = handoff_planner_new(st.base, &st.cfg, st.pool, st.metrics);
+	st.memtrim = memtrim_new(st.base, st.cfg.malloc_trim_sec);
 	st.sig_term = evsignal_new(st.base, SIGTERM, main_signal_cb, &st);
 	st.sig_int = evsignal_new(st.base, SIGINT, main_signal_cb, &st);
 	st.sig_hup = evsignal_new(st.base, SIGHUP, main_signal_cb, &st);
@@ -332,6 +335,7 @@ main(int argc, char **argv)
 	outbox_free(st.outbox);
 	queue_janitor_free(st.janitor);
 	handoff_planner_free(st.planner);
+	memtrim_free(st.memtrim);
 	http_server_free(st.http);
 	event_free(st.sig_term);
 	event_free(st.sig_int);
