@@ -226,7 +226,7 @@ http_get_str(json_t *obj, const char *key, const char *field, size_t max_chars,
 			    max_chars);
 		return -1;
 	}
-	if (required && s[strspn(s, " \t\n")] == '\0') {
+	if (required && valid_is_blank(s)) {
 		cbd_err_set(err, 400, "missing-field", field,
 			    "%s must not be blank", field);
 		return -1;

@@ -405,14 +405,19 @@ roster_checker_add(struct roster_checker *ck, const struct shift_rule *r,
 			goto out;
 		}
 	}
-	if (ck->n + n > ck->cap) {
-		ck->cap = (ck->n + n) * 2;
-		ck->spans = xrealloc(ck->spans, ck->cap * sizeof(*ck->spans));
-	}
-	if (n > 0)
+	/* A rule with no occurrence in the window (UNTIL before its start,
+	 * say) adds nothing: there is no array to grow or sort, and qsort
+	 * must not be handed a NULL base even for zero elements. */
+	if (n > 0) {
+		if (ck->n + n > ck->cap) {
+			ck->cap = (ck->n + n) * 2;
+			ck->spans = xrealloc(ck->spans,
+					     ck->cap * sizeof(*ck->spans));
+		}
 		memcpy(ck->spans + ck->n, mine, n * sizeof(*mine));
-	ck->n += n;
-	qsort(ck->spans, ck->n, sizeof(*ck->spans), roster_cmp_span);
+		ck->n += n;
+		qsort(ck->spans, ck->n, sizeof(*ck->spans), roster_cmp_span);
+	}
 	rc = 0;
 out:
 	free(mine);
