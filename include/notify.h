@@ -45,6 +45,11 @@ struct notify_ctx {
 int notify_change(struct store_tx *tx, const struct config *cfg,
 		  const struct notify_ctx *c, enum notify_event ev,
 		  struct cbd_err *err) CBD_MUSTCHECK;
+/* Text the callback's manage link to its phone (sms_mode permitting),
+ * keeping to the customer's quiet hours. */
+int notify_manage_link(struct store_tx *tx, const struct config *cfg,
+		       const struct notify_ctx *c,
+		       struct cbd_err *err) CBD_MUSTCHECK;
 /* The URL a customer uses to manage the callback (caller frees). */
 char *notify_manage_url(const struct config *cfg, int64_t callback_id);
 

@@ -65,6 +65,7 @@ static const struct {
 } http_titles[] = {
 	{ 200, "OK" },
 	{ 201, "Created" },
+	{ 202, "Accepted" },
 	{ 400, "Bad Request" },
 	{ 401, "Unauthorized" },
 	{ 403, "Forbidden" },

@@ -255,7 +255,8 @@ queue_outcome(struct store_tx *tx, const struct config *cfg, int64_t id,
 	} else { /* reschedule, checked by the caller */
 		struct store_rows *tz = store_query(
 			tx, err,
-			"SELECT cu.timezone FROM callbacks c JOIN customers cu "
+			"SELECT COALESCE(c.contact_tz, cu.timezone) FROM "
+			"callbacks c JOIN customers cu "
 			"ON cu.id = c.customer_id WHERE c.id = ?",
 			"i", id);
 		int64_t new_owner = 0;

@@ -711,7 +711,8 @@ def test_answers_fit_the_documented_schemas(daemon):
                             notify=["email"]))
     booked = r.json()
     cb, token, case_id = booked["id"], booked["manage_token"], None
-    c.call("POST", "/v1/callbacks", want=200, json=booking(phone=phone, when=hour_slot(1, now=t0)))
+    c.call("POST", "/v1/callbacks", want=202, json=booking(phone=phone, when=hour_slot(1, now=t0)))
+    c.call("POST", "/v1/manage-links", want=202, json={"phone": unique_phone()})
     r = c.call("POST", "/v1/callbacks", want=201,
                json=booking(phone=unique_phone(), when="asap"))
     asap = r.json()

@@ -1,0 +1,319 @@
+"""What a hostile client can and cannot do with the domain: a phone number
+is no credential (no takeover of someone's callbacks, nothing learned about
+them), texts cannot be bombed through reschedules or link requests, links
+expire, agents who leave lose access at once, API key secrets never rest in
+the idempotency table, shift rules cannot make slot queries spin, and
+input at the edges is refused with a clear problem.
+
+Each test drives the real daemon and checks MariaDB and the outbox."""
+
+import json
+import time
+
+import pytest
+
+from helpers import make_key, wait_until
+from util_api import (assert_problem, book, booking, clock_advance, clock_to,
+                      epoch, hour_slot, row_counts, unique_phone)
+
+NOW = "2030-01-10T12:00:00Z"
+
+
+def outbox_rows(sql, callback_id):
+    return sql.query("SELECT channel, kind, payload FROM outbox WHERE callback_id = %s "
+                     "ORDER BY id", (callback_id,))
+
+
+def customer_row(sql, phone):
+    return sql.query("SELECT id, name, email, timezone, updated_at FROM customers "
+                     "WHERE phone = %s", (phone,))
+
+
+# --------------------------------------------------------------------------
+# A phone number alone takes over nothing
+
+
+def test_force_new_with_someone_elses_phone_redirects_none_of_their_messages(
+        daemon_factory, sql, make_agent, smtp_receiver):
+    d = daemon_factory({"smtp_url": smtp_receiver.url, "outbox_poll_ms": 50,
+                        "sms_mode": "webhook", "sms_url": "http://127.0.0.1:9/sms"})
+    clock_to(d, NOW)
+    alex, _ = make_agent(d, "alex")
+    sam, _ = make_agent(d, "sam")
+    lead = make_key(d, "lead", "lead-1")
+    phone = unique_phone()
+    victim = book(d, booking(phone=phone, name="Victoria Victim", email="victoria@example.com",
+                             tz="Europe/London", when="2030-01-11T10:00:00Z",
+                             notify=["email", "sms"])).json()
+    before = customer_row(sql, phone)
+
+    # The attacker knows only the phone number.
+    attacker = book(d, booking(phone=phone, name="Mallory", email="mallory@example.net",
+                               tz="Pacific/Auckland", when="2030-01-12T10:00:00Z",
+                               notify=["email"], force_new=True)).json()
+    assert customer_row(sql, phone) == before
+
+    # Then the victim's own callback is moved, handed off and cancelled.
+    r = d.req("PATCH", f"/v1/callbacks/{victim['id']}", key=victim["manage_token"],
+              json={"when": "2030-01-11T11:00:00Z"})
+    assert r.status_code == 200, r.text
+    owner = sql.scalar("SELECT owner_id FROM callbacks WHERE id = %s", (victim["id"],))
+    other = sam["id"] if owner == alex["id"] else alex["id"]
+    r = d.req("POST", "/v1/handoffs", key=lead,
+              json={"callback_ids": [victim["id"]], "to_agent": other,
+                    "note": {"summary": "s", "next_step": "n", "reason": "r"}})
+    assert r.status_code == 201, r.text
+    r = d.req("DELETE", f"/v1/callbacks/{victim['id']}", key=victim["manage_token"])
+    assert r.status_code == 200, r.text
+
+    rows = outbox_rows(sql, victim["id"])
+    kinds = [row["kind"] for row in rows]
+    for k in ("invite.request", "invite.cancel", "sms.rescheduled", "sms.owner_changed",
+              "sms.cancelled"):
+        assert k in kinds, kinds
+    for row in rows:
+        p = row["payload"]
+        for leak in ("mallory", "Mallory", "Auckland"):
+            assert leak not in p, (row["kind"], p)
+        if row["channel"] == "email":
+            assert json.loads(p)["to"] == "victoria@example.com", p
+    # Four invites (booking, move, handoff, cancel) all reach the victim.
+    mails = smtp_receiver.wait_for(5, timeout=20)
+    victim_mails = [m for m in mails if b"victoria@example.com" in b"".join(
+        x.encode() for x in m.rcpt_tos)]
+    assert len(victim_mails) >= 4, mails
+    for m in mails:
+        if m.rcpt_tos == ["mallory@example.net"]:
+            assert f"callback-{attacker['id']}@".encode() in m.data
+            continue
+        assert m.rcpt_tos == ["victoria@example.com"], m
+        assert b"Mallory" not in m.data and b"mallory" not in m.data
+    # The staff view of each callback shows the details its booking gave.
+    v = d.admin("GET", f"/v1/callbacks/{victim['id']}").json()
+    assert v["customer"]["name"] == "Victoria Victim"
+    assert v["customer"]["email"] == "victoria@example.com"
+    a = d.admin("GET", f"/v1/callbacks/{attacker['id']}").json()
+    assert a["customer"]["name"] == "Mallory" and a["timezone"] == "Pacific/Auckland"
+    assert customer_row(sql, phone) == before
+
+
+# --------------------------------------------------------------------------
+# A phone number reveals nothing
+
+
+def _comparable(r):
+    hide = {"date", "x-request-id"}
+    return (r.status_code, r.text,
+            sorted((k.lower(), v) for k, v in r.headers.items() if k.lower() not in hide))
+
+
+def test_link_request_answers_the_same_for_a_phone_with_and_without_a_callback(
+        daemon_factory, sql, make_agent):
+    d = daemon_factory({"sms_mode": "webhook", "sms_url": "http://127.0.0.1:9/sms"})
+    make_agent(d, "alex")
+    booked, unknown = unique_phone(), unique_phone()
+    cb = book(d, booking(phone=booked, topic="Private matter", when="asap")).json()
+    before = sql.scalar("SELECT COUNT(*) FROM outbox WHERE kind = 'sms.manage_link'")
+
+    with_cb = d.req("POST", "/v1/manage-links", json={"phone": booked})
+    without = d.req("POST", "/v1/manage-links", json={"phone": unknown})
+    assert with_cb.status_code == 202, with_cb.text
+    assert _comparable(with_cb) == _comparable(without)
+    assert "Private matter" not in with_cb.text and str(cb["id"]) not in with_cb.text
+
+    # The link went to the phone on file, and only for the phone with a callback.
+    rows = sql.query("SELECT callback_id, payload FROM outbox WHERE kind = 'sms.manage_link'")
+    assert len(rows) == before + 1
+    p = json.loads(rows[-1]["payload"])
+    assert rows[-1]["callback_id"] == cb["id"] and p["to"] == booked
+    assert f"/v1/callbacks/{cb['id']}?token={cb['manage_token']}" in p["body"]
+
+    # A second booking for the phone is answered with the same body, and
+    # shows nothing of the open callback either.
+    again = d.req("POST", "/v1/callbacks", json=booking(phone=booked, topic="x"))
+    assert again.status_code == 202 and again.json() == with_cb.json()
+
+
+def test_returning_customer_probes_are_rate_limited_and_text_a_bounded_number(
+        daemon_factory, sql, make_agent):
+    d = daemon_factory({"sms_mode": "webhook", "sms_url": "http://127.0.0.1:9/sms",
+                        "rate_phone_per_hour": 3, "rate_ip_per_10min": 30})
+    clock_to(d, NOW)
+    make_agent(d, "alex")
+    phone = unique_phone()
+    book(d, booking(phone=phone))
+    statuses = [d.req("POST", "/v1/callbacks", json=booking(phone=phone)).status_code
+                for _ in range(60)]
+    assert statuses.count(202) == 2, statuses     # 3 per phone per hour, booking included
+    assert set(statuses) == {202, 429}, statuses
+    r = d.req("POST", "/v1/callbacks", json=booking(phone=phone))
+    assert_problem(r, 429, "/problems/rate-limited", "customer.phone")
+    assert 1 <= int(r.headers["Retry-After"]) <= 3601
+    assert sql.scalar("SELECT COUNT(*) FROM outbox WHERE kind = 'sms.manage_link'") == 2
+
+    # Many phones from one address: the address limit holds, on the link
+    # requests too.
+    answers = [d.req("POST", "/v1/manage-links", json={"phone": unique_phone()})
+               for _ in range(60)]
+    codes = [a.status_code for a in answers]
+    assert codes.count(202) <= 30 - 3 and 429 in codes, codes
+    limited = [a for a in answers if a.status_code == 429][0]
+    assert_problem(limited, 429, "/problems/rate-limited")
+    assert int(limited.headers["Retry-After"]) >= 1
+
+
+# --------------------------------------------------------------------------
+# No text bombing through reschedules
+
+
+def test_thirty_reschedules_with_the_token_are_capped(daemon_factory, sql, make_agent):
+    d = daemon_factory({"sms_mode": "webhook", "sms_url": "http://127.0.0.1:9/sms",
+                        "rate_changes_per_callback_per_hour": 4,
+                        "rate_changes_per_phone_per_hour": 10})
+    make_agent(d, "alex")
+    cb = book(d, booking(when=hour_slot(0), notify=["sms"])).json()
+    results = []
+    for i in range(1, 31):
+        r = d.req("PATCH", f"/v1/callbacks/{cb['id']}", key=cb["manage_token"],
+                  json={"when": hour_slot(i)})
+        results.append(r)
+    ok = [r for r in results if r.status_code == 200]
+    assert len(ok) == 4, [r.status_code for r in results]
+    refused = results[len(ok)]
+    assert_problem(refused, 429, "/problems/too-many-changes", "when")
+    assert 1 <= int(refused.headers["Retry-After"]) <= 3601
+    assert all(r.status_code == 429 for r in results[4:])
+    # Nothing changed by the refused ones: the time is the fourth move's.
+    assert sql.scalar("SELECT due_at FROM callbacks WHERE id = %s",
+                      (cb["id"],)) == epoch(hour_slot(4))
+    texts = sql.scalar("SELECT COUNT(*) FROM outbox WHERE callback_id = %s AND channel = 'sms' "
+                       "AND kind <> 'sms.reminder'", (cb["id"],))
+    assert texts <= 1 + 4, texts   # the confirmation and one per move
+    # Staff are not limited, and the customer may always cancel.
+    r = d.admin("PATCH", f"/v1/callbacks/{cb['id']}", json={"when": hour_slot(40)})
+    assert r.status_code == 200, r.text
+    r = d.req("DELETE", f"/v1/callbacks/{cb['id']}", key=cb["manage_token"])
+    assert r.status_code == 200, r.text
+
+
+def test_reschedules_are_capped_per_phone_across_its_callbacks(daemon_factory, sql,
+                                                               make_agent):
+    d = daemon_factory({"rate_changes_per_callback_per_hour": 100,
+                        "rate_changes_per_phone_per_hour": 3})
+    make_agent(d, "alex")
+    phone = unique_phone()
+    a = book(d, booking(phone=phone, when=hour_slot(0))).json()
+    b = book(d, booking(phone=phone, when=hour_slot(1), force_new=True)).json()
+    for cb, i in ((a, 10), (b, 11), (a, 12)):
+        r = d.req("PATCH", f"/v1/callbacks/{cb['id']}", key=cb["manage_token"],
+                  json={"when": hour_slot(i)})
+        assert r.status_code == 200, r.text
+    before = row_counts(sql)
+    r = d.req("PATCH", f"/v1/callbacks/{b['id']}", key=b["manage_token"],
+              json={"when": hour_slot(13)})
+    assert_problem(r, 429, "/problems/too-many-changes", "when")
+    assert row_counts(sql) == before
+
+
+# --------------------------------------------------------------------------
+# Manage links expire
+
+
+def test_a_cancelled_callbacks_link_works_for_a_while_then_stops(daemon_factory, sql,
+                                                                 make_agent):
+    d = daemon_factory({"manage_token_cancelled_sec": 600, "manage_token_days": 2})
+    clock_to(d, NOW)
+    make_agent(d, "alex")
+    cb = book(d, booking(when="2030-01-11T10:00:00Z")).json()
+    path, tok = f"/v1/callbacks/{cb['id']}", cb["manage_token"]
+    assert d.req("DELETE", path, key=tok).status_code == 200
+    clock_advance(d, 300)
+    r = d.req("GET", path, key=tok)
+    assert r.status_code == 200 and r.json()["state"] == "cancelled"
+    clock_advance(d, 301)
+    for method in ("GET", "PATCH", "DELETE"):
+        r = d.req(method, path, key=tok,
+                  json={"when": "2030-01-11T12:00:00Z"} if method == "PATCH" else None)
+        assert_problem(r, 401, "/problems/token-expired")
+    r = d.req("GET", f"{path}/invite.ics?token={tok}")
+    assert_problem(r, 401, "/problems/token-expired")
+    # Staff still see it; a wrong token still reads as no such callback.
+    assert d.admin("GET", path).status_code == 200
+    assert_problem(d.req("GET", path, key=tok[:-2] + "xx"), 404, "/problems/not-found")
+
+
+def test_a_completed_callbacks_link_stops_days_after_the_call(daemon_factory, sql,
+                                                              make_agent):
+    d = daemon_factory({"manage_token_days": 2})
+    clock_to(d, NOW)
+    _, key = make_agent(d, "alex")
+    cb = book(d, booking(when="asap")).json()
+    path, tok = f"/v1/callbacks/{cb['id']}", cb["manage_token"]
+    r = d.req("POST", "/v1/me/queue/next", key=key)
+    assert r.status_code == 200, r.text
+    r = d.req("POST", f"{path}/outcome", key=key, json={"result": "reached"})
+    assert r.status_code == 200, r.text
+    clock_advance(d, 2 * 86400 - 60)
+    assert d.req("GET", path, key=tok).status_code == 200
+    clock_advance(d, 120)
+    assert_problem(d.req("GET", path, key=tok), 401, "/problems/token-expired")
+
+
+def test_an_open_callbacks_link_keeps_working(daemon_factory, make_agent):
+    d = daemon_factory({"manage_token_days": 1})
+    clock_to(d, NOW)
+    make_agent(d, "alex")
+    cb = book(d, booking(when="asap")).json()
+    clock_advance(d, 5 * 86400)
+    assert d.req("GET", f"/v1/callbacks/{cb['id']}", key=cb["manage_token"]).status_code == 200
+
+
+# --------------------------------------------------------------------------
+# Input at the edges
+
+
+@pytest.mark.parametrize("field,value,ptype", [
+    ("email", "a@b..c", "invalid-email"),
+    ("email", "a@-b.example", "invalid-email"),
+    ("timezone", "Factory", "invalid-timezone"),
+    ("timezone", "posixrules", "invalid-timezone"),
+    ("timezone", "right/UTC", "invalid-timezone"),
+    ("timezone", "US/Eastern", "invalid-timezone"),
+    ("name", "\u00a0\u00a0", "missing-field"),
+    ("name", "\u2007 \u202f\u200b", "missing-field"),
+    ("name", "\u3000", "missing-field"),
+])
+def test_booking_with_bad_contact_details_is_refused(daemon, sql, make_agent, field, value,
+                                                     ptype):
+    make_agent(daemon, "alex")
+    body = booking()
+    body["customer"][field] = value
+    before = row_counts(sql)
+    r = daemon.req("POST", "/v1/callbacks", json=body)
+    assert_problem(r, 400, f"/problems/{ptype}", f"customer.{field}")
+    assert row_counts(sql) == before
+
+
+def test_agent_and_shift_zones_must_be_places(daemon, sql):
+    r = daemon.admin("POST", "/v1/agents", json={"name": "zed", "display_name": "Zed",
+                                                 "timezone": "right/Europe/London"})
+    assert_problem(r, 400, "/problems/invalid-timezone", "timezone")
+    r = daemon.admin("POST", "/v1/agents", json={"name": "zed", "display_name": "Zed",
+                                                 "timezone": "Europe/London"})
+    assert r.status_code == 201, r.text
+    r = daemon.admin("PUT", f"/v1/agents/{r.json()['id']}/shifts",
+                     json=[{"start": "2030-01-10T09:00:00", "duration": "PT8H",
+                            "rrule": "FREQ=DAILY", "tz": "Factory"}])
+    assert_problem(r, 400, "/problems/invalid-shift", "shifts[0].tz")
+    assert sql.scalar("SELECT COUNT(*) FROM shifts") == 0
+
+
+def test_times_past_year_9999_are_refused_not_wrapped(daemon, make_agent):
+    make_agent(daemon, "alex")
+    for when in ("9999-12-31T23:59:59-14:00", "1970-01-01T00:00:00+01:00"):
+        r = daemon.req("POST", "/v1/callbacks", json=booking(when=when))
+        assert_problem(r, 400, "/problems/invalid-time", "when")
+    r = daemon.req("GET", "/v1/slots", params={"from": "9999-12-31T23:59:59-14:00",
+                                               "to": "9999-12-31T23:59:59Z"})
+    assert r.status_code == 400, r.text
+    assert "10000" not in r.text
