@@ -317,3 +317,79 @@ def test_times_past_year_9999_are_refused_not_wrapped(daemon, make_agent):
                                                "to": "9999-12-31T23:59:59Z"})
     assert r.status_code == 400, r.text
     assert "10000" not in r.text
+
+
+# --------------------------------------------------------------------------
+# API key secrets never rest in the database
+
+
+def test_a_created_keys_secret_is_in_no_table_and_a_replay_does_not_show_it(
+        daemon, sql, dbname):
+    hdr = {"Idempotency-Key": "new-key-1"}
+    body = {"role": "lead", "name": "lead-idem"}
+    r1 = daemon.admin("POST", "/v1/keys", json=body, headers=hdr)
+    assert r1.status_code == 201, r1.text
+    secret, key_id = r1.json()["key"], r1.json()["id"]
+    assert secret.startswith("cbk_")
+
+    tables = [row["TABLE_NAME"] for row in sql.query(
+        "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s",
+        (dbname,))]
+    assert "idempotency" in tables and "api_keys" in tables
+    for t in tables:
+        for row in sql.query(f"SELECT * FROM `{t}`"):
+            assert secret not in str(row), (t, row)
+            assert secret[4:] not in str(row), (t, row)
+
+    # The replay says the key exists, by id, without the secret.
+    r2 = daemon.admin("POST", "/v1/keys", json=body, headers=hdr)
+    p = assert_problem(r2, 409, "/problems/secret-shown-once", "Idempotency-Key")
+    assert p["key_id"] == key_id and secret not in r2.text
+    assert r2.headers.get("Idempotent-Replayed") == "true"
+    assert sql.scalar("SELECT COUNT(*) FROM api_keys WHERE name = 'lead-idem'") == 1
+    # The key itself works.
+    assert daemon.req("GET", "/v1/agents", key=secret).status_code == 200
+
+
+# --------------------------------------------------------------------------
+# Deactivation cuts access
+
+
+def test_deactivating_an_agent_cuts_their_keys_and_feed_and_says_so(daemon, sql, make_agent):
+    alex, key = make_agent(daemon, "alex")
+    make_agent(daemon, "sam")
+    cb = book(daemon, booking(when="asap")).json()
+    case_id = sql.scalar("SELECT case_id FROM callbacks WHERE id = %s", (cb["id"],))
+    owner = sql.scalar("SELECT owner_id FROM callbacks WHERE id = %s", (cb["id"],))
+    feed = daemon.req("POST", f"/v1/agents/{alex['id']}/feed-token", key=key)
+    assert feed.status_code in (200, 201), feed.text
+    feed_path = f"/v1/agents/{alex['id']}/calendar.ics?token={feed.json()['token']}"
+
+    def can_work():
+        return {
+            "queue": daemon.req("GET", "/v1/me/queue", key=key).status_code,
+            "case": daemon.req("GET", f"/v1/cases/{case_id}", key=key).status_code,
+            "feed": daemon.req("GET", feed_path).status_code,
+        }
+
+    assert can_work() == {"queue": 200, "case": 200, "feed": 200}
+
+    r = daemon.admin("PATCH", f"/v1/agents/{alex['id']}", json={"active": False})
+    assert r.status_code == 200, r.text
+    assert r.json()["active"] is False
+    assert r.json()["access"]["api_keys_refused"] == 1
+    assert r.json()["access"]["calendar_feed_refused"] is True
+
+    for method, path in (("GET", "/v1/me/queue"), ("POST", "/v1/me/queue/next"),
+                         ("GET", f"/v1/cases/{case_id}"),
+                         ("POST", f"/v1/callbacks/{cb['id']}/claim")):
+        assert_problem(daemon.req(method, path, key=key), 403, "/problems/agent-inactive")
+    assert_problem(daemon.req("GET", feed_path), 410, "/problems/agent-inactive")
+    if owner == alex["id"]:
+        assert sql.scalar("SELECT state FROM callbacks WHERE id = %s",
+                          (cb["id"],)) == "pending"
+
+    # Back again: the same key and feed work.
+    r = daemon.admin("PATCH", f"/v1/agents/{alex['id']}", json={"active": True})
+    assert r.status_code == 200 and "access" not in r.json(), r.text
+    assert can_work() == {"queue": 200, "case": 200, "feed": 200}
