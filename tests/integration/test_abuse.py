@@ -393,3 +393,125 @@ def test_deactivating_an_agent_cuts_their_keys_and_feed_and_says_so(daemon, sql,
     r = daemon.admin("PATCH", f"/v1/agents/{alex['id']}", json={"active": True})
     assert r.status_code == 200 and "access" not in r.json(), r.text
     assert can_work() == {"queue": 200, "case": 200, "feed": 200}
+
+
+# --------------------------------------------------------------------------
+# Shift rules cannot make slot queries spin
+
+
+NEVER = "FREQ=YEARLY;BYMONTHDAY=31;BYMONTH=2,4,6,9,11"
+
+
+def shift(rrule, start="2030-01-07T09:00:00", tz="Europe/London"):
+    return {"start": start, "duration": "PT8H", "rrule": rrule, "tz": tz}
+
+
+@pytest.mark.parametrize("rrule", [
+    NEVER,
+    "FREQ=MONTHLY;BYMONTHDAY=31;BYMONTH=2",
+    # UNTIL before the start: no occurrence (and no crash on the empty
+    # list of spans it leaves).
+    "FREQ=DAILY;UNTIL=20200101T000000Z",
+])
+def test_a_shift_rule_that_never_occurs_is_refused_quickly(daemon, sql, make_agent, rrule):
+    agent, _ = make_agent(daemon, "alex")
+    t0 = time.monotonic()
+    r = daemon.admin("PUT", f"/v1/agents/{agent['id']}/shifts",
+                     json=[shift("FREQ=WEEKLY;BYDAY=MO"), shift(rrule)])
+    took = time.monotonic() - t0
+    assert_problem(r, 422, "/problems/shift-never-occurs", "shifts[1].rrule")
+    assert took < 3, took
+    assert sql.scalar("SELECT COUNT(*) FROM shifts") == 0
+    assert daemon.req("GET", "/healthz").status_code == 200
+
+
+def test_an_imported_shift_that_never_occurs_is_rejected(daemon, sql, make_agent):
+    make_agent(daemon, "alex")
+    ics = ("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//t//EN\r\n"
+           "BEGIN:VEVENT\r\nUID:never-1\r\nSUMMARY:alex\r\n"
+           "DTSTART;TZID=Europe/London:20300107T090000\r\n"
+           "DTEND;TZID=Europe/London:20300107T170000\r\n"
+           f"RRULE:{NEVER}\r\nEND:VEVENT\r\n"
+           "BEGIN:VEVENT\r\nUID:weekly-1\r\nSUMMARY:alex\r\n"
+           "DTSTART;TZID=Europe/London:20300107T090000\r\n"
+           "DTEND;TZID=Europe/London:20300107T170000\r\n"
+           "RRULE:FREQ=WEEKLY;BYDAY=MO\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n")
+    t0 = time.monotonic()
+    r = daemon.req("POST", "/v1/shifts/import", key=daemon.admin_key, data=ics.encode(),
+                   headers={"Content-Type": "text/calendar"})
+    assert r.status_code == 200, r.text
+    assert time.monotonic() - t0 < 3
+    events = {e["uid"]: e for e in r.json()["events"]}
+    assert events["never-1"]["status"] == "rejected"
+    assert "rrule" in events["never-1"]["error"], events
+    assert events["weekly-1"]["status"] == "imported"
+    assert sql.scalar("SELECT COUNT(*) FROM shifts") == 1
+
+
+def test_stored_rules_that_never_occur_cost_one_expansion_not_one_per_query(
+        daemon_factory, sql, make_agent):
+    d = daemon_factory()
+    clock_to(d, NOW)
+    # Rows written before rules were checked (or by hand): the roster
+    # must not expand them again on every slot query.
+    bad = [NEVER, "FREQ=YEARLY;BYMONTHDAY=31;BYMONTH=4,6,9,11",
+           "FREQ=YEARLY;BYMONTH=2;BYMONTHDAY=30",
+           "FREQ=MONTHLY;BYMONTHDAY=31;BYMONTH=2"]
+    agents = [make_agent(d, f"odd{i}")[0] for i in range(len(bad))]
+    for a, rule in zip(agents, bad):
+        sql.execute("INSERT INTO shifts (agent_id, tz, start_local, duration_sec, rrule, "
+                    "exdates, source, created_at) VALUES (%s, 'Europe/London', "
+                    "'2030-01-07T09:00:00', 28800, %s, '', 'api', 0)", (a["id"], rule))
+    good, _ = make_agent(d, "steady")
+    r = d.admin("PUT", f"/v1/agents/{good['id']}/shifts", json=[shift("FREQ=DAILY")])
+    assert r.status_code == 200, r.text
+    params = {"from": "2030-01-11T09:00:00Z", "to": "2030-01-11T12:00:00Z"}
+    first = d.req("GET", "/v1/slots", params=params)
+    assert first.status_code == 200, first.text
+    # Each change of the roster makes the next query build the plan again.
+    for i in range(3):
+        r = d.admin("POST", f"/v1/agents/{good['id']}/time-off",
+                    json={"from": f"2030-02-0{i + 1}T00:00:00Z",
+                          "to": f"2030-02-0{i + 1}T01:00:00Z"})
+        assert r.status_code == 201, r.text
+        t0 = time.monotonic()
+        r = d.req("GET", "/v1/slots", params=params)
+        took = time.monotonic() - t0
+        assert r.status_code == 200 and r.json() == first.json()
+        # Generous: the plan costs milliseconds; expanding these four
+        # rules again would cost over a second.
+        assert took < 1.0, f"slot query after a roster change took {took:.2f}s"
+    assert "shift rule skipped" in d.log_text()
+
+
+ODD_BUT_VALID = [
+    "FREQ=YEARLY;BYMONTH=2;BYMONTHDAY=29",
+    "FREQ=MONTHLY;BYDAY=5MO",
+    "FREQ=MONTHLY;BYMONTHDAY=-1",
+    "FREQ=MONTHLY;BYSETPOS=-1;BYDAY=FR",
+    "FREQ=WEEKLY;INTERVAL=3;BYDAY=SU",
+    "FREQ=DAILY;BYMONTH=2;BYMONTHDAY=29",
+    "FREQ=YEARLY;BYWEEKNO=53;BYDAY=TH",
+    "FREQ=MONTHLY;BYMONTHDAY=13;BYDAY=FR",
+]
+
+
+def test_odd_but_valid_rules_keep_slot_queries_fast(daemon_factory, make_agent):
+    d = daemon_factory()
+    clock_to(d, NOW)
+    for i, rule in enumerate(ODD_BUT_VALID):
+        a, _ = make_agent(d, f"odd{i}")
+        r = d.admin("PUT", f"/v1/agents/{a['id']}/shifts", json=[shift(rule)])
+        assert r.status_code == 200, (rule, r.text)
+    steady, _ = make_agent(d, "steady")
+    params = {"from": "2030-01-11T09:00:00Z", "to": "2030-01-12T09:00:00Z"}
+    for i in range(3):
+        r = d.admin("POST", f"/v1/agents/{steady['id']}/time-off",
+                    json={"from": f"2030-02-0{i + 1}T00:00:00Z",
+                          "to": f"2030-02-0{i + 1}T01:00:00Z"})
+        assert r.status_code == 201, r.text
+        t0 = time.monotonic()
+        r = d.req("GET", "/v1/slots", params=params)
+        assert r.status_code == 200, r.text
+        # A generous bound: the plan of nine agents costs milliseconds.
+        assert time.monotonic() - t0 < 1.0
