@@ -167,9 +167,8 @@ def test_returning_customer_probes_are_rate_limited_and_text_a_bounded_number(
 
 
 def test_thirty_reschedules_with_the_token_are_capped(daemon_factory, sql, make_agent):
-    d = daemon_factory({"sms_mode": "webhook", "sms_url": "http://127.0.0.1:9/sms",
-                        "rate_changes_per_callback_per_hour": 4,
-                        "rate_changes_per_phone_per_hour": 10})
+    # Default limits: 4 moves per callback, 10 per phone, per hour.
+    d = daemon_factory({"sms_mode": "webhook", "sms_url": "http://127.0.0.1:9/sms"})
     make_agent(d, "alex")
     cb = book(d, booking(when=hour_slot(0), notify=["sms"])).json()
     results = []
@@ -196,22 +195,24 @@ def test_thirty_reschedules_with_the_token_are_capped(daemon_factory, sql, make_
     assert r.status_code == 200, r.text
 
 
-def test_reschedules_are_capped_per_phone_across_its_callbacks(daemon_factory, sql,
-                                                               make_agent):
-    d = daemon_factory({"rate_changes_per_callback_per_hour": 100,
-                        "rate_changes_per_phone_per_hour": 3})
-    make_agent(d, "alex")
+def test_reschedules_are_capped_per_phone_across_its_callbacks(daemon, sql, make_agent):
+    # Default limits: 4 moves per callback, 10 over the phone's callbacks.
+    make_agent(daemon, "alex")
     phone = unique_phone()
-    a = book(d, booking(phone=phone, when=hour_slot(0))).json()
-    b = book(d, booking(phone=phone, when=hour_slot(1), force_new=True)).json()
-    for cb, i in ((a, 10), (b, 11), (a, 12)):
-        r = d.req("PATCH", f"/v1/callbacks/{cb['id']}", key=cb["manage_token"],
-                  json={"when": hour_slot(i)})
-        assert r.status_code == 200, r.text
+    cbs = [book(daemon, booking(phone=phone, when=hour_slot(i), force_new=i > 0)).json()
+           for i in range(3)]
+    slot = 10
+    for cb, n in zip(cbs, (4, 4, 2)):
+        for _ in range(n):
+            r = daemon.req("PATCH", f"/v1/callbacks/{cb['id']}", key=cb["manage_token"],
+                           json={"when": hour_slot(slot)})
+            slot += 1
+            assert r.status_code == 200, r.text
     before = row_counts(sql)
-    r = d.req("PATCH", f"/v1/callbacks/{b['id']}", key=b["manage_token"],
-              json={"when": hour_slot(13)})
-    assert_problem(r, 429, "/problems/too-many-changes", "when")
+    r = daemon.req("PATCH", f"/v1/callbacks/{cbs[2]['id']}", key=cbs[2]["manage_token"],
+                   json={"when": hour_slot(slot)})
+    p = assert_problem(r, 429, "/problems/too-many-changes", "when")
+    assert "phone" in p["detail"]
     assert row_counts(sql) == before
 
 
@@ -219,18 +220,18 @@ def test_reschedules_are_capped_per_phone_across_its_callbacks(daemon_factory, s
 # Manage links expire
 
 
-def test_a_cancelled_callbacks_link_works_for_a_while_then_stops(daemon_factory, sql,
-                                                                 make_agent):
-    d = daemon_factory({"manage_token_cancelled_sec": 600, "manage_token_days": 2})
+def test_a_cancelled_callbacks_link_works_for_a_while_then_stops(daemon, sql, make_agent):
+    # Default: an hour after the cancellation.
+    d = daemon
     clock_to(d, NOW)
     make_agent(d, "alex")
     cb = book(d, booking(when="2030-01-11T10:00:00Z")).json()
     path, tok = f"/v1/callbacks/{cb['id']}", cb["manage_token"]
     assert d.req("DELETE", path, key=tok).status_code == 200
-    clock_advance(d, 300)
+    clock_advance(d, 1800)
     r = d.req("GET", path, key=tok)
     assert r.status_code == 200 and r.json()["state"] == "cancelled"
-    clock_advance(d, 301)
+    clock_advance(d, 1801)
     for method in ("GET", "PATCH", "DELETE"):
         r = d.req(method, path, key=tok,
                   json={"when": "2030-01-11T12:00:00Z"} if method == "PATCH" else None)
@@ -242,9 +243,9 @@ def test_a_cancelled_callbacks_link_works_for_a_while_then_stops(daemon_factory,
     assert_problem(d.req("GET", path, key=tok[:-2] + "xx"), 404, "/problems/not-found")
 
 
-def test_a_completed_callbacks_link_stops_days_after_the_call(daemon_factory, sql,
-                                                              make_agent):
-    d = daemon_factory({"manage_token_days": 2})
+def test_a_completed_callbacks_link_stops_days_after_the_call(daemon, sql, make_agent):
+    # Default: seven days after the call.
+    d = daemon
     clock_to(d, NOW)
     _, key = make_agent(d, "alex")
     cb = book(d, booking(when="asap")).json()
@@ -253,7 +254,7 @@ def test_a_completed_callbacks_link_stops_days_after_the_call(daemon_factory, sq
     assert r.status_code == 200, r.text
     r = d.req("POST", f"{path}/outcome", key=key, json={"result": "reached"})
     assert r.status_code == 200, r.text
-    clock_advance(d, 2 * 86400 - 60)
+    clock_advance(d, 7 * 86400 - 60)
     assert d.req("GET", path, key=tok).status_code == 200
     clock_advance(d, 120)
     assert_problem(d.req("GET", path, key=tok), 401, "/problems/token-expired")
