@@ -498,7 +498,13 @@ callback_send_link(struct store_tx *tx, const struct config *cfg,
 	struct notify_ctx nc;
 	int rc = -1;
 
+	/* The limits look back an hour; a day of this phone's requests is
+	 * kept for whoever looks into abuse, older ones go as it asks again. */
 	if (store_exec(tx, err,
+		       "DELETE FROM link_requests WHERE phone = ? AND "
+		       "created_at < ?",
+		       "si", phone, clock_now() - 86400) < 0 ||
+	    store_exec(tx, err,
 		       "INSERT INTO link_requests (phone, client_ip, "
 		       "created_at) VALUES (?, ?, ?)",
 		       "ssi", phone, client_ip ? client_ip : "",
