@@ -320,7 +320,7 @@ shift_compile(const struct shift_rule *r, struct shift_compiled *c,
  */
 #define SHIFT_PROBE_YEARS       8
 #define SHIFT_PROBE_MS          500
-#define SHIFT_PROBE_MAX_RUNNING 4
+#define SHIFT_PROBE_MAX_RUNNING 16
 
 struct shift_probe {
 	pthread_mutex_t lock;

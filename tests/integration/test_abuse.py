@@ -455,9 +455,7 @@ def test_stored_rules_that_never_occur_cost_one_expansion_not_one_per_query(
     clock_to(d, NOW)
     # Rows written before rules were checked (or by hand): the roster
     # must not expand them again on every slot query.
-    bad = [NEVER, "FREQ=YEARLY;BYMONTHDAY=31;BYMONTH=4,6,9,11",
-           "FREQ=YEARLY;BYMONTH=2;BYMONTHDAY=30",
-           "FREQ=MONTHLY;BYMONTHDAY=31;BYMONTH=2"]
+    bad = ["FREQ=YEARLY;BYMONTH=2;BYMONTHDAY=31"]
     agents = [make_agent(d, f"odd{i}")[0] for i in range(len(bad))]
     for a, rule in zip(agents, bad):
         sql.execute("INSERT INTO shifts (agent_id, tz, start_local, duration_sec, rrule, "
@@ -479,10 +477,14 @@ def test_stored_rules_that_never_occur_cost_one_expansion_not_one_per_query(
         r = d.req("GET", "/v1/slots", params=params)
         took = time.monotonic() - t0
         assert r.status_code == 200 and r.json() == first.json()
-        # Generous: the plan costs milliseconds; expanding these four
-        # rules again would cost over a second.
+        # Generous: the plan costs milliseconds, this rule costs libical
+        # a good part of a second.
         assert took < 1.0, f"slot query after a roster change took {took:.2f}s"
-    assert "shift rule skipped" in d.log_text()
+    # Each rule was expanded once; every later plan skipped it at once.
+    log = d.log_text()
+    for rule in bad:
+        assert log.count(f"rrule '{rule}' cannot be expanded") == 1, log[-3000:]
+        assert log.count(f"rrule '{rule}' expanded too slowly before") >= 3, log[-3000:]
 
 
 ODD_BUT_VALID = [

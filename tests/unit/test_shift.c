@@ -488,19 +488,21 @@ test_never_occurs(void)
 		const char *rrule;
 		int occurs;
 	} cases[] = {
-		{ "FREQ=YEARLY;BYMONTHDAY=31;BYMONTH=2,4,6,9,11", 0 },
-		{ "FREQ=MONTHLY;BYMONTHDAY=31;BYMONTH=2", 0 },
-		{ "FREQ=YEARLY;BYMONTH=2;BYMONTHDAY=30", 0 },
-		{ "FREQ=DAILY;BYMONTH=2;BYMONTHDAY=30", 0 },
-		{ "FREQ=MONTHLY;BYSETPOS=40;BYDAY=MO", 0 },
-		/* UNTIL before the start: no occurrence at all. */
-		{ "FREQ=DAILY;UNTIL=20260101T000000Z", 0 },
-		{ "FREQ=WEEKLY;UNTIL=20251231T090000;BYDAY=MO,TU", 0 },
 		{ "FREQ=WEEKLY;BYDAY=MO,TU,WE,TH,FR", 1 },
 		{ "FREQ=YEARLY;BYMONTH=2;BYMONTHDAY=29", 1 },
 		{ "FREQ=MONTHLY;BYDAY=5MO", 1 },
 		{ "FREQ=MONTHLY;BYMONTHDAY=-1", 1 },
 		{ "FREQ=DAILY;COUNT=1", 1 },
+		/* UNTIL before the start: no occurrence at all. */
+		{ "FREQ=DAILY;UNTIL=20260101T000000Z", 0 },
+		{ "FREQ=WEEKLY;UNTIL=20251231T090000;BYDAY=MO,TU", 0 },
+		/* libical takes its time over these (last: the probes that
+		 * overran go on running for a while). */
+		{ "FREQ=DAILY;BYMONTH=2;BYMONTHDAY=30", 0 },
+		{ "FREQ=YEARLY;BYMONTH=2;BYMONTHDAY=30", 0 },
+		{ "FREQ=YEARLY;BYMONTHDAY=31;BYMONTH=2,4,6,9,11", 0 },
+		{ "FREQ=MONTHLY;BYMONTHDAY=31;BYMONTH=2", 0 },
+		{ "FREQ=MONTHLY;BYSETPOS=40;BYDAY=MO", 0 },
 	};
 
 	for (size_t i = 0; i < CBD_ARRAY_LEN(cases); i++) {
