@@ -622,8 +622,11 @@ callback_book_answer(struct store_tx *tx, const struct config *cfg,
 	if (b->is_asap) {
 		int64_t pos, eta;
 		if (callback_eta(tx, cfg, owner_id, id, now, &pos, &eta, err) !=
-		    0)
+		    0) {
+			json_decref(*out);
+			*out = NULL;
 			return -1;
+		}
 		json_object_set_new(*out, "position", json_integer(pos));
 		json_object_set_new(*out, "eta_seconds", json_integer(eta));
 	}
@@ -711,8 +714,11 @@ callback_book(struct store_tx *tx, const struct config *cfg,
 		return -1;
 	/* Last: the owner's row lock is then held only through COMMIT,
 	 * not through the rest of the booking. */
-	if (agent_add_load(tx, owner_id, 1, err) != 0)
+	if (agent_add_load(tx, owner_id, 1, err) != 0) {
+		json_decref(*out);
+		*out = NULL;
 		return -1;
+	}
 	*status = 201;
 	log_debug("callback booked", "id=%lld owner=%lld asap=%d",
 		  (long long)id, (long long)owner_id, b->is_asap);
