@@ -437,10 +437,9 @@ http_job_work(struct store_tx *tx, void *arg, struct cbd_err *err)
 		struct store_rows *k = store_query(
 			tx, err,
 			"SELECT k.id, k.role, k.agent_id, "
-			"COALESCE(a.is_active, "
-			"1) FROM api_keys k LEFT JOIN agents a ON a.id = "
-			"k.agent_id WHERE k.key_hash = ? AND k.revoked_at IS "
-			"NULL",
+			"COALESCE(a.is_active, 1) FROM api_keys k "
+			"LEFT JOIN agents a ON a.id = k.agent_id "
+			"WHERE k.key_hash = ? AND k.revoked_at IS NULL",
 			"s", j->key_hash);
 		const char *role;
 
