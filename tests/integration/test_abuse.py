@@ -36,7 +36,8 @@ def customer_row(sql, phone):
 def test_force_new_with_someone_elses_phone_redirects_none_of_their_messages(
         daemon_factory, sql, make_agent, smtp_receiver):
     d = daemon_factory({"smtp_url": smtp_receiver.url, "outbox_poll_ms": 50,
-                        "sms_mode": "webhook", "sms_url": "http://127.0.0.1:9/sms"})
+                        "sms_mode": "webhook", "sms_url": "http://127.0.0.1:9/sms",
+                        "change_coalesce_sec": 0})
     clock_to(d, NOW)
     alex, _ = make_agent(d, "alex")
     sam, _ = make_agent(d, "sam")
