@@ -54,18 +54,29 @@ def test_force_new_with_someone_elses_phone_redirects_none_of_their_messages(
                                notify=["email"], force_new=True)).json()
     assert customer_row(sql, phone) == before
 
+    def victim_mails(n):
+        # Each step's invite goes out before the next step, so a later
+        # cancellation cannot withdraw it unsent.
+        wait_until(lambda: len([m for m in smtp_receiver.messages
+                                if m.rcpt_tos == ["victoria@example.com"]]) >= n,
+                   timeout=30, msg=f"{n} invites to the victim")
+
+    victim_mails(1)
     # Then the victim's own callback is moved, handed off and cancelled.
     r = d.req("PATCH", f"/v1/callbacks/{victim['id']}", key=victim["manage_token"],
               json={"when": "2030-01-11T11:00:00Z"})
     assert r.status_code == 200, r.text
+    victim_mails(2)
     owner = sql.scalar("SELECT owner_id FROM callbacks WHERE id = %s", (victim["id"],))
     other = sam["id"] if owner == alex["id"] else alex["id"]
     r = d.req("POST", "/v1/handoffs", key=lead,
               json={"callback_ids": [victim["id"]], "to_agent": other,
                     "note": {"summary": "s", "next_step": "n", "reason": "r"}})
     assert r.status_code == 201, r.text
+    victim_mails(3)
     r = d.req("DELETE", f"/v1/callbacks/{victim['id']}", key=victim["manage_token"])
     assert r.status_code == 200, r.text
+    victim_mails(4)
 
     rows = outbox_rows(sql, victim["id"])
     kinds = [row["kind"] for row in rows]
@@ -79,7 +90,7 @@ def test_force_new_with_someone_elses_phone_redirects_none_of_their_messages(
         if row["channel"] == "email":
             assert json.loads(p)["to"] == "victoria@example.com", p
     # Four invites (booking, move, handoff, cancel) all reach the victim.
-    mails = smtp_receiver.wait_for(5, timeout=20)
+    mails = smtp_receiver.wait_for(5, timeout=30)
     victim_mails = [m for m in mails if b"victoria@example.com" in b"".join(
         x.encode() for x in m.rcpt_tos)]
     assert len(victim_mails) >= 4, mails
