@@ -70,13 +70,26 @@ int callback_place_for(struct store_tx *tx, const struct config *cfg,
 		       int64_t *owner, struct cbd_err *err) CBD_MUSTCHECK;
 /*
  * Book. On success *out is the answer body (with manage_token) and
- * *status 201, or 200 when a returning customer's open callback is given
- * back instead of a second one.
+ * *status 201; or, when the phone already has an open callback and
+ * force_new is not set, 202 with callback_link_sent_json() after texting
+ * that callback's link to the phone. The name, e-mail and zone given are
+ * kept on the callback; an existing customer row is never changed.
  */
 int callback_book(struct store_tx *tx, const struct config *cfg,
 		  const struct callback_booking *b, json_t **out, int *status,
 		  struct cbd_err *err) CBD_MUSTCHECK;
-/* The callback as the caller may see it; 404 for a foreign token. */
+/*
+ * "Send me my link": after the per-phone and per-address limits (429),
+ * text the manage link of phone's first open callback to that phone, if it
+ * has one. *out is the same whether or not it has (callback_link_sent_json).
+ */
+int callback_request_link(struct store_tx *tx, const struct config *cfg,
+			  const char *phone, const char *client_ip,
+			  json_t **out, struct cbd_err *err) CBD_MUSTCHECK;
+/* The answer to a link request, and to a returning customer's booking. */
+json_t *callback_link_sent_json(void);
+/* The callback as the caller may see it; 404 for a foreign token, 401
+ * token-expired for a token past its time. */
 int callback_get(struct store_tx *tx, const struct config *cfg, int64_t id,
 		 const struct callback_caller *who, json_t **out,
 		 struct cbd_err *err) CBD_MUSTCHECK;

@@ -34,21 +34,27 @@ enum callback_col {
 	CALLBACK_COL_SEQ,      /* invite SEQUENCE */
 	CALLBACK_COL_CREATED,
 	CALLBACK_COL_UPDATED,
-	CALLBACK_COL_CNAME, /* customer's name */
+	CALLBACK_COL_CNAME, /* customer's name, as given with this booking */
 	CALLBACK_COL_PHONE,
 	CALLBACK_COL_EMAIL, /* NULL: none */
-	CALLBACK_COL_TZ,    /* customer's zone */
+	CALLBACK_COL_TZ,    /* customer's zone, as given with this booking */
 	CALLBACK_COL_OWNER_NAME,
 	CALLBACK_COL_CLAIMED_BY,
 	CALLBACK_COL_LEASE,
 };
 
-/* A callback with its customer and owner; append "WHERE ...". */
+/* A callback with its customer and owner; append "WHERE ...". Name,
+ * e-mail and zone are the ones given with this booking (the customer row
+ * only for callbacks booked before they were kept): a booking by someone
+ * who only knows the phone number never redirects another's messages. */
 #define CALLBACK_ROW_SELECT                                                    \
 	"SELECT c.id, c.case_id, c.customer_id, c.owner_id, c.state, "         \
 	"c.topic, c.is_asap, c.due_at, c.notify, c.attempts, "                 \
-	"c.ics_sequence, c.created_at, c.updated_at, cu.name, cu.phone, "      \
-	"cu.email, cu.timezone, a.display_name, c.claimed_by, c.lease_until "  \
+	"c.ics_sequence, c.created_at, c.updated_at, "                         \
+	"IF(c.contact_tz IS NULL, cu.name, c.contact_name), cu.phone, "        \
+	"IF(c.contact_tz IS NULL, cu.email, c.contact_email), "                \
+	"COALESCE(c.contact_tz, cu.timezone), a.display_name, c.claimed_by, "  \
+	"c.lease_until "                                                       \
 	"FROM callbacks c JOIN customers cu ON cu.id = c.customer_id "         \
 	"JOIN agents a ON a.id = c.owner_id "
 

@@ -75,6 +75,10 @@ struct config {
 	int slots_max_range_days;
 	int rate_phone_per_hour;
 	int rate_ip_per_10min;
+	int rate_changes_per_callback_per_hour;
+	int rate_changes_per_phone_per_hour;
+	int manage_token_days;
+	int manage_token_cancelled_sec;
 	int handoff_lead_min;
 	int handoff_lookahead_hours;
 	int handoff_tolerance_min;
@@ -110,6 +114,7 @@ struct config {
 	char *sms_template_rescheduled;
 	char *sms_template_cancelled;
 	char *sms_template_owner_changed;
+	char *sms_template_manage_link;
 	char *sms_template_retry;
 	char *sms_template_running_late;
 	int change_coalesce_sec;

@@ -102,6 +102,10 @@ struct http_req {
 	const char *resp_type; /* ... of this static content type */
 	char *location;        /* Location header (owned) */
 	int is_replay;         /* answered from the idempotency record */
+	/* What the idempotency record keeps instead of the answer, for an
+	 * answer that holds a secret (owned; NULL: the answer itself). */
+	char *idem_record;
+	int idem_record_status;
 
 	/* Route-private state; freed with ctx_free when set. */
 	void *ctx;

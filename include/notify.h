@@ -50,6 +50,11 @@ struct notify_ctx {
 int notify_change(struct store_tx *tx, const struct config *cfg,
 		  const struct notify_ctx *c, enum notify_event ev,
 		  struct cbd_err *err) CBD_MUSTCHECK;
+/* Text the callback's manage link to its phone (sms_mode permitting),
+ * keeping to the customer's quiet hours. */
+int notify_manage_link(struct store_tx *tx, const struct config *cfg,
+		       const struct notify_ctx *c,
+		       struct cbd_err *err) CBD_MUSTCHECK;
 /* The end (UTC) of the quiet hours in zone tz that t falls in, or t when
  * it is outside them: the earliest a customer may be texted or called. */
 int64_t notify_quiet_end(const struct config *cfg, const char *tz, int64_t t);

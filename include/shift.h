@@ -17,6 +17,9 @@
 #include "common.h"
 
 #define SHIFT_MAX_DURATION_SEC (24 * 3600)
+/* CPU time one rule's expansion may take before the rule is refused (and
+ * remembered as slow, so later expansions skip it at once). */
+#define SHIFT_EXPAND_BUDGET_MS 200
 
 struct shift_rule {
 	int64_t id; /* row id, 0 when not stored yet */
@@ -48,9 +51,15 @@ struct shift_span {
  * range, RRULE parses (and is not unbounded finer than daily). Returns 0, or
  * -1 with err set (status 400, type "invalid-shift", field "start",
  * "duration", "rrule", "exdates" or "tz"). FREQ finer than DAILY is refused.
+ * A rule with no occurrence within 8 years of its start (UNTIL before it,
+ * "BYMONTHDAY=31;BYMONTH=2") is 422 "shift-never-occurs" on "rrule", found
+ * out within half a second whatever libical does; 503 "busy" when too many
+ * such checks are still running.
  */
 int shift_rule_validate(const struct shift_rule *r,
 			struct cbd_err *err) CBD_MUSTCHECK;
+/* For tests: the expansion budget in ms (<= 0: SHIFT_EXPAND_BUDGET_MS). */
+void shift_set_expand_budget_ms(int ms);
 
 /* Spans of many agents within a window, minus their time off. */
 struct shift_plan;
@@ -59,7 +68,10 @@ struct shift_plan *shift_plan_new(int64_t from, int64_t to);
 void shift_plan_free(struct shift_plan *p); /* accepts NULL */
 /* A deep copy (for caches that hand out plans callers then free). */
 struct shift_plan *shift_plan_clone(const struct shift_plan *p);
-/* Expand r over the plan's window. Returns 0, or -1 with err set. */
+/* Expand r over the plan's window. Returns 0, or -1 with err set; a rule
+ * whose expansion overruns SHIFT_EXPAND_BUDGET_MS, or that libical cannot
+ * iterate, is 422 "shift-too-slow", then and in every later call for the
+ * same rule text. */
 int shift_plan_add_rule(struct shift_plan *p, const struct shift_rule *r,
 			struct cbd_err *err) CBD_MUSTCHECK;
 void shift_plan_add_off(struct shift_plan *p, const struct shift_off *o);

@@ -16,12 +16,19 @@ struct _icaltimezone;
 
 /* The zone for an IANA name ("UTC" included), or NULL when unknown. */
 struct _icaltimezone *timefmt_zone(const char *name);
+/* Instants the API accepts: 1970-01-01T00:00:00Z .. 9999-12-31T23:59:59Z,
+ * so every accepted time can be written back as RFC 3339 and read again. */
+#define TIMEFMT_MIN INT64_C(0)
+#define TIMEFMT_MAX INT64_C(253402300799)
+
 /*
  * Parse "2026-11-23T15:00:00+05:30" (or "Z", optional fraction, 'T' or
- * space). Returns 0 with *out in UTC epoch seconds, or -1 when malformed.
+ * space). Returns 0 with *out in UTC epoch seconds, or -1 when malformed
+ * or outside [TIMEFMT_MIN, TIMEFMT_MAX].
  */
 int timefmt_parse_rfc3339(const char *s, int64_t *out) CBD_MUSTCHECK;
-/* Write t as RFC 3339 in zone tz (NULL or "UTC": "...Z"). */
+/* Write t as RFC 3339 in zone tz (NULL or "UTC": "...Z"); in UTC too when
+ * the local date would fall outside years 1970..9999. */
 void timefmt_rfc3339(int64_t t, const char *tz, char *buf, size_t size);
 /*
  * Split t into local wall-clock fields in zone tz: what a person there reads

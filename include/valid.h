@@ -13,9 +13,14 @@ int valid_e164(const char *s);
 int valid_text(const char *s, size_t len);
 /* Number of code points, for length limits that users understand. */
 size_t valid_utf8_len(const char *s);
-/* A plausible e-mail address: one '@', no spaces, a dot in the domain. */
+/* A plausible e-mail address: one '@', a dot-atom local part, and a
+ * domain of two or more well-formed labels. */
 int valid_email(const char *s);
-/* An IANA zone name libical knows (thread-safe). */
+/* 1 when s (valid UTF-8) holds nothing visible: only Unicode white space,
+ * no-break spaces and zero-width characters. "" is blank. */
+int valid_is_blank(const char *s);
+/* A geographic IANA zone name (Area/Location) or UTC that libical knows
+ * (thread-safe); not Factory, posixrules, right/..., or old aliases. */
 int valid_tz(const char *name);
 
 #endif

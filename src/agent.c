@@ -71,6 +71,37 @@ agent_insert(struct store_tx *tx, const struct agent_fields *f, json_t **out,
 	return agent_get(tx, store_last_id(tx), out, err);
 }
 
+/*
+ * Say what a deactivation cut off: while an agent is inactive, every API
+ * key tied to them is refused (403 agent-inactive, checked with the key in
+ * http.c) and their calendar feed answers 410; reactivating restores both.
+ */
+static int
+agent_access_note(struct store_tx *tx, int64_t id, json_t *out,
+		  struct cbd_err *err)
+{
+	struct store_rows *r = store_query(
+		tx, err,
+		"SELECT (SELECT COUNT(*) FROM api_keys WHERE agent_id = ? AND "
+		"revoked_at IS NULL), feed_token_hash IS NOT NULL FROM agents "
+		"WHERE id = ?",
+		"ii", id, id);
+
+	if (r == NULL)
+		return -1;
+	json_object_set_new(
+		out, "access",
+		json_pack("{s:I, s:b, s:s}", "api_keys_refused",
+			  (json_int_t)store_rows_int(r, 0, 0, 0),
+			  "calendar_feed_refused",
+			  (int)store_rows_int(r, 0, 1, 0), "detail",
+			  "the agent is deactivated: their API keys and "
+			  "calendar feed are refused until they are active "
+			  "again"));
+	store_rows_free(r);
+	return 0;
+}
+
 int
 agent_update(struct store_tx *tx, int64_t id, const struct agent_fields *f,
 	     json_t **out, struct cbd_err *err)
@@ -91,9 +122,14 @@ agent_update(struct store_tx *tx, int64_t id, const struct agent_fields *f,
 		f->is_active >= 0 ? (int64_t)f->is_active : STORE_NULL,
 		clock_now(), id);
 
-	if (n < 0)
+	if (n < 0 || agent_get(tx, id, out, err) != 0)
 		return -1;
-	return agent_get(tx, id, out, err);
+	if (f->is_active == 0 && agent_access_note(tx, id, *out, err) != 0) {
+		json_decref(*out);
+		*out = NULL;
+		return -1;
+	}
+	return 0;
 }
 
 int

@@ -184,6 +184,49 @@ api_callbacks_create_work(struct store_tx *tx, struct http_req *r,
 	return 0;
 }
 
+/* POST /v1/manage-links {phone}: text me my link. Public and limited like
+ * a booking; the answer is 202 and the same whether or not the phone has
+ * an open callback. */
+static int
+api_callbacks_link_read(const struct http_req *r, const char **phone,
+			struct cbd_err *err)
+{
+	static const char *const fields[] = { "phone", NULL };
+
+	if (http_check_fields(r->body, fields, "", err) != 0 ||
+	    http_get_str(r->body, "phone", "phone", 16, 1, phone, err) != 0)
+		return -1;
+	if (!valid_e164(*phone)) {
+		cbd_err_set(err, 400, "invalid-phone", "phone",
+			    "phone must be E.164, e.g. +15551234567");
+		return -1;
+	}
+	return 0;
+}
+
+static int
+api_callbacks_link_parse(struct http_req *r, struct cbd_err *err)
+{
+	const char *phone;
+
+	return api_callbacks_link_read(r, &phone, err);
+}
+
+static int
+api_callbacks_link_work(struct store_tx *tx, struct http_req *r,
+			struct cbd_err *err)
+{
+	const char *phone;
+	json_t *out;
+
+	if (api_callbacks_link_read(r, &phone, err) != 0 ||
+	    callback_request_link(tx, r->cfg, phone, r->client_ip, &out, err) !=
+		    0)
+		return -1;
+	http_reply_json(r, 202, out);
+	return 0;
+}
+
 static int
 api_callbacks_id_parse(struct http_req *r, struct cbd_err *err)
 {
@@ -331,6 +374,9 @@ const struct http_route api_callbacks_routes[] = {
 	{ EVHTTP_REQ_POST, "/v1/callbacks", HTTP_ROLE_PUBLIC, HTTP_F_IDEMPOTENT,
 	  "callbacks_create", api_callbacks_create_parse,
 	  api_callbacks_create_work },
+	{ EVHTTP_REQ_POST, "/v1/manage-links", HTTP_ROLE_PUBLIC, 0,
+	  "manage_links_create", api_callbacks_link_parse,
+	  api_callbacks_link_work },
 	{ EVHTTP_REQ_GET, "/v1/callbacks/:id", API_CALLBACK_ROLES, 0,
 	  "callbacks_get", api_callbacks_id_parse, api_callbacks_get_work },
 	{ EVHTTP_REQ_PATCH, "/v1/callbacks/:id", API_CALLBACK_ROLES, 0,

@@ -165,8 +165,8 @@ api_cases_feed_work(struct store_tx *tx, struct http_req *r,
 	if (api_cases_feed_allowed(r, err) != 0)
 		return -1;
 	a = store_query(tx, err,
-			"SELECT display_name, feed_token_hash FROM agents "
-			"WHERE id = ?",
+			"SELECT display_name, feed_token_hash, is_active FROM "
+			"agents WHERE id = ?",
 			"i", id);
 	if (a == NULL)
 		return -1;
@@ -184,6 +184,13 @@ api_cases_feed_work(struct store_tx *tx, struct http_req *r,
 			store_rows_free(a);
 			cbd_err_set(err, 404, "not-found", "",
 				    "no such calendar");
+			return -1;
+		}
+		/* A deactivated agent's feed stops with their keys. */
+		if (store_rows_int(a, 0, 2, 1) == 0) {
+			store_rows_free(a);
+			cbd_err_set(err, 410, "agent-inactive", "",
+				    "this calendar's agent is deactivated");
 			return -1;
 		}
 	}

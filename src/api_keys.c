@@ -78,6 +78,31 @@ api_keys_create_parse(struct http_req *r, struct cbd_err *err)
 	return 0;
 }
 
+/*
+ * The secret is shown once and stored nowhere, the idempotency table
+ * included: a replay of the same request answers 409 secret-shown-once
+ * with the key's id, so a client that lost the first answer knows the key
+ * exists, can revoke it and create another under a new Idempotency-Key.
+ */
+static void
+api_keys_replay_record(struct http_req *r, int64_t id)
+{
+	struct cbd_err e;
+
+	memset(&e, 0, sizeof(e));
+	cbd_err_set(&e, 409, "secret-shown-once", "Idempotency-Key",
+		    "key %lld was created by the first request with this "
+		    "Idempotency-Key; its secret is shown only once. Revoke "
+		    "it if the secret was lost, and create another with a "
+		    "new Idempotency-Key",
+		    (long long)id);
+	e.extra_json = xasprintf("{\"key_id\":%lld}", (long long)id);
+	free(r->idem_record);
+	r->idem_record = http_problem_json(&e, NULL);
+	r->idem_record_status = 409;
+	cbd_err_clear(&e);
+}
+
 static int
 api_keys_create_work(struct store_tx *tx, struct http_req *r,
 		     struct cbd_err *err)
@@ -91,6 +116,7 @@ api_keys_create_work(struct store_tx *tx, struct http_req *r,
 
 	if (api_keys_insert(tx, role, name, agent_id, &id, &key, err) != 0)
 		return -1;
+	api_keys_replay_record(r, id);
 	http_reply_json(
 		r, 201,
 		json_pack("{s:I, s:s, s:s, s:s, s:o}", "id", (json_int_t)id,

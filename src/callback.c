@@ -39,10 +39,38 @@ callback_is_open_state(const char *s)
 	       !strcmp(s, "in_progress") || !strcmp(s, "retry_wait");
 }
 
+/*
+ * A manage token is a link in a customer's messages, so it must not work
+ * for ever: it stops manage_token_days after the callback closed, and
+ * manage_token_cancelled_sec after a cancellation (long enough to look at
+ * what was cancelled, not to keep a handle on it). An open callback's
+ * token always works. 1 with err (401 token-expired) when expired.
+ */
+static int
+callback_token_expired(const struct config *cfg, const struct store_rows *r,
+		       struct cbd_err *err)
+{
+	const char *state = store_rows_str(r, 0, CALLBACK_COL_STATE);
+	int64_t closed = store_rows_int(r, 0, CALLBACK_COL_UPDATED, 0), until;
+
+	if (callback_is_open_state(state))
+		return 0;
+	if (!strcmp(state, "cancelled"))
+		until = closed + cfg->manage_token_cancelled_sec;
+	else
+		until = closed + (int64_t)cfg->manage_token_days * 86400;
+	if (clock_now() < until)
+		return 0;
+	cbd_err_set(err, 401, "token-expired", "",
+		    "this link has expired; call us or book a new callback");
+	return 1;
+}
+
 /* Load one callback (locked FOR UPDATE when for_update) and check the
- * caller may see it. Returns rows (caller frees) or NULL with err. */
+ * caller may see it: a foreign token is 404, an expired one 401. Returns
+ * rows (caller frees) or NULL with err. */
 static struct store_rows *
-callback_load(struct store_tx *tx, int64_t id,
+callback_load(struct store_tx *tx, const struct config *cfg, int64_t id,
 	      const struct callback_caller *who, int for_update,
 	      struct cbd_err *err)
 {
@@ -64,8 +92,14 @@ callback_load(struct store_tx *tx, int64_t id,
 			return NULL;
 		store_rows_free(r);
 	}
-	return store_query_one(tx, err, "callback",
-			       CALLBACK_ROW_SELECT "WHERE c.id = ?", "i", id);
+	r = store_query_one(tx, err, "callback",
+			    CALLBACK_ROW_SELECT "WHERE c.id = ?", "i", id);
+	if (r != NULL && who != NULL && who->role == HTTP_ROLE_CUSTOMER &&
+	    callback_token_expired(cfg, r, err)) {
+		store_rows_free(r);
+		return NULL;
+	}
+	return r;
 }
 
 static void
@@ -332,17 +366,18 @@ callback_place_for(struct store_tx *tx, const struct config *cfg, int is_asap,
 }
 
 /*
- * Given (count, oldest) of the bookings in the last window seconds: 1 with a
- * 429 in err when limit is reached (Retry-After: when the oldest leaves the
- * window), 1 with err when the query failed (r NULL), else 0. Frees r.
+ * Given (count, oldest) of the requests in the last window seconds: 1 when
+ * limit is reached, with *retry_sec until the oldest leaves the window (the
+ * caller sets its 429), 1 with err when the query failed (r NULL), else 0.
+ * Frees r.
  */
 static int
 callback_over_limit(struct store_rows *r, int64_t now, int64_t window,
-		    int limit, const char *field, const char *who,
-		    struct cbd_err *err)
+		    int limit, int *retry_sec)
 {
 	int64_t n, oldest;
 
+	*retry_sec = 0;
 	if (r == NULL)
 		return 1;
 	n = store_rows_int(r, 0, 0, 0);
@@ -350,42 +385,225 @@ callback_over_limit(struct store_rows *r, int64_t now, int64_t window,
 	store_rows_free(r);
 	if (n < limit)
 		return 0;
-	cbd_err_set(err, 429, "rate-limited", field,
-		    "too many bookings from %s; try again later", who);
-	err->retry_after_sec = (int)(oldest + window - now + 1);
+	*retry_sec = (int)(oldest + window - now + 1);
 	return 1;
 }
 
-/* 429 when this phone or address has booked too much lately. */
+/*
+ * 429 when this phone or address has asked too much lately. Bookings and
+ * link requests count alike, and they are counted by the phone number as
+ * sent, whether or not it belongs to a customer: what a caller is told
+ * must not depend on what is stored about someone else.
+ */
 static int
 callback_rate_limit(struct store_tx *tx, const struct config *cfg,
-		    int64_t customer_id, const char *client_ip,
+		    const char *phone, const char *client_ip,
 		    struct cbd_err *err)
 {
 	int64_t now = clock_now();
 	struct store_rows *r;
+	int retry = 0;
 
 	if (cfg->rate_phone_per_hour > 0) {
 		r = store_query(
 			tx, err,
-			"SELECT COUNT(*), MIN(created_at) FROM callbacks "
-			"WHERE customer_id = ? AND created_at > ?",
-			"ii", customer_id, now - 3600);
+			"SELECT COUNT(*), MIN(t) FROM (SELECT c.created_at t "
+			"FROM customers cu JOIN callbacks c ON c.customer_id "
+			"= cu.id WHERE cu.phone = ? AND c.created_at > ? "
+			"UNION ALL SELECT created_at FROM link_requests WHERE "
+			"phone = ? AND created_at > ?) q",
+			"sisi", phone, now - 3600, phone, now - 3600);
 		if (callback_over_limit(r, now, 3600, cfg->rate_phone_per_hour,
-					"customer.phone", "this phone number",
-					err))
-			return -1;
+					&retry)) {
+			if (retry > 0)
+				cbd_err_set(err, 429, "rate-limited",
+					    "customer.phone",
+					    "too many requests for this phone "
+					    "number; try again later");
+			goto limited;
+		}
 	}
 	if (cfg->rate_ip_per_10min > 0 && client_ip != NULL &&
 	    client_ip[0] != '\0') {
 		r = store_query(
 			tx, err,
-			"SELECT COUNT(*), MIN(created_at) FROM callbacks "
-			"WHERE client_ip = ? AND created_at > ?",
-			"si", client_ip, now - 600);
-		if (callback_over_limit(r, now, 600, cfg->rate_ip_per_10min, "",
-					"this address", err))
+			"SELECT COUNT(*), MIN(t) FROM (SELECT created_at t "
+			"FROM callbacks WHERE client_ip = ? AND created_at > ? "
+			"UNION ALL SELECT created_at FROM link_requests WHERE "
+			"client_ip = ? AND created_at > ?) q",
+			"sisi", client_ip, now - 600, client_ip, now - 600);
+		if (callback_over_limit(r, now, 600, cfg->rate_ip_per_10min,
+					&retry)) {
+			if (retry > 0)
+				cbd_err_set(err, 429, "rate-limited", "",
+					    "too many requests from this "
+					    "address; try again later");
+			goto limited;
+		}
+	}
+	return 0;
+limited:
+	err->retry_after_sec = retry;
+	return -1;
+}
+
+json_t *
+callback_link_sent_json(void)
+{
+	return json_pack(
+		"{s:s, s:s}", "status", "link-sent-if-booked", "detail",
+		"If this phone number has an open callback, a text message "
+		"with its link is on its way to that number. To book another "
+		"callback anyway, send the booking again with force_new: "
+		"true.");
+}
+
+/*
+ * Text the manage link of the phone's first open callback to that phone,
+ * the only place it may go: whoever asked may not own the number. The
+ * request is recorded for the limits whether or not there is a callback,
+ * and the caller's answer is the same either way.
+ */
+static int
+callback_send_link(struct store_tx *tx, const struct config *cfg,
+		   const char *phone, const char *client_ip, json_t **out,
+		   struct cbd_err *err)
+{
+	struct store_rows *r;
+	struct notify_ctx nc;
+	int rc = -1;
+
+	/* The limits look back an hour; a day of this phone's requests is
+	 * kept for whoever looks into abuse, older ones go as it asks again. */
+	if (store_exec(tx, err,
+		       "DELETE FROM link_requests WHERE phone = ? AND "
+		       "created_at < ?",
+		       "si", phone, clock_now() - 86400) < 0 ||
+	    store_exec(tx, err,
+		       "INSERT INTO link_requests (phone, client_ip, "
+		       "created_at) VALUES (?, ?, ?)",
+		       "ssi", phone, client_ip ? client_ip : "",
+		       clock_now()) < 0)
+		return -1;
+	r = store_query(tx, err,
+			"SELECT c.id FROM customers cu JOIN callbacks c ON "
+			"c.customer_id = cu.id WHERE cu.phone = ? AND c.state "
+			"IN (" CALLBACK_OPEN_STATES ") ORDER BY c.due_at, c.id "
+			"LIMIT 1",
+			"s", phone);
+	if (r == NULL)
+		return -1;
+	if (store_rows_count(r) > 0) {
+		int64_t id = store_rows_int(r, 0, 0, 0);
+
+		store_rows_free(r);
+		r = callback_load(tx, cfg, id, NULL, 0, err);
+		if (r == NULL)
 			return -1;
+		callback_ctx(r, &nc);
+		if (notify_manage_link(tx, cfg, &nc, err) != 0)
+			goto out;
+	}
+	*out = callback_link_sent_json();
+	rc = 0;
+out:
+	store_rows_free(r);
+	return rc;
+}
+
+int
+callback_request_link(struct store_tx *tx, const struct config *cfg,
+		      const char *phone, const char *client_ip, json_t **out,
+		      struct cbd_err *err)
+{
+	if (callback_rate_limit(tx, cfg, phone, client_ip, err) != 0)
+		return -1;
+	return callback_send_link(tx, cfg, phone, client_ip, out, err);
+}
+
+/*
+ * The customer row of b's phone: created from the booking when new. An
+ * existing row is never changed here: the caller proved only a phone
+ * number, and the details they gave are kept on their own callback.
+ */
+static int
+callback_customer(struct store_tx *tx, const struct callback_booking *b,
+		  int64_t now, int64_t *customer_id, struct cbd_err *err)
+{
+	if (store_exec(tx, err,
+		       "INSERT INTO customers (phone, name, email, timezone, "
+		       "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?) "
+		       "ON DUPLICATE KEY UPDATE id = LAST_INSERT_ID(id)",
+		       "ssssii", b->phone, b->name, b->email, b->timezone, now,
+		       now) < 0)
+		return -1;
+	*customer_id = store_last_id(tx);
+	return 0;
+}
+
+/* The case a new callback joins (0: a new one) and the owner to prefer. */
+static int
+callback_open_case(struct store_tx *tx, int64_t customer_id, int64_t *case_id,
+		   int64_t *prefer, struct cbd_err *err)
+{
+	struct store_rows *r =
+		store_query(tx, err,
+			    "SELECT k.id, k.owner_id, a.is_active FROM cases k "
+			    "JOIN agents a ON a.id = k.owner_id WHERE "
+			    "k.customer_id = ? AND k.is_open = 1 ORDER BY k.id "
+			    "DESC LIMIT 1",
+			    "i", customer_id);
+
+	*case_id = 0;
+	*prefer = 0;
+	if (r == NULL)
+		return -1;
+	if (store_rows_count(r) > 0) {
+		*case_id = store_rows_int(r, 0, 0, 0);
+		if (store_rows_int(r, 0, 2, 0))
+			*prefer = store_rows_int(r, 0, 1, 0);
+	}
+	store_rows_free(r);
+	return 0;
+}
+
+/* The booking's answer: the customer's view, its token and links. */
+static int
+callback_book_answer(struct store_tx *tx, const struct config *cfg,
+		     const struct callback_booking *b, int64_t id,
+		     int64_t owner_id, int64_t now, json_t **out,
+		     struct cbd_err *err)
+{
+	struct callback_caller cust = { HTTP_ROLE_CUSTOMER, 0, NULL, NULL };
+	struct store_rows *r = callback_load(tx, cfg, id, NULL, 0, err);
+	struct notify_ctx nc;
+	char tok[64], *url;
+
+	if (r == NULL)
+		return -1;
+	callback_ctx(r, &nc);
+	if (notify_change(tx, cfg, &nc, NOTIFY_BOOKED, err) != 0) {
+		store_rows_free(r);
+		return -1;
+	}
+	*out = callback_json(cfg, r, &cust);
+	store_rows_free(r);
+	keys_manage_token(id, tok, sizeof(tok));
+	json_object_set_new(*out, "manage_token", json_string(tok));
+	url = notify_manage_url(cfg, id);
+	json_object_set_new(json_object_get(*out, "links"), "manage",
+			    json_string(url));
+	free(url);
+	if (b->is_asap) {
+		int64_t pos, eta;
+		if (callback_eta(tx, cfg, owner_id, id, now, &pos, &eta, err) !=
+		    0) {
+			json_decref(*out);
+			*out = NULL;
+			return -1;
+		}
+		json_object_set_new(*out, "position", json_integer(pos));
+		json_object_set_new(*out, "eta_seconds", json_integer(eta));
 	}
 	return 0;
 }
@@ -396,88 +614,51 @@ callback_book(struct store_tx *tx, const struct config *cfg,
 	      struct cbd_err *err)
 {
 	int64_t now = clock_now(), customer_id, case_id = 0, owner_id = 0, id;
-	int64_t prefer = 0;
-	struct store_rows *r = NULL;
-	struct notify_ctx nc;
-	char notify[32], tok[64];
-	int rc = -1;
+	int64_t prefer = 0, nopen;
+	struct store_rows *r;
+	char notify[32];
 
-	/* A returning customer with an open callback gets it back rather
-	 * than a second one, unless they insist. Knowing a phone number is
-	 * no credential, so this answer changes nothing, not even the
-	 * customer's details. */
+	/* Limits first, on every branch: a returning customer's answer is
+	 * limited like a booking. */
+	if (callback_rate_limit(tx, cfg, b->phone, b->client_ip, err) != 0)
+		return -1;
 	r = store_query(tx, err,
-			"SELECT c.id FROM customers cu JOIN callbacks c ON "
+			"SELECT COUNT(*) FROM customers cu JOIN callbacks c ON "
 			"c.customer_id = cu.id WHERE cu.phone = ? AND c.state "
-			"IN (" CALLBACK_OPEN_STATES ") ORDER BY c.id",
+			"IN (" CALLBACK_OPEN_STATES ")",
 			"s", b->phone);
 	if (r == NULL)
-		goto out;
-	if (store_rows_count(r) > 0 && !b->force_new) {
-		/* The public view: the caller proved only a phone number. */
-		struct callback_caller pub = { HTTP_ROLE_CUSTOMER, 0, NULL,
-					       NULL };
-		id = store_rows_int(r, 0, 0, 0);
-		store_rows_free(r);
-		r = callback_load(tx, id, NULL, 0, err);
-		if (r == NULL)
-			goto out;
-		*out = callback_json(cfg, r, &pub);
-		json_object_set_new(*out, "existing", json_true());
-		*status = 200;
-		rc = 0;
-		goto out;
+		return -1;
+	nopen = store_rows_int(r, 0, 0, 0);
+	store_rows_free(r);
+	/* A returning customer with an open callback is offered its link,
+	 * by text to the phone on file, rather than a second callback
+	 * (unless they insist). Knowing a phone number is no credential, so
+	 * the answer shows nothing of that callback. */
+	if (nopen > 0 && !b->force_new) {
+		if (callback_send_link(tx, cfg, b->phone, b->client_ip, out,
+				       err) != 0)
+			return -1;
+		*status = 202;
+		return 0;
 	}
-
-	/* One customer row per phone; the latest details win. */
-	if (store_exec(tx, err,
-		       "INSERT INTO customers (phone, name, email, timezone, "
-		       "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?) "
-		       "ON DUPLICATE KEY UPDATE id = LAST_INSERT_ID(id), "
-		       "name = VALUES(name), email = COALESCE(VALUES(email), "
-		       "email), timezone = VALUES(timezone), updated_at = "
-		       "VALUES(updated_at)",
-		       "ssssii", b->phone, b->name, b->email, b->timezone, now,
-		       now) < 0)
-		goto out;
-	customer_id = store_last_id(tx);
-	if ((int64_t)store_rows_count(r) >= cfg->max_open_per_phone) {
+	if (nopen >= cfg->max_open_per_phone) {
 		cbd_err_set(err, 409, "too-many-open", "customer.phone",
 			    "this phone number already has %d open callbacks",
 			    cfg->max_open_per_phone);
-		goto out;
+		return -1;
 	}
-	store_rows_free(r);
-	r = NULL;
-
-	if (callback_rate_limit(tx, cfg, customer_id, b->client_ip, err) != 0)
-		goto out;
-
-	/* Join the customer's open case and prefer its owner. */
-	r = store_query(tx, err,
-			"SELECT k.id, k.owner_id, a.is_active FROM cases k "
-			"JOIN agents a ON a.id = k.owner_id WHERE "
-			"k.customer_id = ? AND k.is_open = 1 ORDER BY k.id "
-			"DESC LIMIT 1",
-			"i", customer_id);
-	if (r == NULL)
-		goto out;
-	if (store_rows_count(r) > 0) {
-		case_id = store_rows_int(r, 0, 0, 0);
-		if (store_rows_int(r, 0, 2, 0))
-			prefer = store_rows_int(r, 0, 1, 0);
-	}
-	store_rows_free(r);
-	r = NULL;
-	if (callback_place(tx, cfg, b->is_asap, b->is_asap ? now : b->when,
+	if (callback_customer(tx, b, now, &customer_id, err) != 0 ||
+	    callback_open_case(tx, customer_id, &case_id, &prefer, err) != 0 ||
+	    callback_place(tx, cfg, b->is_asap, b->is_asap ? now : b->when,
 			   prefer, 0, b->timezone, &owner_id, err) != 0)
-		goto out;
+		return -1;
 	if (case_id == 0) {
 		if (store_exec(tx, err,
 			       "INSERT INTO cases (customer_id, owner_id, "
 			       "opened_at) VALUES (?, ?, ?)",
 			       "iii", customer_id, owner_id, now) < 0)
-			goto out;
+			return -1;
 		case_id = store_last_id(tx);
 	}
 
@@ -488,68 +669,42 @@ callback_book(struct store_tx *tx, const struct config *cfg,
 	if (store_exec(tx, err,
 		       "INSERT INTO callbacks (case_id, customer_id, owner_id,"
 		       " state, topic, is_asap, due_at, notify, client_ip, "
-		       "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, "
-		       "?, ?, ?, ?)",
-		       "iiissiissii", case_id, customer_id, owner_id,
+		       "contact_name, contact_email, contact_tz, created_at, "
+		       "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,"
+		       " ?, ?)",
+		       "iiissiisssssii", case_id, customer_id, owner_id,
 		       b->is_asap ? "pending" : "scheduled", b->topic,
 		       (int64_t)b->is_asap, b->is_asap ? now : b->when, notify,
-		       b->client_ip ? b->client_ip : "", now, now) < 0)
-		goto out;
+		       b->client_ip ? b->client_ip : "", b->name, b->email,
+		       b->timezone, now, now) < 0)
+		return -1;
 	id = store_last_id(tx);
 	if (callback_event(tx, case_id, id, "booked", b->actor,
 			   json_pack("{s:s, s:b, s:I, s:I}", "topic", b->topic,
 				     "asap", b->is_asap, "due_at",
 				     (json_int_t)(b->is_asap ? now : b->when),
 				     "owner_id", (json_int_t)owner_id),
-			   err) != 0)
-		goto out;
-
-	r = callback_load(tx, id, NULL, 0, err);
-	if (r == NULL)
-		goto out;
-	callback_ctx(r, &nc);
-	if (notify_change(tx, cfg, &nc, NOTIFY_BOOKED, err) != 0)
-		goto out;
-	{
-		/* The booking answer is the customer's view. */
-		struct callback_caller cust = { HTTP_ROLE_CUSTOMER, 0, NULL,
-						NULL };
-		*out = callback_json(cfg, r, &cust);
-	}
-	keys_manage_token(id, tok, sizeof(tok));
-	json_object_set_new(*out, "manage_token", json_string(tok));
-	{
-		char *url = notify_manage_url(cfg, id);
-		json_object_set_new(json_object_get(*out, "links"), "manage",
-				    json_string(url));
-		free(url);
-	}
-	if (b->is_asap) {
-		int64_t pos, eta;
-		if (callback_eta(tx, cfg, owner_id, id, now, &pos, &eta, err) !=
-		    0)
-			goto out;
-		json_object_set_new(*out, "position", json_integer(pos));
-		json_object_set_new(*out, "eta_seconds", json_integer(eta));
-	}
+			   err) != 0 ||
+	    callback_book_answer(tx, cfg, b, id, owner_id, now, out, err) != 0)
+		return -1;
 	/* Last: the owner's row lock is then held only through COMMIT,
 	 * not through the rest of the booking. */
-	if (agent_add_load(tx, owner_id, 1, err) != 0)
-		goto out;
+	if (agent_add_load(tx, owner_id, 1, err) != 0) {
+		json_decref(*out);
+		*out = NULL;
+		return -1;
+	}
 	*status = 201;
 	log_debug("callback booked", "id=%lld owner=%lld asap=%d",
 		  (long long)id, (long long)owner_id, b->is_asap);
-	rc = 0;
-out:
-	store_rows_free(r);
-	return rc;
+	return 0;
 }
 
 int
 callback_notify(struct store_tx *tx, const struct config *cfg, int64_t id,
 		int event, const char *prev_owner_name, struct cbd_err *err)
 {
-	struct store_rows *r = callback_load(tx, id, NULL, 0, err);
+	struct store_rows *r = callback_load(tx, cfg, id, NULL, 0, err);
 	struct notify_ctx nc;
 	int rc;
 
@@ -567,7 +722,7 @@ callback_get(struct store_tx *tx, const struct config *cfg, int64_t id,
 	     const struct callback_caller *who, json_t **out,
 	     struct cbd_err *err)
 {
-	struct store_rows *r = callback_load(tx, id, who, 0, err);
+	struct store_rows *r = callback_load(tx, cfg, id, who, 0, err);
 
 	if (r == NULL)
 		return -1;
@@ -597,7 +752,7 @@ callback_finish(struct store_tx *tx, const struct config *cfg, int64_t id,
 		int ev, const struct callback_caller *who, json_t **out,
 		struct cbd_err *err)
 {
-	struct store_rows *r = callback_load(tx, id, NULL, 0, err);
+	struct store_rows *r = callback_load(tx, cfg, id, NULL, 0, err);
 	struct notify_ctx nc;
 	int rc = -1;
 
@@ -626,6 +781,69 @@ callback_may_change(const struct store_rows *r,
 		return -1;
 	}
 	return 0;
+}
+
+/*
+ * Customers' own reschedules are limited per callback and per phone: each
+ * one texts and mails the customer, so a leaked link (or a customer's own
+ * script) could otherwise send a message per request. Staff are not
+ * limited here; cancelling is never limited (one message, and a customer
+ * must always be able to call a call off). 429 with Retry-After.
+ */
+static int
+callback_change_limit(struct store_tx *tx, const struct config *cfg,
+		      const struct store_rows *cb,
+		      const struct callback_caller *who, struct cbd_err *err)
+{
+	int64_t now = clock_now();
+	struct store_rows *r;
+	int retry = 0;
+
+	if (who->role != HTTP_ROLE_CUSTOMER)
+		return 0;
+	if (cfg->rate_changes_per_callback_per_hour > 0) {
+		r = store_query(tx, err,
+				"SELECT COUNT(*), MIN(at) FROM events WHERE "
+				"callback_id = ? AND kind = 'rescheduled' AND "
+				"actor = 'customer' AND at > ?",
+				"ii", store_rows_int(cb, 0, CALLBACK_COL_ID, 0),
+				now - 3600);
+		if (callback_over_limit(r, now, 3600,
+					cfg->rate_changes_per_callback_per_hour,
+					&retry)) {
+			if (retry > 0)
+				cbd_err_set(err, 429, "too-many-changes",
+					    "when",
+					    "this callback was moved too often "
+					    "lately; try again later");
+			goto limited;
+		}
+	}
+	if (cfg->rate_changes_per_phone_per_hour > 0) {
+		r = store_query(
+			tx, err,
+			"SELECT COUNT(*), MIN(e.at) FROM callbacks c JOIN "
+			"events e ON e.callback_id = c.id AND e.kind = "
+			"'rescheduled' AND e.actor = 'customer' AND e.at "
+			"> ? WHERE c.customer_id = ?",
+			"ii", now - 3600,
+			store_rows_int(cb, 0, CALLBACK_COL_CUSTOMER, 0));
+		if (callback_over_limit(r, now, 3600,
+					cfg->rate_changes_per_phone_per_hour,
+					&retry)) {
+			if (retry > 0)
+				cbd_err_set(
+					err, 429, "too-many-changes", "when",
+					"callbacks of this phone number were "
+					"moved too often lately; try again "
+					"later");
+			goto limited;
+		}
+	}
+	return 0;
+limited:
+	err->retry_after_sec = retry;
+	return -1;
 }
 
 /*
@@ -661,13 +879,14 @@ callback_reschedule(struct store_tx *tx, const struct config *cfg, int64_t id,
 		    int64_t when, enum callback_choice choice, json_t **out,
 		    struct cbd_err *err)
 {
-	struct store_rows *r = callback_load(tx, id, who, 1, err);
+	struct store_rows *r = callback_load(tx, cfg, id, who, 1, err);
 	int64_t now = clock_now(), owner, new_owner = 0;
 	int rc = -1;
 
 	if (r == NULL)
 		return -1;
-	if (callback_may_change(r, who, err) != 0)
+	if (callback_may_change(r, who, err) != 0 ||
+	    callback_change_limit(tx, cfg, r, who, err) != 0)
 		goto out;
 	if (!callback_is_open_state(store_rows_str(r, 0, CALLBACK_COL_STATE)) ||
 	    !strcmp(store_rows_str(r, 0, CALLBACK_COL_STATE), "in_progress")) {
@@ -738,7 +957,7 @@ callback_cancel(struct store_tx *tx, const struct config *cfg, int64_t id,
 		const struct callback_caller *who, json_t **out,
 		struct cbd_err *err)
 {
-	struct store_rows *r = callback_load(tx, id, who, 1, err);
+	struct store_rows *r = callback_load(tx, cfg, id, who, 1, err);
 	int64_t now = clock_now();
 	const char *state;
 	int rc = -1;
@@ -781,7 +1000,7 @@ callback_invite_ics(struct store_tx *tx, const struct config *cfg, int64_t id,
 		    const struct callback_caller *who, char **out,
 		    struct cbd_err *err)
 {
-	struct store_rows *r = callback_load(tx, id, who, 0, err);
+	struct store_rows *r = callback_load(tx, cfg, id, who, 0, err);
 	struct ics_invite inv;
 	char uid[96], *desc, *url;
 

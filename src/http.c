@@ -74,12 +74,14 @@ static const struct {
 } http_titles[] = {
 	{ 200, "OK" },
 	{ 201, "Created" },
+	{ 202, "Accepted" },
 	{ 400, "Bad Request" },
 	{ 401, "Unauthorized" },
 	{ 403, "Forbidden" },
 	{ 404, "Not Found" },
 	{ 405, "Method Not Allowed" },
 	{ 409, "Conflict" },
+	{ 410, "Gone" },
 	{ 413, "Content Too Large" },
 	{ 415, "Unsupported Media Type" },
 	{ 422, "Unprocessable Content" },
@@ -235,7 +237,7 @@ http_get_str(json_t *obj, const char *key, const char *field, size_t max_chars,
 			    max_chars);
 		return -1;
 	}
-	if (required && s[strspn(s, " \t\n")] == '\0') {
+	if (required && valid_is_blank(s)) {
 		cbd_err_set(err, 400, "missing-field", field,
 			    "%s must not be blank", field);
 		return -1;
@@ -281,6 +283,7 @@ http_job_free(struct http_job *j)
 	json_decref(j->r.resp);
 	free(j->r.resp_raw);
 	free(j->r.location);
+	free(j->r.idem_record);
 	if (j->r.ctx_free != NULL)
 		j->r.ctx_free(j->r.ctx);
 	free(j);
@@ -659,13 +662,19 @@ http_job_work(struct store_tx *tx, void *arg, struct cbd_err *err)
 	r->location = NULL;
 	r->status = 0;
 	r->is_replay = 0;
+	free(r->idem_record);
+	r->idem_record = NULL;
 
 	if (j->need_key_lookup) {
-		struct store_rows *k =
-			store_query(tx, err,
-				    "SELECT id, role, agent_id FROM api_keys "
-				    "WHERE key_hash = ? AND revoked_at IS NULL",
-				    "s", j->key_hash);
+		/* A key tied to an agent works only while the agent is
+		 * active: deactivating someone cuts their access at once. */
+		struct store_rows *k = store_query(
+			tx, err,
+			"SELECT k.id, k.role, k.agent_id, "
+			"COALESCE(a.is_active, 1) FROM api_keys k "
+			"LEFT JOIN agents a ON a.id = k.agent_id "
+			"WHERE k.key_hash = ? AND k.revoked_at IS NULL",
+			"s", j->key_hash);
 		const char *role;
 
 		if (k == NULL)
@@ -674,6 +683,12 @@ http_job_work(struct store_tx *tx, void *arg, struct cbd_err *err)
 			store_rows_free(k);
 			cbd_err_set(err, 401, "unauthorized", "",
 				    "the API key is not valid");
+			return -1;
+		}
+		if (store_rows_int(k, 0, 3, 1) == 0) {
+			store_rows_free(k);
+			cbd_err_set(err, 403, "agent-inactive", "",
+				    "the agent of this API key is deactivated");
 			return -1;
 		}
 		r->key_id = store_rows_int(k, 0, 0, 0);
@@ -776,11 +791,16 @@ http_job_work(struct store_tx *tx, void *arg, struct cbd_err *err)
 				return -1;
 			}
 			r->status = status;
-			/* The stored text is the answer: no re-parsing. */
+			/* The stored text is the answer: no re-parsing. A
+			 * stored problem stands for an answer that held a
+			 * secret (idem_record). */
 			if (status != 204) {
 				r->resp_raw =
 					xstrdup(store_rows_str(row, 0, 2));
-				r->resp_type = "application/json";
+				r->resp_type =
+					status >= 400
+						? "application/problem+json"
+						: "application/json";
 			}
 			if (store_rows_str(row, 0, 4) != NULL)
 				r->location =
@@ -798,14 +818,18 @@ http_job_work(struct store_tx *tx, void *arg, struct cbd_err *err)
 		r->resp_type = "application/json";
 	}
 	if (rc == 0 && use_idem) {
-		char *body = r->resp ? json_dumps(r->resp, JSON_COMPACT)
-				     : xstrdup("null");
+		char *body = r->idem_record != NULL ? xstrdup(r->idem_record)
+			     : r->resp ? json_dumps(r->resp, JSON_COMPACT)
+				       : xstrdup("null");
+		int status = r->idem_record != NULL ? r->idem_record_status
+			     : r->status            ? r->status
+						    : 200;
 		int64_t n = store_exec(
 			tx, err,
 			"UPDATE idempotency SET status = ?, response = ?, "
 			"location = ? WHERE scope = ? AND idem_key = ?",
-			"issss", (int64_t)(r->status ? r->status : 200), body,
-			r->location, scope, r->idem_key);
+			"issss", (int64_t)status, body, r->location, scope,
+			r->idem_key);
 		free(body);
 		if (n < 0)
 			return -1;

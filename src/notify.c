@@ -400,3 +400,33 @@ out:
 	free(text);
 	return rc;
 }
+
+/*
+ * Asked for by someone who knows the phone number, who may not be the
+ * one who holds it: so the text goes to that number only, and keeps to
+ * the quiet hours of the callback's zone (skipped when they say skip).
+ */
+int
+notify_manage_link(struct store_tx *tx, const struct config *cfg,
+		   const struct notify_ctx *c, struct cbd_err *err)
+{
+	int64_t due = notify_quiet(cfg, c->tz, clock_now());
+	char when[96], *text;
+	json_t *p;
+	int rc;
+
+	if (strcmp(cfg->sms_mode, "off") == 0 || due < 0)
+		return 0;
+	if (c->is_asap)
+		snprintf(when, sizeof(when), "as soon as we can");
+	else
+		notify_local(c, c->start, when, sizeof(when));
+	text = notify_render(cfg, cfg->sms_template_manage_link, c, when);
+	p = json_pack("{s:s, s:s, s:s}", "to", c->phone, "body", text, "tz",
+		      c->tz);
+	rc = outbox_enqueue(tx, OUTBOX_SMS, "sms.manage_link", c->callback_id,
+			    p, due, err);
+	json_decref(p);
+	free(text);
+	return rc;
+}

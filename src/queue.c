@@ -289,7 +289,8 @@ queue_outcome(struct store_tx *tx, const struct config *cfg, int64_t id,
 		} else {
 			struct store_rows *c = store_query(
 				tx, err,
-				"SELECT cu.timezone, c.due_at FROM callbacks c "
+				"SELECT COALESCE(c.contact_tz, cu.timezone), "
+				"c.due_at FROM callbacks c "
 				"JOIN customers cu ON cu.id = c.customer_id "
 				"WHERE c.id = ?",
 				"i", id);
@@ -316,7 +317,8 @@ queue_outcome(struct store_tx *tx, const struct config *cfg, int64_t id,
 	} else { /* reschedule, checked by the caller */
 		struct store_rows *tz = store_query(
 			tx, err,
-			"SELECT cu.timezone FROM callbacks c JOIN customers cu "
+			"SELECT COALESCE(c.contact_tz, cu.timezone) FROM "
+			"callbacks c JOIN customers cu "
 			"ON cu.id = c.customer_id WHERE c.id = ?",
 			"i", id);
 		int64_t new_owner = 0;

@@ -405,17 +405,19 @@ roster_checker_add(struct roster_checker *ck, const struct shift_rule *r,
 			goto out;
 		}
 	}
-	if (ck->n + n > ck->cap) {
-		ck->cap = (ck->n + n) * 2;
-		ck->spans = xrealloc(ck->spans, ck->cap * sizeof(*ck->spans));
-	}
-	if (n > 0)
+	/* A rule with no occurrence in the window (UNTIL before its start,
+	 * say) adds nothing: there is no array to grow or sort, and qsort
+	 * must not be handed a NULL base even for zero elements. */
+	if (n > 0) {
+		if (ck->n + n > ck->cap) {
+			ck->cap = (ck->n + n) * 2;
+			ck->spans = xrealloc(ck->spans,
+					     ck->cap * sizeof(*ck->spans));
+		}
 		memcpy(ck->spans + ck->n, mine, n * sizeof(*mine));
-	ck->n += n;
-	/* A rule with no span in the window (UNTIL before its start) leaves
-	 * spans NULL: qsort must not see it. */
-	if (ck->n > 1)
+		ck->n += n;
 		qsort(ck->spans, ck->n, sizeof(*ck->spans), roster_cmp_span);
+	}
 	rc = 0;
 out:
 	free(mine);
@@ -579,11 +581,54 @@ roster_spans_json(struct store_tx *tx, int64_t agent_id, int64_t from,
 #define ROSTER_CACHE_AFTER  (12 * ROSTER_DAY_SEC)
 
 static pthread_mutex_t roster_cache_lock = PTHREAD_MUTEX_INITIALIZER;
+/* Signalled when a build of the cached plan ends (is_building drops). */
+static pthread_cond_t roster_cache_built = PTHREAD_COND_INITIALIZER;
 static struct {
 	struct shift_plan *plan; /* all active agents over [from, to) */
 	int64_t from, to;
 	char version[32];
+	int is_building; /* a worker is expanding a fresh plan */
 } roster_cache;
+
+/*
+ * Concurrent misses collapse into one build: expanding every rule is the
+ * costly part of a slot query, and N workers missing at once (the roster
+ * just changed, a new day began) would each do it, starving the pool. The
+ * first becomes the builder; the others wait for it (up to
+ * ROSTER_BUILD_WAIT_SEC, then build for themselves) and take its plan if
+ * it fits their version and window. Waiting blocks no database lock: the
+ * builder's reads are plain consistent reads.
+ */
+#define ROSTER_BUILD_WAIT_SEC 10
+
+/* With roster_cache_lock held: a clone of the cached plan when it serves
+ * version and [from, to), else NULL. */
+static struct shift_plan *
+roster_cache_hit(const char *version, int64_t from, int64_t to)
+{
+	if (roster_cache.plan != NULL &&
+	    strcmp(roster_cache.version, version) == 0 &&
+	    roster_cache.from <= from && to <= roster_cache.to)
+		return shift_plan_clone(roster_cache.plan);
+	return NULL;
+}
+
+/* With roster_cache_lock held: wait while another worker builds; 1 when
+ * this caller should build (and is now the builder). */
+static int
+roster_cache_wait_turn(void)
+{
+	struct timespec deadline;
+
+	clock_gettime(CLOCK_REALTIME, &deadline);
+	deadline.tv_sec += ROSTER_BUILD_WAIT_SEC;
+	while (roster_cache.is_building)
+		if (pthread_cond_timedwait(&roster_cache_built,
+					   &roster_cache_lock, &deadline) != 0)
+			return 0; /* the builder is stuck: build alone */
+	roster_cache.is_building = 1;
+	return 1;
+}
 
 int
 roster_bump(struct store_tx *tx, struct cbd_err *err)
@@ -618,6 +663,7 @@ roster_load_plan(struct store_tx *tx, int64_t agent_id, int64_t from,
 	struct shift_plan *fresh = NULL;
 	char version[32];
 	int64_t day, cfrom, cto;
+	int is_builder = 0, rc;
 
 	if (agent_id > 0 || to - from > ROSTER_CACHE_AFTER)
 		return roster_load_plan_db(tx, agent_id, from, to, out, err);
@@ -630,34 +676,47 @@ roster_load_plan(struct store_tx *tx, int64_t agent_id, int64_t from,
 	snprintf(version, sizeof(version), "%s",
 		 store_rows_count(v) ? store_rows_str(v, 0, 0) : "0");
 	store_rows_free(v);
-	pthread_mutex_lock(&roster_cache_lock);
-	if (roster_cache.plan != NULL &&
-	    strcmp(roster_cache.version, version) == 0 &&
-	    roster_cache.from <= from && to <= roster_cache.to) {
-		*out = shift_plan_clone(roster_cache.plan);
-		pthread_mutex_unlock(&roster_cache_lock);
-		return 0;
-	}
-	pthread_mutex_unlock(&roster_cache_lock);
-	/* Miss: build a plan wide enough for the coming days' queries. */
 	day = from -
 	      ((from % ROSTER_DAY_SEC) + ROSTER_DAY_SEC) % ROSTER_DAY_SEC;
 	cfrom = day - ROSTER_CACHE_BEFORE;
 	cto = day + ROSTER_CACHE_AFTER;
-	if (to > cto)
-		return roster_load_plan_db(tx, agent_id, from, to, out, err);
-	if (roster_load_plan_db(tx, 0, cfrom, cto, &fresh, err) != 0)
-		return -1;
-	*out = shift_plan_clone(fresh);
 	pthread_mutex_lock(&roster_cache_lock);
-	shift_plan_free(roster_cache.plan);
-	roster_cache.plan = fresh;
-	roster_cache.from = cfrom;
-	roster_cache.to = cto;
-	snprintf(roster_cache.version, sizeof(roster_cache.version), "%s",
-		 version);
+	*out = roster_cache_hit(version, from, to);
+	if (*out == NULL && to > cto) {
+		pthread_mutex_unlock(&roster_cache_lock);
+		return roster_load_plan_db(tx, agent_id, from, to, out, err);
+	}
+	if (*out == NULL) {
+		is_builder = roster_cache_wait_turn();
+		/* The build we waited for may be the one we need. */
+		*out = roster_cache_hit(version, from, to);
+		if (*out != NULL && is_builder) {
+			roster_cache.is_building = 0;
+			pthread_cond_broadcast(&roster_cache_built);
+		}
+	}
 	pthread_mutex_unlock(&roster_cache_lock);
-	return 0;
+	if (*out != NULL)
+		return 0;
+	/* Miss: build a plan wide enough for the coming days' queries. */
+	rc = roster_load_plan_db(tx, 0, cfrom, cto, &fresh, err);
+	if (rc == 0)
+		*out = shift_plan_clone(fresh);
+	pthread_mutex_lock(&roster_cache_lock);
+	if (rc == 0) {
+		shift_plan_free(roster_cache.plan);
+		roster_cache.plan = fresh;
+		roster_cache.from = cfrom;
+		roster_cache.to = cto;
+		snprintf(roster_cache.version, sizeof(roster_cache.version),
+			 "%s", version);
+	}
+	if (is_builder) {
+		roster_cache.is_building = 0;
+		pthread_cond_broadcast(&roster_cache_built);
+	}
+	pthread_mutex_unlock(&roster_cache_lock);
+	return rc;
 }
 
 static int

@@ -25,6 +25,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <libical/ical.h>
 
@@ -233,7 +234,6 @@ shift_compile(const struct shift_rule *r, struct shift_compiled *c,
 	      struct cbd_err *err)
 {
 	const char *rrule = r->rrule;
-	icalrecur_iterator *it;
 
 	shift_init();
 	memset(c, 0, sizeof(*c));
@@ -292,26 +292,188 @@ shift_compile(const struct shift_rule *r, struct shift_compiled *c,
 			    "rrule FREQ must be DAILY or coarser");
 		return -1;
 	}
-	/* Some rules parse yet cannot be iterated (BYMONTHDAY=30 in
-	 * February); libical refuses them only here. */
-	it = icalrecur_iterator_new(c->recur, c->dtstart);
-	if (it == NULL) {
-		icalerror_clear_errno();
-		cbd_err_set(err, 400, "invalid-shift", "rrule",
-			    "rrule cannot produce occurrences");
-		return -1;
-	}
-	icalrecur_iterator_free(it);
+	/* Whether the rule occurs at all is the probe's question (validation
+	 * only): libical can take seconds to find out. */
 	c->has_rrule = 1;
 	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* The occurrence probe */
+
+/*
+ * A rule that parses may still never occur ("BYMONTHDAY=31;BYMONTH=2"),
+ * and libical 3.0 finds that out the slow way: creating the iterator
+ * searches month by month up to the year 20000, and each next() walks
+ * day by day to 2582, 0.3 to 2 s per rule. Such a rule must be refused
+ * when it is written, never stored to be expanded on every slot query.
+ *
+ * So validation asks, on a thread of its own, for the rule's first
+ * occurrence within SHIFT_PROBE_YEARS of its start (UNTIL capped there,
+ * which bounds libical's day-by-day walk) and waits SHIFT_PROBE_MS for
+ * the answer. No occurrence, or no answer in time, is a 422 on the rule:
+ * a rota that never puts anyone on duty is a mistake. libical cannot be
+ * interrupted, so a probe that overruns is left to finish on its own
+ * (it always ends, at libical's year limits) and frees itself; at most
+ * SHIFT_PROBE_MAX_RUNNING such threads exist at once, and further probes
+ * are refused as busy (503) rather than piling up.
+ */
+#define SHIFT_PROBE_YEARS       8
+#define SHIFT_PROBE_MS          500
+#define SHIFT_PROBE_MAX_RUNNING 16
+
+struct shift_probe {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	int refs;    /* the waiter and the thread; the last one frees */
+	int is_done; /* set by the thread */
+	int found;   /* 1: an occurrence; 0: none; -1: libical refused */
+	struct icalrecurrencetype recur;
+	struct icaltimetype dtstart; /* floating: wall time only */
+};
+
+static pthread_mutex_t shift_probe_lock = PTHREAD_MUTEX_INITIALIZER;
+static int shift_probes_running;
+
+static void
+shift_probe_unref(struct shift_probe *pr)
+{
+	int last;
+
+	pthread_mutex_lock(&pr->lock);
+	last = --pr->refs == 0;
+	pthread_mutex_unlock(&pr->lock);
+	if (!last)
+		return;
+	pthread_cond_destroy(&pr->cond);
+	pthread_mutex_destroy(&pr->lock);
+	free(pr);
+}
+
+static void *
+shift_probe_run(void *arg)
+{
+	struct shift_probe *pr = arg;
+	icalrecur_iterator *it;
+	int found = -1;
+
+	shift_init();
+	it = icalrecur_iterator_new(pr->recur, pr->dtstart);
+	if (it != NULL) {
+		found = !icaltime_is_null_time(icalrecur_iterator_next(it));
+		icalrecur_iterator_free(it);
+	}
+	icalerror_clear_errno();
+	pthread_mutex_lock(&pr->lock);
+	pr->found = found;
+	pr->is_done = 1;
+	pthread_cond_signal(&pr->cond);
+	pthread_mutex_unlock(&pr->lock);
+	shift_probe_unref(pr);
+	pthread_mutex_lock(&shift_probe_lock);
+	shift_probes_running--;
+	pthread_mutex_unlock(&shift_probe_lock);
+	return NULL;
+}
+
+/* The probe's copy of the rule: floating start, UNTIL at most
+ * SHIFT_PROBE_YEARS after it. */
+static void
+shift_probe_rule(const struct shift_compiled *c, struct shift_probe *pr)
+{
+	struct icaltimetype cap;
+
+	pr->recur = c->recur;
+	pr->dtstart = c->dtstart;
+	pr->dtstart.zone = NULL;
+	cap = pr->dtstart;
+	cap.year += SHIFT_PROBE_YEARS;
+	if (cap.month == 2 && cap.day == 29)
+		cap.day = 28;
+	if (icaltime_is_null_time(pr->recur.until)) {
+		pr->recur.until = cap;
+	} else {
+		struct icaltimetype until = pr->recur.until;
+
+		until.zone = NULL;
+		if (icaltime_compare(until, cap) > 0)
+			pr->recur.until = cap;
+	}
+}
+
+/* Start a probe thread; 1 found, 0 none or timed out, -1 busy. */
+static int
+shift_probe_wait(const struct shift_compiled *c)
+{
+	struct shift_probe *pr = xcalloc(1, sizeof(*pr));
+	struct timespec deadline;
+	pthread_attr_t attr;
+	pthread_t th;
+	int rc = 0, found = 0;
+
+	pthread_mutex_lock(&shift_probe_lock);
+	if (shift_probes_running >= SHIFT_PROBE_MAX_RUNNING) {
+		pthread_mutex_unlock(&shift_probe_lock);
+		free(pr);
+		return -1;
+	}
+	shift_probes_running++;
+	pthread_mutex_unlock(&shift_probe_lock);
+	pthread_mutex_init(&pr->lock, NULL);
+	pthread_cond_init(&pr->cond, NULL);
+	pr->refs = 2;
+	shift_probe_rule(c, pr);
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	if (pthread_create(&th, &attr, shift_probe_run, pr) != 0) {
+		pthread_attr_destroy(&attr);
+		pthread_mutex_lock(&shift_probe_lock);
+		shift_probes_running--;
+		pthread_mutex_unlock(&shift_probe_lock);
+		pr->refs = 1;
+		shift_probe_unref(pr);
+		return -1;
+	}
+	pthread_attr_destroy(&attr);
+	clock_gettime(CLOCK_REALTIME, &deadline);
+	deadline.tv_nsec += (long)SHIFT_PROBE_MS * 1000000L;
+	deadline.tv_sec += deadline.tv_nsec / 1000000000L;
+	deadline.tv_nsec %= 1000000000L;
+	pthread_mutex_lock(&pr->lock);
+	while (!pr->is_done && rc == 0)
+		rc = pthread_cond_timedwait(&pr->cond, &pr->lock, &deadline);
+	if (pr->is_done)
+		found = pr->found == 1;
+	pthread_mutex_unlock(&pr->lock);
+	shift_probe_unref(pr);
+	return found;
 }
 
 int
 shift_rule_validate(const struct shift_rule *r, struct cbd_err *err)
 {
 	struct shift_compiled c;
+	int found;
 
-	return shift_compile(r, &c, err);
+	if (shift_compile(r, &c, err) != 0)
+		return -1;
+	if (!c.has_rrule)
+		return 0;
+	found = shift_probe_wait(&c);
+	if (found < 0) {
+		cbd_err_set(err, 503, "busy", "rrule",
+			    "too many shift rules are being checked; try "
+			    "again");
+		err->retry_after_sec = 2;
+		return -1;
+	}
+	if (found == 0) {
+		cbd_err_set(err, 422, "shift-never-occurs", "rrule",
+			    "rrule has no occurrence within %d years of start",
+			    SHIFT_PROBE_YEARS);
+		return -1;
+	}
+	return 0;
 }
 
 struct shift_plan *
@@ -419,6 +581,83 @@ shift_plan_add_occurrence(struct shift_plan *p, const struct shift_rule *r,
 		shift_plan_push(p, r->agent_id, start, end);
 }
 
+/* ------------------------------------------------------------------ */
+/* Expansion budget */
+
+/*
+ * Every expansion is bounded in steps (SHIFT_MAX_OCCURRENCES) and in time.
+ * Validation keeps never-occurring rules out, but rows stored before it
+ * (or by hand) may still be such rules, and libical spends its seconds
+ * inside one call that cannot be cut short. So a rule whose expansion
+ * overran the budget once is remembered (by a hash of its text) and
+ * refused at once from then on, in this process: it costs one expansion,
+ * not one per slot query.
+ */
+#define SHIFT_SLOW_RULES 64
+
+static pthread_mutex_t shift_slow_lock = PTHREAD_MUTEX_INITIALIZER;
+static uint64_t shift_slow[SHIFT_SLOW_RULES]; /* ring; 0: empty */
+static size_t shift_slow_next;
+static int shift_budget_ms = SHIFT_EXPAND_BUDGET_MS;
+
+void
+shift_set_expand_budget_ms(int ms)
+{
+	shift_budget_ms = ms > 0 ? ms : SHIFT_EXPAND_BUDGET_MS;
+}
+
+/* This thread's CPU time: a worker preempted on a busy machine must not
+ * mistake the wait for a slow rule. */
+static int64_t
+shift_cpu_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static uint64_t
+shift_rule_hash(const struct shift_rule *r)
+{
+	const char *parts[] = { r->tz, r->start, r->rrule };
+	uint64_t h = 1469598103934665603ULL;
+
+	/* FNV-1a over the parts, each ended by a byte text cannot hold. */
+	for (size_t i = 0; i < CBD_ARRAY_LEN(parts); i++) {
+		for (const char *q = parts[i]; *q != '\0'; q++)
+			h = (h ^ (unsigned char)*q) * 1099511628211ULL;
+		h = (h ^ 0xffu) * 1099511628211ULL;
+	}
+	return h != 0 ? h : 1;
+}
+
+static int
+shift_is_slow(uint64_t h)
+{
+	int found = 0;
+
+	pthread_mutex_lock(&shift_slow_lock);
+	for (size_t i = 0; i < SHIFT_SLOW_RULES && !found; i++)
+		found = shift_slow[i] == h;
+	pthread_mutex_unlock(&shift_slow_lock);
+	return found;
+}
+
+static void
+shift_mark_slow(uint64_t h, const struct shift_rule *r, int64_t ms,
+		struct cbd_err *err)
+{
+	pthread_mutex_lock(&shift_slow_lock);
+	shift_slow[shift_slow_next] = h;
+	shift_slow_next = (shift_slow_next + 1) % SHIFT_SLOW_RULES;
+	pthread_mutex_unlock(&shift_slow_lock);
+	cbd_err_set(err, 422, "shift-too-slow", "rrule",
+		    "rrule '%.120s' cannot be expanded (%lld ms, budget %d "
+		    "ms); it is skipped from now on",
+		    r->rrule, (long long)ms, shift_budget_ms);
+}
+
 int
 shift_plan_add_rule(struct shift_plan *p, const struct shift_rule *r,
 		    struct cbd_err *err)
@@ -426,10 +665,18 @@ shift_plan_add_rule(struct shift_plan *p, const struct shift_rule *r,
 	struct shift_compiled c;
 	icalrecur_iterator *it = NULL;
 	struct icaltimetype occ, skip;
-	int64_t wall, start;
+	int64_t wall, start, t0 = shift_cpu_ms();
+	uint64_t h = shift_rule_hash(r);
 	int count = 0;
 	int rc = -1;
 
+	if (shift_is_slow(h)) {
+		cbd_err_set(err, 422, "shift-too-slow", "rrule",
+			    "rrule '%.120s' expanded too slowly before; "
+			    "skipped",
+			    r->rrule);
+		goto out;
+	}
 	if (shift_compile(r, &c, err) != 0)
 		goto out;
 	if (!c.has_rrule) {
@@ -441,10 +688,11 @@ shift_plan_add_rule(struct shift_plan *p, const struct shift_rule *r,
 		rc = 0;
 		goto out;
 	}
+	/* libical refusing the rule is as lasting as a slow rule, and
+	 * finding out can take as long: remember it either way. */
 	it = icalrecur_iterator_new(c.recur, c.dtstart);
-	if (it == NULL) {
-		cbd_err_set(err, 400, "invalid-shift", "rrule",
-			    "rrule cannot produce occurrences");
+	if (it == NULL || shift_cpu_ms() - t0 > shift_budget_ms) {
+		shift_mark_slow(h, r, shift_cpu_ms() - t0, err);
 		goto out;
 	}
 	/*
@@ -464,6 +712,10 @@ shift_plan_add_rule(struct shift_plan *p, const struct shift_rule *r,
 		(void)icalrecur_iterator_set_start(it, skip);
 	for (;;) {
 		occ = icalrecur_iterator_next(it);
+		if (shift_cpu_ms() - t0 > shift_budget_ms) {
+			shift_mark_slow(h, r, shift_cpu_ms() - t0, err);
+			goto out;
+		}
 		if (icaltime_is_null_time(occ))
 			break;
 		if (++count > SHIFT_MAX_OCCURRENCES) {

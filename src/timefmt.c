@@ -11,9 +11,6 @@
 
 #include "timefmt.h"
 
-/* 9999-12-31T23:59:59Z: the last instant a four-digit year holds. */
-#define TIMEFMT_MAX_INSTANT 253402300799LL
-
 static pthread_mutex_t timefmt_lock = PTHREAD_MUTEX_INITIALIZER;
 
 /*
@@ -38,13 +35,47 @@ timefmt_hash(const char *s)
 	return h;
 }
 
+/*
+ * libical opens any file under the zoneinfo directory by name, so
+ * "Factory" (a zone whose abbreviation says "-00"), "posixrules",
+ * "right/UTC" (leap-second clocks), "posix/...", "localtime" and the old
+ * aliases ("US/Eastern", "EST5EDT", "GB") would all be accepted as zones.
+ * A customer's or agent's zone is a place: Area/Location under one of the
+ * geographic areas, plus plain UTC. Path tricks ("." or ".." parts) are
+ * refused before libical sees the name.
+ */
+static int
+timefmt_zone_name_ok(const char *name)
+{
+	static const char *const areas[] = {
+		"Africa/",   "America/",   "Antarctica/", "Arctic/", "Asia/",
+		"Atlantic/", "Australia/", "Europe/",     "Indian/", "Pacific/",
+	};
+	const char *p;
+
+	if (strcmp(name, "UTC") == 0 || strcmp(name, "Etc/UTC") == 0)
+		return 1;
+	if (strspn(name, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+			 "0123456789_+-/") != strlen(name))
+		return 0;
+	for (p = name; *p != '\0'; p++)
+		if (*p == '/' && (p[1] == '/' || p[1] == '\0'))
+			return 0;
+	for (size_t i = 0; i < CBD_ARRAY_LEN(areas); i++)
+		if (strncmp(name, areas[i], strlen(areas[i])) == 0 &&
+		    name[strlen(areas[i])] != '\0')
+			return 1;
+	return 0;
+}
+
 struct _icaltimezone *
 timefmt_zone(const char *name)
 {
 	icaltimezone *z = NULL;
 	unsigned h;
 
-	if (name == NULL || name[0] == '\0' || strlen(name) >= 64)
+	if (name == NULL || name[0] == '\0' || strlen(name) >= 64 ||
+	    !timefmt_zone_name_ok(name))
 		return NULL;
 	if (strcmp(name, "UTC") == 0 || strcmp(name, "Etc/UTC") == 0)
 		return icaltimezone_get_utc_timezone();
@@ -142,9 +173,10 @@ timefmt_parse_rfc3339(const char *s, int64_t *out)
 	if (tm.tm_mday != d || tm.tm_mon != mo - 1)
 		return -1;
 	t -= sign * (oh * 3600 + om * 60);
-	/* An offset can carry the instant out of the years written above
-	 * (1970-01-01T00:30+01:00); refuse what cannot be written back. */
-	if (t < 0 || t > TIMEFMT_MAX_INSTANT)
+	/* "9999-12-31T23:59:59-14:00" is in year 10000 and
+	 * "1970-01-01T00:00:00+01:00" before the epoch: neither could be
+	 * written back in the same form, so neither is accepted. */
+	if (t < TIMEFMT_MIN || t > TIMEFMT_MAX)
 		return -1;
 	*out = (int64_t)t;
 	return 0;
@@ -216,6 +248,13 @@ timefmt_rfc3339(int64_t t, const char *tz, char *buf, size_t size)
 		return;
 	}
 	off = timefmt_local(t, tz, &y, &mo, &d, &h, &mi, NULL);
+	/* Near the ends of the range the local date can fall outside the
+	 * years a client may send (9999-12-31T23:59:59Z is year 10000 in
+	 * Kiritimati); UTC names the same instant in a form that parses. */
+	if (y < 1970 || y > 9999) {
+		timefmt_rfc3339(t, NULL, buf, size);
+		return;
+	}
 	snprintf(buf, size, "%04d-%02d-%02dT%02d:%02d:%02d%c%02d:%02d", y, mo,
 		 d, h, mi, s, off < 0 ? '-' : '+',
 		 (off < 0 ? -off : off) / 3600,

@@ -1,6 +1,7 @@
 /* valid.c: input checks shared by the API handlers. */
 #include <string.h>
 
+#include "common.h"
 #include "timefmt.h"
 #include "valid.h"
 
@@ -74,17 +75,110 @@ valid_utf8_len(const char *s)
 	return n;
 }
 
+/* One DNS label: 1 to 63 letters, digits or hyphens (bytes of an IDN in
+ * UTF-8 too), not starting or ending with a hyphen. */
+static int
+valid_label(const char *s, size_t n)
+{
+	if (n == 0 || n > 63 || s[0] == '-' || s[n - 1] == '-')
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (!(c >= 0x80 || (c >= 'a' && c <= 'z') ||
+		      (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '-'))
+			return 0;
+	}
+	return 1;
+}
+
 int
 valid_email(const char *s)
 {
-	const char *at = strchr(s, '@');
-	size_t n = strlen(s);
+	const char *at = strchr(s, '@'), *p, *dot;
+	size_t n = strlen(s), local;
 
 	if (at == NULL || at == s || strchr(at + 1, '@') != NULL || n > 254)
 		return 0;
-	if (strpbrk(s, " \t\r\n<>\",;") != NULL)
+	if (strpbrk(s, " \t\r\n<>\"(),:;[]\\") != NULL)
 		return 0;
-	return strchr(at + 1, '.') != NULL && at[1] != '.' && s[n - 1] != '.';
+	/* Local part: a dot-atom, so no leading, trailing or double dot. */
+	local = (size_t)(at - s);
+	if (local > 64 || s[0] == '.' || at[-1] == '.' ||
+	    strstr(s, "..") != NULL)
+		return 0;
+	/* Domain: two or more labels ("a@b..c" has an empty one), and a top
+	 * level that is not all digits (no bare IP addresses). */
+	p = at + 1;
+	if (strchr(p, '.') == NULL)
+		return 0;
+	while ((dot = strchr(p, '.')) != NULL) {
+		if (!valid_label(p, (size_t)(dot - p)))
+			return 0;
+		p = dot + 1;
+	}
+	return valid_label(p, strlen(p)) &&
+	       strspn(p, "0123456789") != strlen(p);
+}
+
+/* Decode one UTF-8 code point at *s (valid_text has checked the bytes);
+ * advances *s. */
+static unsigned
+valid_next_cp(const char **s)
+{
+	const unsigned char *p = (const unsigned char *)*s;
+	unsigned cp;
+	size_t need;
+
+	if (p[0] < 0x80) {
+		*s += 1;
+		return p[0];
+	}
+	if (p[0] < 0xe0) {
+		need = 1;
+		cp = p[0] & 0x1f;
+	} else if (p[0] < 0xf0) {
+		need = 2;
+		cp = p[0] & 0x0f;
+	} else {
+		need = 3;
+		cp = p[0] & 0x07;
+	}
+	for (size_t k = 1; k <= need; k++) {
+		if ((p[k] & 0xc0) != 0x80) {
+			*s += k;
+			return 0xfffd;
+		}
+		cp = (cp << 6) | (p[k] & 0x3f);
+	}
+	*s += need + 1;
+	return cp;
+}
+
+int
+valid_is_blank(const char *s)
+{
+	/* Unicode White_Space plus the invisible format characters people
+	 * paste (zero-width space and joiners, word joiner, BOM): a name of
+	 * only these shows as nothing. */
+	static const unsigned blank[] = {
+		0x09,   0x0a,   0x0b,   0x0c,   0x0d,   0x20,   0x85,   0xa0,
+		0x1680, 0x180e, 0x2000, 0x2001, 0x2002, 0x2003, 0x2004, 0x2005,
+		0x2006, 0x2007, 0x2008, 0x2009, 0x200a, 0x200b, 0x200c, 0x200d,
+		0x2028, 0x2029, 0x202f, 0x205f, 0x2060, 0x3000, 0xfeff,
+	};
+
+	while (*s != '\0') {
+		unsigned cp = valid_next_cp(&s);
+		size_t i;
+
+		for (i = 0; i < CBD_ARRAY_LEN(blank); i++)
+			if (blank[i] == cp)
+				break;
+		if (i == CBD_ARRAY_LEN(blank))
+			return 0;
+	}
+	return 1;
 }
 
 int

@@ -601,8 +601,9 @@ class Sim:
                 if returning:
                     self.count("booked_returning")
                 return cb["id"]
-            if r.status_code == 200:
-                self.count("booking_existing_open")  # came back too soon
+            if r.status_code == 202:
+                # Came back too soon: the open callback's link is texted.
+                self.count("booking_existing_open")
                 return None
             ptype = r.json().get("type", "") if r.headers.get(
                 "Content-Type", "").startswith("application/problem") else ""

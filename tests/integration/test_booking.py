@@ -334,16 +334,21 @@ def test_invite_ics_for_scheduled_callback(daemon, make_agent):
 # Returning customers and retries
 
 
-def test_returning_customer_gets_the_open_callback_back(daemon, sql, make_agent):
+def test_returning_customer_is_offered_the_link_not_a_second_callback(daemon_factory, sql,
+                                                                     make_agent):
+    # Four requests for one phone: more than the default hourly limit.
+    daemon = daemon_factory({"rate_phone_per_hour": 10})
     make_agent(daemon, "alice")
     phone = unique_phone()
     first = book(daemon, booking(phone=phone)).json()
 
-    r = book(daemon, booking(phone=phone, topic="Still waiting"), expect=(200,))
+    # The open callback is not given back (a phone number is no
+    # credential): the answer says a text is on its way, nothing more.
+    r = book(daemon, booking(phone=phone, topic="Still waiting"), expect=(202,))
     again = r.json()
-    assert again["id"] == first["id"]
-    assert again["existing"] is True
-    assert "manage_token" not in again
+    assert set(again) == {"status", "detail"}, again
+    assert again["status"] == "link-sent-if-booked"
+    assert "Location" not in r.headers
     assert sql.scalar("SELECT COUNT(*) FROM callbacks") == 1
 
     r = book(daemon, booking(phone=phone, force_new=True))
@@ -362,21 +367,23 @@ def test_returning_customer_gets_the_open_callback_back(daemon, sql, make_agent)
     assert third["id"] not in (first["id"], new["id"])
 
 
-def test_existing_answer_shows_no_staff_fields(daemon, make_agent):
-    # Anyone who knows a phone number can ask: the answer must be no more
-    # than the customer's own view.
-    make_agent(daemon, "alice")
+def test_returning_customer_answer_shows_nothing_of_the_callback(daemon, make_agent):
+    # Anyone who knows a phone number can ask: the answer must not tell
+    # them the topic, owner, time or id of the customer's callback.
+    make_agent(daemon, "alice", display_name="Alice Owner")
     phone = unique_phone()
-    book(daemon, booking(phone=phone, email="ada@example.com"))
-    again = book(daemon, booking(phone=phone), expect=(200,)).json()
-    assert again["existing"] is True
-    assert_customer_view(again)
-    assert "ada@example.com" not in str(again)
+    first = book(daemon, booking(phone=phone, email="ada@example.com",
+                                 topic="Secret topic")).json()
+    again = book(daemon, booking(phone=phone), expect=(202,)).json()
+    text = str(again)
+    for leak in ("ada@example.com", "Secret topic", "Alice", str(first["id"]),
+                 first["manage_token"], "scheduled", "requested_at"):
+        assert leak not in text, (leak, again)
 
 
-def test_existing_answer_changes_no_contact_details(daemon, sql, make_agent):
+def test_returning_customer_answer_changes_no_contact_details(daemon, sql, make_agent):
     # Knowing a phone number is no credential: a request answered with the
-    # open callback books nothing, so it must not rewrite the customer's
+    # link offer books nothing, so it must not rewrite the customer's
     # name, email or zone either (later invites and manage links go there).
     make_agent(daemon, "alice")
     phone = unique_phone()
@@ -385,8 +392,8 @@ def test_existing_answer_changes_no_contact_details(daemon, sql, make_agent):
     cols = "name, email, timezone"
     before = sql.query(f"SELECT {cols} FROM customers WHERE phone = %s", (phone,))
     r = book(daemon, booking(phone=phone, name="Mallory", email="mallory@example.net",
-                             tz="Pacific/Auckland"), expect=(200,))
-    assert r.json()["existing"] is True
+                             tz="Pacific/Auckland"), expect=(202,))
+    assert r.json()["status"] == "link-sent-if-booked"
     assert sql.query(f"SELECT {cols} FROM customers WHERE phone = %s", (phone,)) == before
 
 

@@ -715,7 +715,8 @@ def test_answers_fit_the_documented_schemas(daemon):
                             notify=["email"]))
     booked = r.json()
     cb, token, case_id = booked["id"], booked["manage_token"], None
-    c.call("POST", "/v1/callbacks", want=200, json=booking(phone=phone, when=hour_slot(1, now=t0)))
+    c.call("POST", "/v1/callbacks", want=202, json=booking(phone=phone, when=hour_slot(1, now=t0)))
+    c.call("POST", "/v1/manage-links", want=202, json={"phone": unique_phone()})
     r = c.call("POST", "/v1/callbacks", want=201,
                json=booking(phone=unique_phone(), when="asap"))
     asap = r.json()
@@ -744,6 +745,11 @@ def test_answers_fit_the_documented_schemas(daemon):
     c.call("POST", "/v1/me/queue/next", key=sam_key, want=200)
     c.call("POST", "/v1/callbacks/{id}/outcome", key=sam_key, want=200,
            path_args={"id": asap["id"]}, json={"result": "no_answer", "note": "Voicemail."})
+    # An inactive agent's key is refused everywhere; active, alex has
+    # nothing to claim (every booking went to sam).
+    c.call("POST", "/v1/me/queue/next", key=alex_key, want=403)
+    c.call("PATCH", "/v1/agents/{id}", key=admin, want=200, path_args={"id": alex["id"]},
+           json={"active": True})
     c.call("POST", "/v1/me/queue/next", key=alex_key, want=204)
     c.call("GET", "/v1/me/queue", key=sam_key, want=200)
     c.call("POST", "/v1/callbacks/{id}/claim", key=sam_key, want=200, path_args={"id": asap["id"]})

@@ -696,8 +696,7 @@ def test_owner_is_the_case_owner_on_shift_else_the_least_loaded_on_shift(
     assert sql.scalar("SELECT open_count FROM agents WHERE id = %s", (eve["id"],)) == 0
 
 
-def test_returning_customer_gets_200_existing_and_takes_no_second_place(
-        daemon_factory, sql, make_agent):
+def test_returning_customer_takes_no_second_place(daemon_factory, sql, make_agent):
     d = daemon_factory({"slot_minutes": 30})
     set_clock(d, "2026-10-28T06:00:00Z")
     make_agent(d, "rita", capacity=1)
@@ -705,17 +704,14 @@ def test_returning_customer_gets_200_existing_and_takes_no_second_place(
     phone = unique_phone()
     first = book(d, booking(phone=phone, when="2026-10-29T10:00:00Z")).json()
     assert avail(d, "2026-10-29T10:00:00Z") == 1
-    before = row_counts(sql)
-    r = book(d, booking(phone=phone, when="2026-10-29T10:00:00Z"), expect=(200,))
-    again = r.json()
-    assert again["existing"] is True and again["id"] == first["id"]
-    assert epoch(again["scheduled_at"]) == epoch("2026-10-29T10:00:00Z")
-    assert "manage_token" not in again
-    no_writes(sql, before)
+    before = row_counts(sql, ("callbacks", "customers", "cases", "events"))
+    r = book(d, booking(phone=phone, when="2026-10-29T10:00:00Z"), expect=(202,))
+    assert r.json()["status"] == "link-sent-if-booked"
+    assert "manage_token" not in r.json() and "id" not in r.json()
+    assert row_counts(sql, ("callbacks", "customers", "cases", "events")) == before
     assert avail(d, "2026-10-29T10:00:00Z") == 1
     # Another time does not move the open callback either.
-    r = book(d, booking(phone=phone, when="2026-10-29T12:00:00Z"), expect=(200,))
-    assert r.json()["id"] == first["id"]
+    r = book(d, booking(phone=phone, when="2026-10-29T12:00:00Z"), expect=(202,))
     assert cb_row(sql, first["id"])["due_at"] == epoch("2026-10-29T10:00:00Z")
     assert avail(d, "2026-10-29T12:00:00Z") == 2
 

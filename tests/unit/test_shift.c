@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "common.h"
 #include "shift.h"
 #include "tap.h"
 
@@ -446,8 +447,6 @@ test_validate(void)
 		  "FREQ=MINUTELY;COUNT=2", "", 3600, "rrule" },
 		{ "Europe/London", "2026-01-12T09:00:00", "FREQ=SECONDLY", "",
 		  3600, "rrule" },
-		{ "Europe/London", "2026-01-12T09:00:00",
-		  "FREQ=YEARLY;BYMONTH=2;BYMONTHDAY=30", "", 3600, "rrule" },
 		{ "Europe/London", "2026-01-12T09:00:00", "FREQ=DAILY",
 		  "tomorrow", 3600, "exdates" },
 	};
@@ -476,6 +475,111 @@ test_validate(void)
 	}
 }
 
+static int64_t
+mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * Rules that parse but never occur cost libical seconds to give up on;
+ * validation must refuse them, as 422 on the rrule, in bounded time. Rules
+ * that occur, however rarely within the probe's years, pass.
+ */
+static void
+test_never_occurs(void)
+{
+	static const struct {
+		const char *rrule;
+		int occurs;
+	} cases[] = {
+		{ "FREQ=WEEKLY;BYDAY=MO,TU,WE,TH,FR", 1 },
+		{ "FREQ=YEARLY;BYMONTH=2;BYMONTHDAY=29", 1 },
+		{ "FREQ=MONTHLY;BYDAY=5MO", 1 },
+		{ "FREQ=MONTHLY;BYMONTHDAY=-1", 1 },
+		{ "FREQ=DAILY;COUNT=1", 1 },
+		/* UNTIL before the start: no occurrence at all. */
+		{ "FREQ=DAILY;UNTIL=20260101T000000Z", 0 },
+		{ "FREQ=WEEKLY;UNTIL=20251231T090000;BYDAY=MO,TU", 0 },
+		/* libical takes its time over these (last: the probes that
+		 * overran go on running for a while). */
+		{ "FREQ=DAILY;BYMONTH=2;BYMONTHDAY=30", 0 },
+		{ "FREQ=YEARLY;BYMONTH=2;BYMONTHDAY=30", 0 },
+		{ "FREQ=YEARLY;BYMONTHDAY=31;BYMONTH=2,4,6,9,11", 0 },
+		{ "FREQ=MONTHLY;BYMONTHDAY=31;BYMONTH=2", 0 },
+		{ "FREQ=MONTHLY;BYSETPOS=40;BYDAY=MO", 0 },
+	};
+
+	for (size_t i = 0; i < CBD_ARRAY_LEN(cases); i++) {
+		struct shift_rule r =
+			rule(1, "Europe/London", "2026-01-12T09:00:00", 3600,
+			     cases[i].rrule, "");
+		struct cbd_err err = { 0 };
+		int64_t t0 = mono_ms(), ms;
+		int rc = shift_rule_validate(&r, &err);
+
+		ms = mono_ms() - t0;
+		if (cases[i].occurs) {
+			is_int(rc, 0, "occurs: %s", cases[i].rrule);
+			continue;
+		}
+		is_int(rc, -1, "never occurs: %s", cases[i].rrule);
+		is_int(err.status, 422, "  422");
+		is_str(err.type, "shift-never-occurs", "  shift-never-occurs");
+		is_str(err.field, "rrule", "  field rrule");
+		/* The probe waits half a second at most; a generous bound. */
+		ok(ms < 1500, "  answered in %lld ms", (long long)ms);
+	}
+}
+
+/*
+ * Expanding a stored rule that never occurs (one written before validation
+ * refused it) overruns the budget once; the rule is then remembered and
+ * refused at once, so slot queries do not pay for it again. The step bound
+ * holds as well: a rule that would need more occurrences than the bound in
+ * the window is refused, not walked.
+ */
+static void
+test_expansion_is_bounded(void)
+{
+	struct shift_rule r =
+		rule(1, "Europe/London", "2026-01-12T09:00:00", 3600,
+		     "FREQ=YEARLY;BYMONTHDAY=31;BYMONTH=2,4,6,9,11", "");
+	struct shift_plan *p;
+	struct cbd_err err = { 0 };
+	int64_t t0, ms;
+	size_t n;
+
+	shift_set_expand_budget_ms(20);
+	p = shift_plan_new(utc("2026-01-12T00:00"), utc("2026-01-26T00:00"));
+	ok(shift_plan_add_rule(p, &r, &err) == -1, "slow rule: refused");
+	is_str(err.type, "shift-too-slow", "slow rule: shift-too-slow");
+	t0 = mono_ms();
+	memset(&err, 0, sizeof(err));
+	ok(shift_plan_add_rule(p, &r, &err) == -1, "slow rule: refused again");
+	ms = mono_ms() - t0;
+	ok(ms < 50, "slow rule: the second time at once (%lld ms)",
+	   (long long)ms);
+	shift_plan_finish(p);
+	(void)shift_plan_spans(p, &n);
+	is_int(n, 0, "slow rule: no spans");
+	shift_plan_free(p);
+	shift_set_expand_budget_ms(0);
+
+	/* Daily for 40 years in one window: more steps than the bound. */
+	r = rule(1, "Europe/London", "2000-01-01T09:00:00", 3600, "FREQ=DAILY",
+		 "");
+	p = shift_plan_new(utc("2000-01-01T00:00"), utc("2040-01-01T00:00"));
+	memset(&err, 0, sizeof(err));
+	ok(shift_plan_add_rule(p, &r, &err) == -1,
+	   "step bound: 14600 occurrences refused");
+	is_str(err.field, "rrule", "step bound: field rrule");
+	shift_plan_free(p);
+}
+
 int
 main(void)
 {
@@ -487,5 +591,7 @@ main(void)
 	test_long_history();
 	test_many_spans();
 	test_validate();
+	test_never_occurs();
+	test_expansion_is_bounded();
 	return tap_done();
 }

@@ -1,6 +1,7 @@
 /* test_timefmt.c: RFC 3339 parsing and rendering in zones. */
 #include <stdint.h>
 
+#include "common.h"
 #include "tap.h"
 #include "timefmt.h"
 
@@ -62,5 +63,52 @@ main(void)
 	       1773061200, "New York 09:00 after spring forward is 13:00Z");
 	is_int(timefmt_from_local("Mars/Base", 2026, 3, 9, 9, 0, 0), -1,
 	       "unknown zone");
+	/* The ends of the range: an instant either parses and comes back in
+	 * a form that parses to the same instant, or is refused. */
+	{
+		static const struct {
+			const char *s;
+			int64_t want; /* -1: must fail */
+		} edges[] = {
+			{ "9999-12-31T23:59:59Z", 253402300799 },
+			{ "9999-12-31T23:59:59+14:00", 253402250399 },
+			{ "9999-12-31T23:59:59-14:00", -1 },
+			{ "9999-12-31T23:59:59-00:01", -1 },
+			{ "1970-01-01T00:00:00Z", 0 },
+			{ "1970-01-01T00:00:00-05:00", 18000 },
+			{ "1970-01-01T00:00:00+01:00", -1 },
+			{ "1969-12-31T23:59:59Z", -1 },
+			{ "10000-01-01T00:00:00Z", -1 },
+		};
+		static const char *const zones[] = {
+			NULL,
+			"Pacific/Kiritimati",
+			"Pacific/Pago_Pago",
+			"Asia/Kolkata",
+			"America/New_York",
+		};
+
+		for (size_t i = 0; i < CBD_ARRAY_LEN(edges); i++) {
+			int64_t t = -7;
+			int rc = timefmt_parse_rfc3339(edges[i].s, &t);
+
+			if (edges[i].want < 0) {
+				is_int(rc, -1, "edge '%s' refused", edges[i].s);
+				continue;
+			}
+			ok(rc == 0 && t == edges[i].want, "edge '%s' parses",
+			   edges[i].s);
+			for (size_t z = 0; z < CBD_ARRAY_LEN(zones); z++) {
+				int64_t back = -7;
+
+				timefmt_rfc3339(t, zones[z], buf, sizeof(buf));
+				ok(timefmt_parse_rfc3339(buf, &back) == 0 &&
+					   back == t,
+				   "'%s' in %s is '%s' and round-trips",
+				   edges[i].s, zones[z] ? zones[z] : "UTC",
+				   buf);
+			}
+		}
+	}
 	return tap_done();
 }

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common.h"
 #include "tap.h"
 #include "valid.h"
 
@@ -64,6 +65,85 @@ main(void)
 	ok(!valid_email("a da@example.com"), "email with space");
 	ok(!valid_email("@example.com"), "email without local part");
 	ok(!valid_email("a@b@example.com"), "two @");
+	/* Addresses that look right at a glance but have an empty label, a
+	 * dot in the wrong place or a bad label. */
+	{
+		static const struct {
+			const char *s;
+			int want;
+		} emails[] = {
+			{ "a@b.co", 1 },
+			{ "first.last+tag@mail.example.org", 1 },
+			{ "x@xn--bcher-kva.example", 1 },
+			{ "a@b..c", 0 },
+			{ "a@.b.c", 0 },
+			{ "a@b.c.", 0 },
+			{ "a@b.c..", 0 },
+			{ ".a@b.c", 0 },
+			{ "a.@b.c", 0 },
+			{ "a..b@c.d", 0 },
+			{ "a@-b.c", 0 },
+			{ "a@b-.c", 0 },
+			{ "a@b_c.d", 0 },
+			{ "a@1.2.3.4", 0 },
+			{ "a@[1.2.3.4]", 0 },
+			{ "a(b)@c.d", 0 },
+		};
+		for (size_t i = 0; i < CBD_ARRAY_LEN(emails); i++)
+			is_int(valid_email(emails[i].s), emails[i].want,
+			       "email '%s'", emails[i].s);
+	}
+	/* Names that render as nothing: ASCII and Unicode spaces, no-break
+	 * spaces, zero-width characters. */
+	{
+		static const struct {
+			const char *s;
+			int want;
+		} blanks[] = {
+			{ "", 1 },
+			{ " \t\n", 1 },
+			{ "\xc2\xa0", 1 },                 /* U+00A0 */
+			{ "\xc2\xa0\xc2\xa0 ", 1 },        /* NBSP x2 */
+			{ "\xe2\x80\x87", 1 },             /* U+2007 */
+			{ "\xe2\x80\xaf", 1 },             /* U+202F */
+			{ "\xe3\x80\x80", 1 },             /* U+3000 */
+			{ "\xe2\x80\x8b\xef\xbb\xbf", 1 }, /* ZWSP BOM */
+			{ "\xe1\x9a\x80\xe2\x81\x9f", 1 }, /* U+1680 205F */
+			{ "Ada", 0 },
+			{ "\xc2\xa0"
+			  "Ada\xc2\xa0",
+			  0 },
+			{ "\xc3\xa9", 0 }, /* e acute */
+		};
+		for (size_t i = 0; i < CBD_ARRAY_LEN(blanks); i++)
+			is_int(valid_is_blank(blanks[i].s), blanks[i].want,
+			       "blank %zu", i);
+	}
+	/* Zones that are files under zoneinfo but no place. */
+	{
+		static const char *const bad[] = {
+			"Factory",
+			"posixrules",
+			"right/UTC",
+			"right/Europe/London",
+			"posix/Europe/London",
+			"localtime",
+			"US/Eastern",
+			"EST5EDT",
+			"GMT",
+			"Zulu",
+			"Etc/GMT+5",
+			"Europe/../Europe/London",
+			"Europe/",
+			"Europe//London",
+			"/Europe/London",
+		};
+		for (size_t i = 0; i < CBD_ARRAY_LEN(bad); i++)
+			ok(!valid_tz(bad[i]), "tz %s refused", bad[i]);
+		ok(valid_tz("Etc/UTC"), "tz Etc/UTC");
+		ok(valid_tz("America/Argentina/Buenos_Aires"),
+		   "tz three parts");
+	}
 	ok(valid_tz("Europe/London"), "tz Europe/London");
 	ok(valid_tz("Asia/Kolkata"), "tz Asia/Kolkata");
 	ok(valid_tz("America/Denver"), "tz America/Denver");
