@@ -28,6 +28,8 @@ struct config {
 	char *db_name;
 	int store_threads;
 	int store_queue_max;
+	int db_max_attempts; /* runs of one transaction on conflicts */
+	int db_sync_wait;    /* wsrep_sync_wait; -1: 1 on Galera, else off */
 	/* behaviour */
 	char *log_level;
 	int test_clock;

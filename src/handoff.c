@@ -31,6 +31,7 @@
 #include "clock.h"
 #include "config.h"
 #include "handoff.h"
+#include "lease.h"
 #include "log.h"
 #include "notify.h"
 #include "outbox.h"
@@ -798,13 +799,18 @@ handoff_planner_pass(struct store_tx *tx, const struct config *cfg,
 	memset(&p, 0, sizeof(p));
 	memset(&w, 0, sizeof(w));
 	*report = NULL;
-	/* One planner at a time across instances; the others skip. */
-	r = store_query(tx, err, "SELECT GET_LOCK('callbackd_planner', 0)", "");
-	if (r == NULL)
+	/* One planner at a time across instances; the others skip. The
+	 * planner lease is a row that this pass writes (renewing it while we
+	 * hold it) and keeps after commit, so the other instances' passes skip
+	 * until it runs out; two instances taking it at once on different
+	 * Galera nodes conflict at certification, and the loser's retry finds
+	 * it held. GET_LOCK excluded only passes on the same node. */
+	locked = lease_take(tx, "planner", 2 * cfg->planner_interval_sec + 30,
+			    err);
+	if (locked < 0) {
+		locked = 0;
 		goto out;
-	locked = store_rows_int(r, 0, 0, 0) == 1;
-	store_rows_free(r);
-	r = NULL;
+	}
 	if (!locked) {
 		*report = json_pack("{s:b}", "skipped", 1);
 		rc = 0;
@@ -924,14 +930,6 @@ handoff_planner_pass(struct store_tx *tx, const struct config *cfg,
 			    (json_int_t)risk);
 	rc = 0;
 out:
-	if (locked) {
-		struct cbd_err scratch;
-		memset(&scratch, 0, sizeof(scratch));
-		if (store_exec_raw(
-			    tx, &scratch,
-			    "SELECT RELEASE_LOCK('callbackd_planner')") != 0)
-			cbd_err_clear(&scratch);
-	}
 	handoff_plan_clear(&p);
 	ho_world_clear(&w);
 	store_rows_free(r);
