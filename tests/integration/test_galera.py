@@ -294,6 +294,27 @@ def test_claim_race_every_200_is_a_committed_claim(trio, gsql):
 
 
 # --------------------------------------------------------------------------
+# Conflicts at commit: the retry budget
+
+
+def test_hot_row_bookings_on_three_daemons_never_answer_busy(trio, gsql):
+    # One agent takes every ASAP booking, so every booking writes the same
+    # agent row: on three nodes at once that is a certification conflict
+    # for most of them, at COMMIT. Each must be retried until it commits.
+    agent = on_duty(trio)
+    bodies = [booking() for _ in range(150)]
+    with cf.ThreadPoolExecutor(24) as ex:
+        rs = list(ex.map(lambda ib: post(trio[ib[0] % 3], "/v1/callbacks",
+                                         json=ib[1]), enumerate(bodies)))
+    codes = [r.status_code if r is not None else 0 for r in rs]
+    assert codes.count(201) == len(bodies), \
+        {c: codes.count(c) for c in set(codes)}
+    assert gsql[0].scalar("SELECT open_count FROM agents WHERE id = %s",
+                          (agent,)) == len(bodies)
+    assert sum(metric(d, "callbackd_db_retries_total") for d in trio) > 0
+
+
+# --------------------------------------------------------------------------
 # The planner on three daemons at once
 
 NOW = "2026-11-02T08:05:00Z"
