@@ -416,6 +416,19 @@ store_exec_raw(struct store_tx *tx, struct cbd_err *err, const char *sql)
 	return 0;
 }
 
+/* Treat this transaction as one that lost a conflict: never committed,
+ * run again whole. */
+static void
+store_doom(struct store_tx *tx, struct cbd_err *err)
+{
+	tx->last_errno = ER_LOCK_DEADLOCK;
+	if (tx->poison_errno == 0)
+		tx->poison_errno = ER_LOCK_DEADLOCK;
+	atomic_fetch_add(&tx->pool->conflicts, 1);
+	cbd_err_clear(err);
+	store_err_for(ER_LOCK_DEADLOCK, err);
+}
+
 /*
  * Is our transaction still open on the server? On Galera a transaction
  * aborted by a replicated write learns it from its next command, and not
@@ -434,11 +447,7 @@ store_tx_gone(struct store_tx *tx, struct cbd_err *err, const char *what)
 		return 0;
 	log_debug("transaction ended under us", "worker=%d what=\"%.60s\"",
 		  tx->index, what);
-	tx->last_errno = ER_LOCK_DEADLOCK;
-	if (tx->poison_errno == 0)
-		tx->poison_errno = ER_LOCK_DEADLOCK;
-	atomic_fetch_add(&tx->pool->conflicts, 1);
-	store_err_for(ER_LOCK_DEADLOCK, err);
+	store_doom(tx, err);
 	return 1;
 }
 
@@ -726,13 +735,21 @@ store_batch_chunk(struct store_tx *tx, struct store_batch *b, size_t first,
 		}
 	}
 	st = mysql_stmt_init(tx->conn);
-	if (st == NULL || mysql_stmt_prepare(st, sql, strlen(sql)) != 0 ||
-	    mysql_stmt_bind_param(st, bind) != 0 ||
-	    mysql_stmt_execute(st) != 0) {
+	if (st == NULL || mysql_stmt_prepare(st, sql, strlen(sql)) != 0) {
 		store_fail(tx, err, st ? mysql_stmt_errno(st) : 0, b->head,
 			   st ? mysql_stmt_error(st) : "stmt_init");
 		goto out;
 	}
+	if (store_probe_tx(tx, err, b->head) != 0)
+		goto out;
+	if (mysql_stmt_bind_param(st, bind) != 0 ||
+	    mysql_stmt_execute(st) != 0) {
+		store_fail(tx, err, mysql_stmt_errno(st), b->head,
+			   mysql_stmt_error(st));
+		goto out;
+	}
+	if (store_tx_gone(tx, err, b->head))
+		goto out;
 	rc = 0;
 out:
 	if (st != NULL)
@@ -802,11 +819,7 @@ int
 store_conflict(struct store_tx *tx, struct cbd_err *err, const char *what)
 {
 	log_debug("conflict seen by rows affected", "what=\"%s\"", what);
-	tx->last_errno = ER_LOCK_DEADLOCK;
-	if (tx->poison_errno == 0)
-		tx->poison_errno = ER_LOCK_DEADLOCK;
-	atomic_fetch_add(&tx->pool->conflicts, 1);
-	store_err_for(ER_LOCK_DEADLOCK, err);
+	store_doom(tx, err);
 	return -1;
 }
 
