@@ -15,7 +15,6 @@ under a live outbox would let one daemon take over another's leases.
 """
 
 import concurrent.futures as cf
-import itertools
 import os
 import re
 import subprocess
@@ -23,7 +22,6 @@ import threading
 import time
 import uuid
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 
 import pytest
 import requests
