@@ -1,7 +1,7 @@
 /*
  * agent.h: the people who make the calls: their rows and their load
  * counter (open_count, kept in the same transaction as every change of a
- * callback's owner or openness; slots.c and handoff.c choose owners).
+ * callback's owner or openness; slots.c and handoff_world.c choose owners).
  */
 #ifndef CBD_AGENT_H
 #define CBD_AGENT_H

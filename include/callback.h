@@ -55,11 +55,19 @@ struct callback_caller {
  * exclude_id is left out of the counts (the callback being moved). tz
  * renders the next free slot in errors. Returns 0 with *owner, or -1 with
  * err (409 slot-full / outside-hours / no-agents-on-duty, 422 too-soon).
+ * A slot nobody works is no-agents-on-duty; one whose agents are all
+ * booked is slot-full.
  */
 int callback_place(struct store_tx *tx, const struct config *cfg, int is_asap,
 		   int64_t when, int64_t prefer, int64_t exclude_id,
 		   const char *tz, int64_t *owner,
 		   struct cbd_err *err) CBD_MUSTCHECK;
+/* The same; with owner_only, prefer (the case owner) or nobody: 409
+ * owner-unavailable with their next free slot. */
+int callback_place_for(struct store_tx *tx, const struct config *cfg,
+		       int is_asap, int64_t when, int64_t prefer,
+		       int owner_only, int64_t exclude_id, const char *tz,
+		       int64_t *owner, struct cbd_err *err) CBD_MUSTCHECK;
 /*
  * Book. On success *out is the answer body (with manage_token) and
  * *status 201, or 200 when a returning customer's open callback is given
@@ -72,11 +80,21 @@ int callback_book(struct store_tx *tx, const struct config *cfg,
 int callback_get(struct store_tx *tx, const struct config *cfg, int64_t id,
 		 const struct callback_caller *who, json_t **out,
 		 struct cbd_err *err) CBD_MUSTCHECK;
-/* Move to a new time (same id, invite sequence + 1). */
+/* Whom the customer wants at a reschedule. */
+enum callback_choice {
+	CALLBACK_CHOICE_ANY,         /* the owner if they can, else anyone */
+	CALLBACK_CHOICE_SAME_PERSON, /* the owner or nobody (409) */
+	CALLBACK_CHOICE_EARLIEST,    /* anyone; the owner changes with a note */
+};
+/*
+ * Move to a new time (same id, invite sequence + 1). when 0 (not ASAP):
+ * the first slot the choice allows. When the owner changes, the answer
+ * names the previous one (previous_owner).
+ */
 int callback_reschedule(struct store_tx *tx, const struct config *cfg,
 			int64_t id, const struct callback_caller *who,
-			int is_asap, int64_t when, json_t **out,
-			struct cbd_err *err) CBD_MUSTCHECK;
+			int is_asap, int64_t when, enum callback_choice choice,
+			json_t **out, struct cbd_err *err) CBD_MUSTCHECK;
 /* Cancel (frees capacity, sends CANCEL). */
 int callback_cancel(struct store_tx *tx, const struct config *cfg, int64_t id,
 		    const struct callback_caller *who, json_t **out,
@@ -85,29 +103,6 @@ int callback_cancel(struct store_tx *tx, const struct config *cfg, int64_t id,
 int callback_invite_ics(struct store_tx *tx, const struct config *cfg,
 			int64_t id, const struct callback_caller *who,
 			char **out, struct cbd_err *err) CBD_MUSTCHECK;
-struct store_rows;
-struct notify_ctx;
-/* Columns of callback rows as loaded here (callback_load_many). */
-enum callback_col {
-	CALLBACK_COL_ID,
-	CALLBACK_COL_CASE,
-	CALLBACK_COL_CUSTOMER,
-	CALLBACK_COL_OWNER,
-	CALLBACK_COL_STATE,
-	CALLBACK_COL_TOPIC,
-	CALLBACK_COL_ASAP,
-	CALLBACK_COL_DUE,
-};
-/* Lock (FOR UPDATE) and load callbacks by id, ordered by id. */
-struct store_rows *callback_load_many(struct store_tx *tx, const int64_t *ids,
-				      size_t n, struct cbd_err *err);
-/* The notify context of row i of such rows (borrows the rows' text). */
-void callback_ctx_at(const struct store_rows *r, size_t i,
-		     struct notify_ctx *c);
-/* Append an event to the case timeline (steals body). */
-int callback_event(struct store_tx *tx, int64_t case_id, int64_t callback_id,
-		   const char *kind, const char *actor, json_t *body,
-		   struct cbd_err *err) CBD_MUSTCHECK;
 /* Write the messages a change causes (event: enum notify_event), from the
  * callback as it is now in tx. prev_owner_name for owner changes. */
 int callback_notify(struct store_tx *tx, const struct config *cfg, int64_t id,

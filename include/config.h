@@ -11,6 +11,29 @@
 
 #include "common.h"
 
+#define CONFIG_HOURS_MAX     4  /* opening intervals per weekday */
+#define CONFIG_REMINDERS_MAX 16 /* reminder_offsets entries */
+
+/*
+ * Typed rules made from the text keys once, when the file is read, so a
+ * booking or a message asks a question of numbers instead of parsing text.
+ */
+/* Weekly opening hours in the site's zone: per local weekday (0 = Sunday),
+ * intervals in minutes after midnight, [from, to). */
+struct config_week {
+	int is_always; /* opening_hours empty: open every minute */
+	int n[7];
+	int from[7][CONFIG_HOURS_MAX];
+	int to[7][CONFIG_HOURS_MAX];
+};
+
+/* A daily window in the customer's zone when no text goes out. */
+struct config_quiet {
+	int start_min; /* minutes after midnight; -1: no quiet hours */
+	int end_min;   /* may be before start_min: the window wraps midnight */
+	int is_skip;   /* skip the message rather than defer it */
+};
+
 struct config {
 	/* listener */
 	char *listen_addr;
@@ -49,6 +72,7 @@ struct config {
 	int handoff_lead_min;
 	int handoff_lookahead_hours;
 	int handoff_tolerance_min;
+	int overdue_grace_min;
 	int planner_interval_sec;
 	int max_attempts;
 	int retry_delay_sec;
@@ -80,6 +104,16 @@ struct config {
 	char *sms_template_rescheduled;
 	char *sms_template_cancelled;
 	char *sms_template_owner_changed;
+	char *sms_template_retry;
+	char *sms_template_running_late;
+	int change_coalesce_sec;
+	/* typed rules, derived from the text keys above (config_parse) */
+	struct config_week opening;
+	int *closed_days; /* closures as YYYYMMDD, ascending */
+	size_t nclosed_days;
+	struct config_quiet quiet;
+	int reminder_sec[CONFIG_REMINDERS_MAX]; /* reminder_offsets */
+	size_t nreminders;
 };
 
 /* Set every key to its default (strings are allocated). */
@@ -98,6 +132,11 @@ int config_parse(struct config *c, const char *text, const char *name,
 		 struct cbd_err *err) CBD_MUSTCHECK;
 /* Minutes after midnight of "HH:MM"; -1 when empty, -2 when malformed. */
 int config_hhmm(const char *s);
+/* Is local minute min of weekday wd (0 = Sunday) inside the opening hours
+ * for len_min minutes? */
+int config_week_open(const struct config_week *w, int wd, int min, int len_min);
+/* Is the local date (YYYYMMDD) one of the closures? */
+int config_is_closed_day(const struct config *c, int yyyymmdd);
 /* Print the key reference (name, default, range, help). */
 void config_print_help(FILE *out);
 /* Key names in table order, NULL-terminated. */

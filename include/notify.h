@@ -20,6 +20,8 @@ enum notify_event {
 	NOTIFY_CANCELLED,
 	NOTIFY_OWNER_CHANGED,
 	NOTIFY_COMPLETED,
+	NOTIFY_OVERDUE, /* past due and grace: the event webhook only */
+	NOTIFY_RETRY,   /* no answer: the next attempt moved to another day */
 };
 
 /* What the messages talk about: a callback as it is after the change. */
@@ -38,6 +40,9 @@ struct notify_ctx {
 	int64_t owner_id;
 	const char *owner_name;
 	const char *prev_owner_name; /* owner changes */
+	/* > 0: an owner change of a call already due; the text says "within
+	 * about late_eta_min minutes" instead of a time that has passed */
+	int late_eta_min;
 	int notify_email;
 	int notify_sms;
 };
@@ -45,6 +50,9 @@ struct notify_ctx {
 int notify_change(struct store_tx *tx, const struct config *cfg,
 		  const struct notify_ctx *c, enum notify_event ev,
 		  struct cbd_err *err) CBD_MUSTCHECK;
+/* The end (UTC) of the quiet hours in zone tz that t falls in, or t when
+ * it is outside them: the earliest a customer may be texted or called. */
+int64_t notify_quiet_end(const struct config *cfg, const char *tz, int64_t t);
 /* The URL a customer uses to manage the callback (caller frees). */
 char *notify_manage_url(const struct config *cfg, int64_t callback_id);
 

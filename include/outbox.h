@@ -36,15 +36,20 @@ enum outbox_channel {
 int outbox_enqueue(struct store_tx *tx, enum outbox_channel channel,
 		   const char *kind, int64_t callback_id, json_t *payload,
 		   int64_t due_at, struct cbd_err *err) CBD_MUSTCHECK;
-/* Mark a callback's unsent messages of this kind as
- * skipped (a reminder for a time that no longer holds). */
-int outbox_skip_pending(struct store_tx *tx, int64_t callback_id,
-			const char *kind_like,
-			struct cbd_err *err) CBD_MUSTCHECK;
+/*
+ * Mark a callback's unsent messages of these kinds as withdrawn: they
+ * speak of a time, an owner or a call that no longer holds. kinds must be
+ * a static list of literals (batch mode keeps the pointer; they go into
+ * the SQL). A message already being sent is recorded as sent when its send
+ * ends: that is what happened.
+ */
+int outbox_withdraw_pending(struct store_tx *tx, int64_t callback_id,
+			    const char *const *kinds, size_t nkinds,
+			    struct cbd_err *err) CBD_MUSTCHECK;
 
 /*
  * Bulk changes: between begin and end, outbox_enqueue and
- * outbox_skip_pending on this thread only gather their work, and end writes
+ * outbox_withdraw_pending on this thread only gather their work, and end writes
  * it in a few statements. abort drops it (on a failed job).
  */
 void outbox_batch_begin(void);

@@ -76,6 +76,10 @@ int shift_plan_on_duty(const struct shift_plan *p, int64_t agent_id, int64_t t);
  */
 int64_t shift_plan_shift_end(const struct shift_plan *p, int64_t agent_id,
 			     int64_t t);
+/* Start of agent's stretch on duty containing t (touching spans joined,
+ * as shift_plan_shift_end), or -1 when off duty at t. */
+int64_t shift_plan_shift_start(const struct shift_plan *p, int64_t agent_id,
+			       int64_t t);
 /* Start of agent's first span starting after t, or -1 when none in window. */
 int64_t shift_plan_next_start(const struct shift_plan *p, int64_t agent_id,
 			      int64_t t);

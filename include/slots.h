@@ -25,6 +25,9 @@ int slots_check_config(const struct config *cfg,
 int64_t slots_align(const struct config *cfg, int64_t t);
 /* Is the site open for the whole of [t, t + len)? */
 int slots_is_open(const struct config *cfg, int64_t t, int64_t len);
+/* The first instant >= t, on a quarter hour, when the site is open; 0 when
+ * none by limit. */
+int64_t slots_next_open(const struct config *cfg, int64_t t, int64_t limit);
 
 /*
  * Load agents, shifts and bookings for [from, to). exclude_id leaves one
@@ -45,18 +48,34 @@ size_t slots_view_agents(const struct slots_view *v);
 /* Agents on duty at instant t. */
 size_t slots_view_on_duty_count(const struct slots_view *v, int64_t t);
 /*
- * The agent to own a callback in the slot at t: prefer (the case owner)
- * if they have room, else the least loaded agent with room (random among
- * equals). 0 when nobody has room.
+ * The agent to own a callback in the slot at t into *owner: prefer (the
+ * case owner) if they have room, else the agent with room whose rest of
+ * the shift is least busy with it added: (open calls due from t to the
+ * end of their stretch on duty + 1) / (time from t to that end), random
+ * among equals. *owner 0 when nobody has room.
  */
-int64_t slots_view_pick(const struct slots_view *v, int64_t t, int64_t prefer);
-/* The same for an ASAP call at instant t: anyone on duty, no slot cap. */
-int64_t slots_view_pick_now(const struct slots_view *v, int64_t t,
-			    int64_t prefer);
+int slots_view_pick(struct store_tx *tx, const struct slots_view *v, int64_t t,
+		    int64_t prefer, int64_t *owner,
+		    struct cbd_err *err) CBD_MUSTCHECK;
+/* The same for an ASAP call at instant t: anyone on duty with at least
+ * avg_handle_sec of their shift left, no slot cap; the calls waiting in
+ * their queue count as their work. */
+int slots_view_pick_now(struct store_tx *tx, const struct slots_view *v,
+			int64_t t, int64_t prefer, int64_t *owner,
+			struct cbd_err *err) CBD_MUSTCHECK;
 
-/* First slot start >= from with room, within days; 0 when none. */
+/* Does agent have room in the slot at t (on duty for all of it, not full)? */
+int slots_view_has_room(const struct slots_view *v, int64_t agent_id,
+			int64_t t);
+/* Agents on duty for the whole slot at t, whether or not they have room:
+ * 0 means nobody works then, as opposed to a slot that is full. */
+size_t slots_view_staffed(const struct slots_view *v, int64_t t);
+
+/* First bookable slot start >= from with room, within days; 0 when none.
+ * agent_id > 0: room with that agent only. exclude_id as in the view. */
 int slots_next_available(struct store_tx *tx, const struct config *cfg,
-			 int64_t from, int days, int64_t *out,
+			 int64_t from, int days, int64_t agent_id,
+			 int64_t exclude_id, int64_t *out,
 			 struct cbd_err *err) CBD_MUSTCHECK;
 /*
  * GET /v1/slots: [{start, end, available}] in zone tz for [from, to);

@@ -209,15 +209,36 @@ api_callbacks_get_work(struct store_tx *tx, struct http_req *r,
 	return 0;
 }
 
+/* PATCH body: {when?, choice?}; when may be left out only with a choice
+ * (then the first slot that choice allows). */
 static int
 api_callbacks_patch_read(struct http_req *r, int *is_asap, int64_t *when,
-			 struct cbd_err *err)
+			 enum callback_choice *choice, struct cbd_err *err)
 {
-	static const char *const fields[] = { "when", NULL };
+	static const char *const fields[] = { "when", "choice", NULL };
+	json_t *c = json_object_get(r->body, "choice");
 
+	*is_asap = 0;
+	*when = 0;
+	*choice = CALLBACK_CHOICE_ANY;
 	if (api_callbacks_id_parse(r, err) != 0 ||
 	    http_check_fields(r->body, fields, "", err) != 0)
 		return -1;
+	if (c != NULL) {
+		const char *v = json_string_value(c);
+		if (v != NULL && !strcmp(v, "same_person"))
+			*choice = CALLBACK_CHOICE_SAME_PERSON;
+		else if (v != NULL && !strcmp(v, "earliest"))
+			*choice = CALLBACK_CHOICE_EARLIEST;
+		else {
+			cbd_err_set(err, 400, "invalid-field", "choice",
+				    "choice must be \"same_person\" or "
+				    "\"earliest\"");
+			return -1;
+		}
+		if (json_object_get(r->body, "when") == NULL)
+			return 0;
+	}
 	return api_callbacks_when(r, json_object_get(r->body, "when"), is_asap,
 				  when, err);
 }
@@ -225,10 +246,11 @@ api_callbacks_patch_read(struct http_req *r, int *is_asap, int64_t *when,
 static int
 api_callbacks_patch_parse(struct http_req *r, struct cbd_err *err)
 {
+	enum callback_choice choice;
 	int64_t when;
 	int is_asap;
 
-	return api_callbacks_patch_read(r, &is_asap, &when, err);
+	return api_callbacks_patch_read(r, &is_asap, &when, &choice, err);
 }
 
 static int
@@ -236,15 +258,16 @@ api_callbacks_patch_work(struct store_tx *tx, struct http_req *r,
 			 struct cbd_err *err)
 {
 	struct callback_caller who;
+	enum callback_choice choice;
 	char actor[48];
 	int64_t when;
 	int is_asap;
 	json_t *out;
 
 	api_caller(r, &who, actor, sizeof(actor));
-	if (api_callbacks_patch_read(r, &is_asap, &when, err) != 0 ||
+	if (api_callbacks_patch_read(r, &is_asap, &when, &choice, err) != 0 ||
 	    callback_reschedule(tx, r->cfg, http_param_id(r, 0), &who, is_asap,
-				when, &out, err) != 0)
+				when, choice, &out, err) != 0)
 		return -1;
 	http_reply_json(r, 200, out);
 	return 0;

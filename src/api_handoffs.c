@@ -1,7 +1,8 @@
 /*
  * api_handoffs.c: leads' tools for ownership: reassign with a note (dry run
- * first), coverage, the audit trail, and running the planner now; agents'
- * view of the handoffs they gave and received, and annotating them.
+ * first), coverage, overdue calls, the audit trail, and running the planner
+ * now; agents' view of the handoffs they gave and received, and annotating
+ * them.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -9,7 +10,11 @@
 #include "api.h"
 #include "clock.h"
 #include "config.h"
-#include "handoff.h"
+#include "coverage.h"
+#include "handoff_apply.h"
+#include "handoff_notes.h"
+#include "handoff_plan.h"
+#include "handoff_planner.h"
 #include "store.h"
 #include "timefmt.h"
 #include "xalloc.h"
@@ -159,7 +164,7 @@ api_handoffs_work(struct store_tx *tx, struct http_req *r, struct cbd_err *err)
 	http_actor(r, author, sizeof(author));
 	if (handoff_plan_build(tx, r->cfg, &q.req, &p, err) != 0)
 		goto out;
-	if (!q.is_dry_run && handoff_plan_apply(tx, r->cfg, &p, &q.note, "lead",
+	if (!q.is_dry_run && handoff_apply_plan(tx, r->cfg, &p, &q.note, "lead",
 						author, err) != 0)
 		goto out;
 	out = handoff_plan_json(&p);
@@ -183,7 +188,7 @@ api_handoffs_mine_work(struct store_tx *tx, struct http_req *r,
 			    "this key belongs to no agent");
 		return -1;
 	}
-	if (handoff_list_agent(tx, r->agent_id, &out, err) != 0)
+	if (handoff_notes_of_agent(tx, r->agent_id, &out, err) != 0)
 		return -1;
 	http_reply_json(r, 200, out);
 	return 0;
@@ -229,9 +234,9 @@ api_handoffs_patch_work(struct store_tx *tx, struct http_req *r,
 	json_t *out;
 
 	if (api_handoffs_patch_read(r, &ann, &next, err) != 0 ||
-	    handoff_annotate(tx, http_param_id(r, 0),
-			     r->role == HTTP_ROLE_AGENT ? r->agent_id : 0, ann,
-			     next, &out, err) != 0)
+	    handoff_notes_annotate(tx, http_param_id(r, 0),
+				   r->role == HTTP_ROLE_AGENT ? r->agent_id : 0,
+				   ann, next, &out, err) != 0)
 		return -1;
 	http_reply_json(r, 200, out);
 	return 0;
@@ -284,7 +289,7 @@ api_handoffs_coverage_work(struct store_tx *tx, struct http_req *r,
 	json_t *out;
 
 	if (api_handoffs_range(r, &from, &to, err) != 0 ||
-	    handoff_coverage(tx, r->cfg, from, to, &out, err) != 0)
+	    coverage_report(tx, r->cfg, from, to, &out, err) != 0)
 		return -1;
 	http_reply_json(r, 200, out);
 	return 0;
@@ -329,8 +334,30 @@ api_handoffs_audit_work(struct store_tx *tx, struct http_req *r,
 
 	if (api_handoffs_audit_read(r, &cb, &agent, &limit, &before, err) !=
 		    0 ||
-	    handoff_audit(tx, cb, agent, before, limit, &items, &last, err) !=
-		    0)
+	    handoff_notes_audit(tx, cb, agent, before, limit, &items, &last,
+				err) != 0)
+		return -1;
+	http_reply_json(r, 200, api_page_wrap(items, limit, last));
+	return 0;
+}
+
+static int
+api_handoffs_overdue_parse(struct http_req *r, struct cbd_err *err)
+{
+	int64_t limit, after;
+
+	return api_page_parse(r, &limit, &after, err);
+}
+
+static int
+api_handoffs_overdue_work(struct store_tx *tx, struct http_req *r,
+			  struct cbd_err *err)
+{
+	int64_t limit, after, last;
+	json_t *items;
+
+	if (api_page_parse(r, &limit, &after, err) != 0 ||
+	    coverage_overdue(tx, r->cfg, limit, after, &items, &last, err) != 0)
 		return -1;
 	http_reply_json(r, 200, api_page_wrap(items, limit, last));
 	return 0;
@@ -358,6 +385,8 @@ const struct http_route api_handoffs_routes[] = {
 	  "handoffs_mine", NULL, api_handoffs_mine_work },
 	{ EVHTTP_REQ_GET, "/v1/coverage", HTTP_ROLES_LEADS, 0, "coverage",
 	  api_handoffs_coverage_parse, api_handoffs_coverage_work },
+	{ EVHTTP_REQ_GET, "/v1/overdue", HTTP_ROLES_LEADS, 0, "overdue",
+	  api_handoffs_overdue_parse, api_handoffs_overdue_work },
 	{ EVHTTP_REQ_GET, "/v1/audit", HTTP_ROLES_LEADS, 0, "audit",
 	  api_handoffs_audit_parse, api_handoffs_audit_work },
 	{ EVHTTP_REQ_POST, "/v1/planner/run", HTTP_ROLES_LEADS, 0,

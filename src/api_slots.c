@@ -1,7 +1,9 @@
 /*
  * api_slots.c: GET /v1/slots, the times a customer may book, in their own
  * zone. Public like booking; with case= the slots the case owner can take
- * are marked, so a returning customer can keep their agent.
+ * are marked, so a returning customer can keep their agent. That says who
+ * works when on a case, so case= needs credentials: the manage token of a
+ * callback in that case, or a staff key.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +11,7 @@
 #include "api.h"
 #include "clock.h"
 #include "config.h"
+#include "keys.h"
 #include "slots.h"
 #include "store.h"
 #include "timefmt.h"
@@ -87,6 +90,45 @@ api_slots_parse(struct http_req *r, struct cbd_err *err)
 	return api_slots_read(r, &q, err);
 }
 
+/*
+ * The owner of case_id, for a caller who may ask: staff, or a customer
+ * whose manage token opens one of the case's callbacks. A token that opens
+ * none reads as "no such case", so case ids cannot be probed.
+ */
+static int
+api_slots_case_owner(struct store_tx *tx, const struct http_req *r,
+		     int64_t case_id, int64_t *owner, struct cbd_err *err)
+{
+	struct store_rows *k;
+	int is_ok = (r->role & HTTP_ROLES_STAFF) != 0;
+
+	*owner = 0;
+	if (r->role == HTTP_ROLE_PUBLIC) {
+		cbd_err_set(err, 401, "unauthorized", "case",
+			    "case= needs the manage token of a callback in "
+			    "the case (Authorization: Bearer or token=)");
+		return -1;
+	}
+	k = store_query(tx, err,
+			"SELECT k.owner_id, c.id FROM cases k JOIN callbacks c "
+			"ON c.case_id = k.id WHERE k.id = ? ORDER BY c.id DESC "
+			"LIMIT 100",
+			"i", case_id);
+	if (k == NULL)
+		return -1;
+	for (size_t i = 0; !is_ok && i < store_rows_count(k); i++)
+		is_ok = keys_manage_token_ok(store_rows_int(k, i, 1, 0),
+					     r->bearer);
+	if (is_ok && store_rows_count(k) > 0)
+		*owner = store_rows_int(k, 0, 0, 0);
+	store_rows_free(k);
+	if (*owner == 0) {
+		cbd_err_set(err, 404, "not-found", "case", "no such case");
+		return -1;
+	}
+	return 0;
+}
+
 static int
 api_slots_work(struct store_tx *tx, struct http_req *r, struct cbd_err *err)
 {
@@ -96,20 +138,9 @@ api_slots_work(struct store_tx *tx, struct http_req *r, struct cbd_err *err)
 
 	if (api_slots_read(r, &q, err) != 0)
 		return -1;
-	if (q.case_id > 0) {
-		struct store_rows *k = store_query(
-			tx, err, "SELECT owner_id FROM cases WHERE id = ?", "i",
-			q.case_id);
-		if (k == NULL)
-			return -1;
-		owner = store_rows_count(k) ? store_rows_int(k, 0, 0, 0) : 0;
-		store_rows_free(k);
-		if (owner == 0) {
-			cbd_err_set(err, 404, "not-found", "case",
-				    "no such case");
-			return -1;
-		}
-	}
+	if (q.case_id > 0 &&
+	    api_slots_case_owner(tx, r, q.case_id, &owner, err) != 0)
+		return -1;
 	if (slots_list(tx, r->cfg, q.from, q.to, q.tz, owner, &out, err) != 0)
 		return -1;
 	http_reply_json(r, 200, out);
@@ -117,7 +148,8 @@ api_slots_work(struct store_tx *tx, struct http_req *r, struct cbd_err *err)
 }
 
 const struct http_route api_slots_routes[] = {
-	{ EVHTTP_REQ_GET, "/v1/slots", HTTP_ROLE_PUBLIC, 0, "slots_list",
-	  api_slots_parse, api_slots_work },
+	{ EVHTTP_REQ_GET, "/v1/slots",
+	  HTTP_ROLE_PUBLIC | HTTP_ROLE_CUSTOMER | HTTP_ROLES_STAFF, 0,
+	  "slots_list", api_slots_parse, api_slots_work },
 	{ 0, NULL, 0, 0, NULL, NULL, NULL },
 };

@@ -17,9 +17,11 @@
 #include "agent.h"
 #include "api.h"
 #include "callback.h"
+#include "callback_row.h"
 #include "clock.h"
 #include "config.h"
-#include "handoff.h"
+#include "handoff_apply.h"
+#include "handoff_plan.h"
 #include "http.h"
 #include "ics.h"
 #include "keys.h"
@@ -29,38 +31,6 @@
 #include "timefmt.h"
 #include "store.h"
 #include "xalloc.h"
-
-/* Columns of callback_load, in this order. */
-enum {
-	CB_ID,
-	CB_CASE,
-	CB_CUSTOMER,
-	CB_OWNER,
-	CB_STATE,
-	CB_TOPIC,
-	CB_ASAP,
-	CB_DUE,
-	CB_NOTIFY,
-	CB_ATTEMPTS,
-	CB_SEQ,
-	CB_CREATED,
-	CB_UPDATED,
-	CB_CNAME,
-	CB_PHONE,
-	CB_EMAIL,
-	CB_TZ,
-	CB_OWNER_NAME,
-	CB_CLAIMED_BY,
-	CB_LEASE,
-};
-
-#define CALLBACK_SELECT                                                        \
-	"SELECT c.id, c.case_id, c.customer_id, c.owner_id, c.state, "         \
-	"c.topic, c.is_asap, c.due_at, c.notify, c.attempts, "                 \
-	"c.ics_sequence, c.created_at, c.updated_at, cu.name, cu.phone, "      \
-	"cu.email, cu.timezone, a.display_name, c.claimed_by, c.lease_until "  \
-	"FROM callbacks c JOIN customers cu ON cu.id = c.customer_id "         \
-	"JOIN agents a ON a.id = c.owner_id "
 
 static int
 callback_is_open_state(const char *s)
@@ -95,30 +65,7 @@ callback_load(struct store_tx *tx, int64_t id,
 		store_rows_free(r);
 	}
 	return store_query_one(tx, err, "callback",
-			       CALLBACK_SELECT "WHERE c.id = ?", "i", id);
-}
-
-void
-callback_ctx_at(const struct store_rows *r, size_t i, struct notify_ctx *c)
-{
-	const char *notify = store_rows_str(r, i, CB_NOTIFY);
-
-	memset(c, 0, sizeof(*c));
-	c->callback_id = store_rows_int(r, i, CB_ID, 0);
-	c->case_id = store_rows_int(r, i, CB_CASE, 0);
-	c->start = store_rows_int(r, i, CB_DUE, 0);
-	c->is_asap = (int)store_rows_int(r, i, CB_ASAP, 0);
-	c->sequence = (int)store_rows_int(r, i, CB_SEQ, 0);
-	c->state = store_rows_str(r, i, CB_STATE);
-	c->topic = store_rows_str(r, i, CB_TOPIC);
-	c->customer_name = store_rows_str(r, i, CB_CNAME);
-	c->phone = store_rows_str(r, i, CB_PHONE);
-	c->email = store_rows_str(r, i, CB_EMAIL);
-	c->tz = store_rows_str(r, i, CB_TZ);
-	c->owner_id = store_rows_int(r, i, CB_OWNER, 0);
-	c->owner_name = store_rows_str(r, i, CB_OWNER_NAME);
-	c->notify_email = strstr(notify, "email") != NULL;
-	c->notify_sms = strstr(notify, "sms") != NULL;
+			       CALLBACK_ROW_SELECT "WHERE c.id = ?", "i", id);
 }
 
 static void
@@ -127,45 +74,15 @@ callback_ctx(const struct store_rows *r, struct notify_ctx *c)
 	callback_ctx_at(r, 0, c);
 }
 
-struct store_rows *
-callback_load_many(struct store_tx *tx, const int64_t *ids, size_t n,
-		   struct cbd_err *err)
-{
-	struct store_rows *r = NULL;
-	char *in = NULL, *sql;
-	size_t len = 0;
-	FILE *f = open_memstream(&in, &len);
-
-	/* Ids are integers, never text from a client. */
-	for (size_t i = 0; i < n; i++)
-		fprintf(f, "%s%lld", i ? "," : "", (long long)ids[i]);
-	fclose(f);
-	sql = xasprintf("SELECT id FROM callbacks WHERE id IN (%s) ORDER BY "
-			"id FOR UPDATE",
-			n ? in : "0");
-	r = store_query_built(tx, err, sql, "");
-	free(sql);
-	if (r == NULL)
-		goto out;
-	store_rows_free(r);
-	sql = xasprintf(CALLBACK_SELECT "WHERE c.id IN (%s) ORDER BY c.id",
-			n ? in : "0");
-	r = store_query_built(tx, err, sql, "");
-	free(sql);
-out:
-	free(in);
-	return r;
-}
-
 static json_t *
 callback_json(const struct config *cfg, const struct store_rows *r,
 	      const struct callback_caller *who)
 {
-	int64_t id = store_rows_int(r, 0, CB_ID, 0);
-	const char *tz = store_rows_str(r, 0, CB_TZ);
-	int is_asap = (int)store_rows_int(r, 0, CB_ASAP, 0);
+	int64_t id = store_rows_int(r, 0, CALLBACK_COL_ID, 0);
+	const char *tz = store_rows_str(r, 0, CALLBACK_COL_TZ);
+	int is_asap = (int)store_rows_int(r, 0, CALLBACK_COL_ASAP, 0);
 	json_t *o, *notify = json_array();
-	const char *n = store_rows_str(r, 0, CB_NOTIFY);
+	const char *n = store_rows_str(r, 0, CALLBACK_COL_NOTIFY);
 
 	if (strstr(n, "email"))
 		json_array_append_new(notify, json_string("email"));
@@ -173,30 +90,36 @@ callback_json(const struct config *cfg, const struct store_rows *r,
 		json_array_append_new(notify, json_string("sms"));
 	o = json_pack(
 		"{s:I, s:s, s:s, s:b, s:s, s:o, s:{s:s}, s:I, s:o, s:o}", "id",
-		(json_int_t)id, "state", store_rows_str(r, 0, CB_STATE),
-		"topic", store_rows_str(r, 0, CB_TOPIC), "asap", is_asap,
+		(json_int_t)id, "state",
+		store_rows_str(r, 0, CALLBACK_COL_STATE), "topic",
+		store_rows_str(r, 0, CALLBACK_COL_TOPIC), "asap", is_asap,
 		"timezone", tz, "notify", notify, "owner", "display_name",
-		store_rows_str(r, 0, CB_OWNER_NAME), "attempts",
-		(json_int_t)store_rows_int(r, 0, CB_ATTEMPTS, 0), "created_at",
-		api_time(store_rows_int(r, 0, CB_CREATED, 0), tz), "updated_at",
-		api_time(store_rows_int(r, 0, CB_UPDATED, 0), tz));
-	json_object_set_new(o, is_asap ? "requested_at" : "scheduled_at",
-			    api_time(store_rows_int(r, 0, CB_DUE, 0), tz));
+		store_rows_str(r, 0, CALLBACK_COL_OWNER_NAME), "attempts",
+		(json_int_t)store_rows_int(r, 0, CALLBACK_COL_ATTEMPTS, 0),
+		"created_at",
+		api_time(store_rows_int(r, 0, CALLBACK_COL_CREATED, 0), tz),
+		"updated_at",
+		api_time(store_rows_int(r, 0, CALLBACK_COL_UPDATED, 0), tz));
+	json_object_set_new(
+		o, is_asap ? "requested_at" : "scheduled_at",
+		api_time(store_rows_int(r, 0, CALLBACK_COL_DUE, 0), tz));
 	if (who == NULL || who->role != HTTP_ROLE_CUSTOMER) {
-		const char *email = store_rows_str(r, 0, CB_EMAIL);
-		json_object_set_new(
-			o, "case_id",
-			json_integer(store_rows_int(r, 0, CB_CASE, 0)));
+		const char *email = store_rows_str(r, 0, CALLBACK_COL_EMAIL);
+		json_object_set_new(o, "case_id",
+				    json_integer(store_rows_int(
+					    r, 0, CALLBACK_COL_CASE, 0)));
 		json_object_set_new(
 			o, "customer",
 			json_pack("{s:s, s:s, s:o, s:s}", "name",
-				  store_rows_str(r, 0, CB_CNAME), "phone",
-				  store_rows_str(r, 0, CB_PHONE), "email",
+				  store_rows_str(r, 0, CALLBACK_COL_CNAME),
+				  "phone",
+				  store_rows_str(r, 0, CALLBACK_COL_PHONE),
+				  "email",
 				  email ? json_string(email) : json_null(),
 				  "timezone", tz));
-		json_object_set_new(
-			json_object_get(o, "owner"), "id",
-			json_integer(store_rows_int(r, 0, CB_OWNER, 0)));
+		json_object_set_new(json_object_get(o, "owner"), "id",
+				    json_integer(store_rows_int(
+					    r, 0, CALLBACK_COL_OWNER, 0)));
 	}
 	{
 		char *self = xasprintf("%s/v1/callbacks/%lld", cfg->public_url,
@@ -209,23 +132,6 @@ callback_json(const struct config *cfg, const struct store_rows *r,
 		free(ics);
 	}
 	return o;
-}
-
-int
-callback_event(struct store_tx *tx, int64_t case_id, int64_t callback_id,
-	       const char *kind, const char *actor, json_t *body,
-	       struct cbd_err *err)
-{
-	char *s = json_dumps(body, JSON_COMPACT);
-	int64_t n = store_exec(tx, err,
-			       "INSERT INTO events (case_id, callback_id, kind,"
-			       " actor, body, at) VALUES (?, ?, ?, ?, ?, ?)",
-			       "iisssi", case_id, callback_id, kind, actor, s,
-			       clock_now());
-
-	free(s);
-	json_decref(body);
-	return n < 0 ? -1 : 0;
 }
 
 /* Queue position and estimated wait of an ASAP callback in its owner's
@@ -253,17 +159,20 @@ callback_eta(struct store_tx *tx, const struct config *cfg, int64_t owner_id,
 	return 0;
 }
 
-/* Put the next free slot (or none) into a 409/422 problem's extra members. */
+/* Put the next free slot (or none) into a 409 problem's extra members;
+ * with agent_id > 0, that agent's next free slot. */
 static void
 callback_add_next(struct store_tx *tx, const struct config *cfg, int64_t from,
-		  const char *tz, struct cbd_err *err)
+		  const char *tz, int64_t agent_id, int64_t exclude_id,
+		  struct cbd_err *err)
 {
 	struct cbd_err scratch;
 	char when[40];
 	int64_t next = 0;
 
 	memset(&scratch, 0, sizeof(scratch));
-	if (slots_next_available(tx, cfg, from, 7, &next, &scratch) != 0 ||
+	if (slots_next_available(tx, cfg, from, 7, agent_id, exclude_id, &next,
+				 &scratch) != 0 ||
 	    next == 0) {
 		cbd_err_clear(&scratch);
 		return;
@@ -273,52 +182,105 @@ callback_add_next(struct store_tx *tx, const struct config *cfg, int64_t from,
 	err->extra_json = xasprintf("{\"next_available\":\"%s\"}", when);
 }
 
+/* 409 owner-unavailable: the customer asked for the same person, who
+ * cannot take that time; next_available is theirs. */
+static void
+callback_owner_unavailable(struct store_tx *tx, const struct config *cfg,
+			   int64_t from, const char *tz, int64_t owner,
+			   int64_t exclude_id, struct cbd_err *err)
+{
+	cbd_err_set(err, 409, "owner-unavailable", "when",
+		    "the agent on this case cannot take that time; pick "
+		    "another, or choose \"earliest\" for anyone");
+	callback_add_next(tx, cfg, from, tz, owner, exclude_id, err);
+}
+
+/* ASAP: the site is open now and someone (the owner, if owner_only) is on
+ * duty; no slot cap applies. */
+static int
+callback_place_now(struct store_tx *tx, const struct config *cfg,
+		   int64_t prefer, int owner_only, int64_t exclude_id,
+		   const char *tz, int64_t *owner, struct cbd_err *err)
+{
+	int64_t now = clock_now();
+	struct slots_view *v = NULL;
+	size_t nagents;
+	int rc;
+
+	if (!slots_is_open(cfg, now, 0)) {
+		cbd_err_set(err, 409, "outside-hours", "when",
+			    "we are closed now; pick a time");
+		callback_add_next(tx, cfg, now, tz, 0, exclude_id, err);
+		return -1;
+	}
+	if (slots_view_load(tx, cfg, now, now, 0, &v, err) != 0)
+		return -1;
+	if (owner_only) {
+		*owner = slots_view_on_duty(v, prefer, now, 0) ? prefer : 0;
+		rc = 0;
+	} else
+		rc = slots_view_pick_now(tx, v, now, prefer, owner, err);
+	nagents = slots_view_agents(v);
+	slots_view_free(v);
+	if (rc != 0)
+		return -1;
+	if (nagents == 0) {
+		cbd_err_set(err, 409, "no-agents", "",
+			    "no agent is available to take callbacks");
+		return -1;
+	}
+	if (*owner == 0 && owner_only) {
+		callback_owner_unavailable(tx, cfg, now, tz, prefer, exclude_id,
+					   err);
+		return -1;
+	}
+	if (*owner == 0) {
+		cbd_err_set(err, 409, "no-agents-on-duty", "when",
+			    "nobody is on duty now; pick a time");
+		callback_add_next(tx, cfg, now, tz, 0, exclude_id, err);
+		return -1;
+	}
+	return 0;
+}
+
 int
 callback_place(struct store_tx *tx, const struct config *cfg, int is_asap,
 	       int64_t when, int64_t prefer, int64_t exclude_id, const char *tz,
 	       int64_t *owner, struct cbd_err *err)
 {
+	return callback_place_for(tx, cfg, is_asap, when, prefer, 0, exclude_id,
+				  tz, owner, err);
+}
+
+int
+callback_place_for(struct store_tx *tx, const struct config *cfg, int is_asap,
+		   int64_t when, int64_t prefer, int owner_only,
+		   int64_t exclude_id, const char *tz, int64_t *owner,
+		   struct cbd_err *err)
+{
 	int64_t now = clock_now(), len = (int64_t)cfg->slot_minutes * 60;
 	int64_t slot = slots_align(cfg, when);
 	struct slots_view *v = NULL;
-	size_t nagents;
+	size_t nagents, staffed;
+	int rc;
 
 	*owner = 0;
-	if (is_asap) {
-		if (!slots_is_open(cfg, now, 0)) {
-			cbd_err_set(err, 409, "outside-hours", "when",
-				    "we are closed now; pick a time");
-			callback_add_next(tx, cfg, now, tz, err);
-			return -1;
-		}
-		if (slots_view_load(tx, cfg, now, now, 0, &v, err) != 0)
-			return -1;
-		*owner = slots_view_pick_now(v, now, prefer);
-		nagents = slots_view_agents(v);
-		slots_view_free(v);
-		if (nagents == 0) {
-			cbd_err_set(err, 409, "no-agents", "",
-				    "no agent is available to take callbacks");
-			return -1;
-		}
-		if (*owner == 0) {
-			cbd_err_set(err, 409, "no-agents-on-duty", "when",
-				    "nobody is on duty now; pick a time");
-			callback_add_next(tx, cfg, now, tz, err);
-			return -1;
-		}
-		return 0;
-	}
+	if (is_asap)
+		return callback_place_now(tx, cfg, prefer, owner_only,
+					  exclude_id, tz, owner, err);
 	if (when < now + (int64_t)cfg->min_notice_min * 60) {
 		cbd_err_set(err, 422, "too-soon", "when",
 			    "book at least %d minutes ahead",
 			    cfg->min_notice_min);
 		return -1;
 	}
+	/* 409 like the other refusals of a time (slot-full,
+	 * no-agents-on-duty) and like ASAP when closed: the request is
+	 * sound, the calendar says no, next_available says when. */
 	if (!slots_is_open(cfg, slot, len)) {
-		cbd_err_set(err, 422, "outside-hours", "when",
+		cbd_err_set(err, 409, "outside-hours", "when",
 			    "that time is outside our opening hours");
-		callback_add_next(tx, cfg, when, tz, err);
+		callback_add_next(tx, cfg, when, tz, 0, exclude_id, err);
 		return -1;
 	}
 	/* One lock row per slot: bookings for the same slot queue here, so
@@ -338,18 +300,36 @@ callback_place(struct store_tx *tx, const struct config *cfg, int is_asap,
 	if (slots_view_load(tx, cfg, slot, slot + len, exclude_id, &v, err) !=
 	    0)
 		return -1;
-	*owner = slots_view_pick(v, slot, prefer);
+	if (owner_only) {
+		*owner = slots_view_has_room(v, prefer, slot) ? prefer : 0;
+		rc = 0;
+	} else
+		rc = slots_view_pick(tx, v, slot, prefer, owner, err);
 	nagents = slots_view_agents(v);
+	staffed = slots_view_staffed(v, slot);
 	slots_view_free(v);
+	if (rc != 0)
+		return -1;
 	if (nagents == 0) {
 		cbd_err_set(err, 409, "no-agents", "",
 			    "no agent is available to take callbacks");
 		return -1;
 	}
+	if (*owner == 0 && owner_only) {
+		callback_owner_unavailable(tx, cfg, slot + len, tz, prefer,
+					   exclude_id, err);
+		return -1;
+	}
+	if (*owner == 0 && staffed == 0) {
+		cbd_err_set(err, 409, "no-agents-on-duty", "when",
+			    "nobody is on duty at that time; pick another");
+		callback_add_next(tx, cfg, slot + len, tz, 0, exclude_id, err);
+		return -1;
+	}
 	if (*owner == 0) {
 		cbd_err_set(err, 409, "slot-full", "when",
 			    "that slot is fully booked");
-		callback_add_next(tx, cfg, slot + len, tz, err);
+		callback_add_next(tx, cfg, slot + len, tz, 0, exclude_id, err);
 		return -1;
 	}
 	return 0;
@@ -596,12 +576,13 @@ callback_get(struct store_tx *tx, const struct config *cfg, int64_t id,
 	if (r == NULL)
 		return -1;
 	*out = callback_json(cfg, r, who);
-	if (!strcmp(store_rows_str(r, 0, CB_STATE), "pending") ||
-	    !strcmp(store_rows_str(r, 0, CB_STATE), "retry_wait")) {
+	if (!strcmp(store_rows_str(r, 0, CALLBACK_COL_STATE), "pending") ||
+	    !strcmp(store_rows_str(r, 0, CALLBACK_COL_STATE), "retry_wait")) {
 		int64_t pos, eta;
-		if (callback_eta(tx, cfg, store_rows_int(r, 0, CB_OWNER, 0), id,
-				 store_rows_int(r, 0, CB_DUE, 0), &pos, &eta,
-				 err) != 0) {
+		if (callback_eta(tx, cfg,
+				 store_rows_int(r, 0, CALLBACK_COL_OWNER, 0),
+				 id, store_rows_int(r, 0, CALLBACK_COL_DUE, 0),
+				 &pos, &eta, err) != 0) {
 			json_decref(*out);
 			store_rows_free(r);
 			return -1;
@@ -643,7 +624,7 @@ callback_may_change(const struct store_rows *r,
 		    const struct callback_caller *who, struct cbd_err *err)
 {
 	if (who->role == HTTP_ROLE_AGENT &&
-	    store_rows_int(r, 0, CB_OWNER, 0) != who->agent_id) {
+	    store_rows_int(r, 0, CALLBACK_COL_OWNER, 0) != who->agent_id) {
 		cbd_err_set(err, 403, "forbidden", "",
 			    "agents may change only callbacks they own");
 		return -1;
@@ -651,10 +632,38 @@ callback_may_change(const struct store_rows *r,
 	return 0;
 }
 
+/*
+ * No time asked for, only a choice: the first slot from the minimum notice
+ * on, within two weeks, that the choice allows (the owner's, for the same
+ * person; anyone's, for the earliest).
+ */
+static int
+callback_first_slot(struct store_tx *tx, const struct config *cfg,
+		    enum callback_choice choice, int64_t owner, int64_t id,
+		    int64_t *when, struct cbd_err *err)
+{
+	int64_t from = clock_now() + (int64_t)cfg->min_notice_min * 60;
+	int64_t agent = choice == CALLBACK_CHOICE_SAME_PERSON ? owner : 0;
+
+	if (slots_next_available(tx, cfg, from, 14, agent, id, when, err) != 0)
+		return -1;
+	if (*when != 0)
+		return 0;
+	if (agent > 0)
+		cbd_err_set(err, 409, "owner-unavailable", "choice",
+			    "the agent on this case has no free slot in the "
+			    "next 14 days; choose \"earliest\" for anyone");
+	else
+		cbd_err_set(err, 409, "slot-full", "choice",
+			    "no slot is free in the next 14 days");
+	return -1;
+}
+
 int
 callback_reschedule(struct store_tx *tx, const struct config *cfg, int64_t id,
 		    const struct callback_caller *who, int is_asap,
-		    int64_t when, json_t **out, struct cbd_err *err)
+		    int64_t when, enum callback_choice choice, json_t **out,
+		    struct cbd_err *err)
 {
 	struct store_rows *r = callback_load(tx, id, who, 1, err);
 	int64_t now = clock_now(), owner, new_owner = 0;
@@ -664,16 +673,21 @@ callback_reschedule(struct store_tx *tx, const struct config *cfg, int64_t id,
 		return -1;
 	if (callback_may_change(r, who, err) != 0)
 		goto out;
-	if (!callback_is_open_state(store_rows_str(r, 0, CB_STATE)) ||
-	    !strcmp(store_rows_str(r, 0, CB_STATE), "in_progress")) {
+	if (!callback_is_open_state(store_rows_str(r, 0, CALLBACK_COL_STATE)) ||
+	    !strcmp(store_rows_str(r, 0, CALLBACK_COL_STATE), "in_progress")) {
 		cbd_err_set(err, 409, "not-reschedulable", "when",
 			    "a callback that is %s cannot be rescheduled",
-			    store_rows_str(r, 0, CB_STATE));
+			    store_rows_str(r, 0, CALLBACK_COL_STATE));
 		goto out;
 	}
-	owner = store_rows_int(r, 0, CB_OWNER, 0);
-	if (callback_place(tx, cfg, is_asap, is_asap ? now : when, owner, id,
-			   store_rows_str(r, 0, CB_TZ), &new_owner, err) != 0)
+	owner = store_rows_int(r, 0, CALLBACK_COL_OWNER, 0);
+	if (!is_asap && when == 0 &&
+	    callback_first_slot(tx, cfg, choice, owner, id, &when, err) != 0)
+		goto out;
+	if (callback_place_for(tx, cfg, is_asap, is_asap ? now : when, owner,
+			       choice == CALLBACK_CHOICE_SAME_PERSON, id,
+			       store_rows_str(r, 0, CALLBACK_COL_TZ),
+			       &new_owner, err) != 0)
 		goto out;
 	if (store_exec(tx, err,
 		       "UPDATE callbacks SET state = ?, is_asap = ?, due_at = "
@@ -681,34 +695,43 @@ callback_reschedule(struct store_tx *tx, const struct config *cfg, int64_t id,
 		       "WHERE id = ?",
 		       "siiii", is_asap ? "pending" : "scheduled",
 		       (int64_t)is_asap, is_asap ? now : when, now, id) < 0 ||
-	    callback_event(
-		    tx, store_rows_int(r, 0, CB_CASE, 0), id, "rescheduled",
-		    who->actor,
-		    json_pack("{s:I, s:I, s:b}", "from",
-			      (json_int_t)store_rows_int(r, 0, CB_DUE, 0), "to",
-			      (json_int_t)(is_asap ? now : when), "asap",
-			      is_asap),
-		    err) != 0)
+	    callback_event(tx, store_rows_int(r, 0, CALLBACK_COL_CASE, 0), id,
+			   "rescheduled", who->actor,
+			   json_pack("{s:I, s:I, s:b}", "from",
+				     (json_int_t)store_rows_int(
+					     r, 0, CALLBACK_COL_DUE, 0),
+				     "to", (json_int_t)(is_asap ? now : when),
+				     "asap", is_asap),
+			   err) != 0)
 		goto out;
 	/* The owner cannot take the new time: the call moves to who can,
-	 * as a handoff with its note; that message tells the customer the
-	 * new time and the new name at once. */
+	 * as a handoff with its note. The customer asked for the move, so
+	 * they get the "rescheduled" text now, naming the new agent; it
+	 * replaces the handoff's "owner changed" text, which would wait for
+	 * the end of their quiet hours and say the same thing again. */
 	if (new_owner != owner) {
 		char reason[160];
-		struct handoff_note note = { store_rows_str(r, 0, CB_TOPIC),
+		struct handoff_note note = { store_rows_str(r, 0,
+							    CALLBACK_COL_TOPIC),
 					     "Call at the new time.", reason };
 		snprintf(reason, sizeof(reason),
 			 "Rescheduled to a time %s is not available.",
-			 store_rows_str(r, 0, CB_OWNER_NAME));
-		if (handoff_move(tx, cfg, id, store_rows_int(r, 0, CB_CASE, 0),
-				 is_asap ? now : when, owner, new_owner, &note,
-				 "reschedule", who->actor, err) != 0)
+			 store_rows_str(r, 0, CALLBACK_COL_OWNER_NAME));
+		if (handoff_apply_move(
+			    tx, cfg, id,
+			    store_rows_int(r, 0, CALLBACK_COL_CASE, 0),
+			    is_asap ? now : when, owner, new_owner, &note,
+			    "reschedule", who->actor, err) != 0)
 			goto out;
-		/* The handoff already told the customer. */
-		rc = callback_finish(tx, cfg, id, -1, who, out, err);
-		goto out;
 	}
 	rc = callback_finish(tx, cfg, id, NOTIFY_RESCHEDULED, who, out, err);
+	/* Say who was expected before, so the customer sees the change. */
+	if (rc == 0 && new_owner != owner)
+		json_object_set_new(
+			*out, "previous_owner",
+			json_pack(
+				"{s:s}", "display_name",
+				store_rows_str(r, 0, CALLBACK_COL_OWNER_NAME)));
 out:
 	store_rows_free(r);
 	return rc;
@@ -728,7 +751,7 @@ callback_cancel(struct store_tx *tx, const struct config *cfg, int64_t id,
 		return -1;
 	if (callback_may_change(r, who, err) != 0)
 		goto out;
-	state = store_rows_str(r, 0, CB_STATE);
+	state = store_rows_str(r, 0, CALLBACK_COL_STATE);
 	if (!strcmp(state, "cancelled")) {
 		/* Cancelling twice is the same as once. */
 		*out = callback_json(cfg, r, who);
@@ -745,9 +768,9 @@ callback_cancel(struct store_tx *tx, const struct config *cfg, int64_t id,
 		       "NULL, lease_until = NULL, ics_sequence = ics_sequence "
 		       "+ 1, updated_at = ? WHERE id = ?",
 		       "ii", now, id) < 0 ||
-	    agent_add_load(tx, store_rows_int(r, 0, CB_OWNER, 0), -1, err) !=
-		    0 ||
-	    callback_event(tx, store_rows_int(r, 0, CB_CASE, 0), id,
+	    agent_add_load(tx, store_rows_int(r, 0, CALLBACK_COL_OWNER, 0), -1,
+			   err) != 0 ||
+	    callback_event(tx, store_rows_int(r, 0, CALLBACK_COL_CASE, 0), id,
 			   "cancelled", who->actor,
 			   json_pack("{s:s}", "from_state", state), err) != 0)
 		goto out;
@@ -768,7 +791,7 @@ callback_invite_ics(struct store_tx *tx, const struct config *cfg, int64_t id,
 
 	if (r == NULL)
 		return -1;
-	if (store_rows_int(r, 0, CB_ASAP, 0)) {
+	if (store_rows_int(r, 0, CALLBACK_COL_ASAP, 0)) {
 		store_rows_free(r);
 		cbd_err_set(err, 404, "no-invite", "",
 			    "an ASAP callback has no calendar time");
@@ -777,22 +800,23 @@ callback_invite_ics(struct store_tx *tx, const struct config *cfg, int64_t id,
 	snprintf(uid, sizeof(uid), "callback-%lld@callbackd", (long long)id);
 	url = notify_manage_url(cfg, id);
 	desc = xasprintf("%s will call you about \"%s\".\nChange or cancel: %s",
-			 store_rows_str(r, 0, CB_OWNER_NAME),
-			 store_rows_str(r, 0, CB_TOPIC), url);
+			 store_rows_str(r, 0, CALLBACK_COL_OWNER_NAME),
+			 store_rows_str(r, 0, CALLBACK_COL_TOPIC), url);
 	memset(&inv, 0, sizeof(inv));
 	inv.uid = uid;
-	inv.sequence = (int)store_rows_int(r, 0, CB_SEQ, 0);
-	inv.is_cancel = !strcmp(store_rows_str(r, 0, CB_STATE), "cancelled");
-	inv.start = store_rows_int(r, 0, CB_DUE, 0);
+	inv.sequence = (int)store_rows_int(r, 0, CALLBACK_COL_SEQ, 0);
+	inv.is_cancel =
+		!strcmp(store_rows_str(r, 0, CALLBACK_COL_STATE), "cancelled");
+	inv.start = store_rows_int(r, 0, CALLBACK_COL_DUE, 0);
 	inv.end = inv.start + 15 * 60;
-	inv.dtstamp = store_rows_int(r, 0, CB_UPDATED, 0);
-	inv.tz = store_rows_str(r, 0, CB_TZ);
+	inv.dtstamp = store_rows_int(r, 0, CALLBACK_COL_UPDATED, 0);
+	inv.tz = store_rows_str(r, 0, CALLBACK_COL_TZ);
 	inv.organizer_email = cfg->service_email;
-	inv.organizer_cn = store_rows_str(r, 0, CB_OWNER_NAME);
-	inv.attendee_email = store_rows_str(r, 0, CB_EMAIL);
-	inv.attendee_phone = store_rows_str(r, 0, CB_PHONE);
-	inv.attendee_cn = store_rows_str(r, 0, CB_CNAME);
-	inv.summary = store_rows_str(r, 0, CB_TOPIC);
+	inv.organizer_cn = store_rows_str(r, 0, CALLBACK_COL_OWNER_NAME);
+	inv.attendee_email = store_rows_str(r, 0, CALLBACK_COL_EMAIL);
+	inv.attendee_phone = store_rows_str(r, 0, CALLBACK_COL_PHONE);
+	inv.attendee_cn = store_rows_str(r, 0, CALLBACK_COL_CNAME);
+	inv.summary = store_rows_str(r, 0, CALLBACK_COL_TOPIC);
 	inv.description = desc;
 	inv.alarm_min = 15;
 	*out = ics_invite_build(&inv);
@@ -828,38 +852,46 @@ callback_queue(struct store_tx *tx, int64_t agent_id, int64_t limit,
 		after_due = store_rows_int(r, 0, 0, 0);
 		store_rows_free(r);
 	}
-	r = store_query(
-		tx, err,
-		CALLBACK_SELECT "WHERE c.owner_id = ? AND c.state IN "
-				"(" CALLBACK_OPEN_STATES ") AND (c.due_at > ? "
-				"OR (c.due_at = ? AND c.id > ?)) ORDER BY "
-				"c.due_at, c.id LIMIT ?",
-		"iiiii", agent_id, after_due, after_due, after_id, limit);
+	r = store_query(tx, err,
+			CALLBACK_ROW_SELECT
+			"WHERE c.owner_id = ? AND c.state IN "
+			"(" CALLBACK_OPEN_STATES ") AND (c.due_at > ? "
+			"OR (c.due_at = ? AND c.id > ?)) ORDER BY "
+			"c.due_at, c.id LIMIT ?",
+			"iiiii", agent_id, after_due, after_due, after_id,
+			limit);
 	if (r == NULL)
 		return -1;
 	*out = json_array();
 	n = store_rows_count(r);
 	for (size_t i = 0; i < n; i++) {
-		const char *tz = store_rows_str(r, i, CB_TZ);
-		const char *email = store_rows_str(r, i, CB_EMAIL);
+		const char *tz = store_rows_str(r, i, CALLBACK_COL_TZ);
+		const char *email = store_rows_str(r, i, CALLBACK_COL_EMAIL);
 		json_t *o = json_pack(
 			"{s:I, s:I, s:s, s:s, s:b, s:o, s:I, s:{s:s, s:s, "
 			"s:o, s:s}}",
-			"id", (json_int_t)store_rows_int(r, i, CB_ID, 0),
-			"case_id", (json_int_t)store_rows_int(r, i, CB_CASE, 0),
-			"state", store_rows_str(r, i, CB_STATE), "topic",
-			store_rows_str(r, i, CB_TOPIC), "asap",
-			(int)store_rows_int(r, i, CB_ASAP, 0), "due_at",
-			api_time(store_rows_int(r, i, CB_DUE, 0), NULL),
+			"id",
+			(json_int_t)store_rows_int(r, i, CALLBACK_COL_ID, 0),
+			"case_id",
+			(json_int_t)store_rows_int(r, i, CALLBACK_COL_CASE, 0),
+			"state", store_rows_str(r, i, CALLBACK_COL_STATE),
+			"topic", store_rows_str(r, i, CALLBACK_COL_TOPIC),
+			"asap", (int)store_rows_int(r, i, CALLBACK_COL_ASAP, 0),
+			"due_at",
+			api_time(store_rows_int(r, i, CALLBACK_COL_DUE, 0),
+				 NULL),
 			"attempts",
-			(json_int_t)store_rows_int(r, i, CB_ATTEMPTS, 0),
-			"customer", "name", store_rows_str(r, i, CB_CNAME),
-			"phone", store_rows_str(r, i, CB_PHONE), "email",
+			(json_int_t)store_rows_int(r, i, CALLBACK_COL_ATTEMPTS,
+						   0),
+			"customer", "name",
+			store_rows_str(r, i, CALLBACK_COL_CNAME), "phone",
+			store_rows_str(r, i, CALLBACK_COL_PHONE), "email",
 			email ? json_string(email) : json_null(), "timezone",
 			tz);
 		json_object_set_new(
 			o, "due_at_local",
-			api_time(store_rows_int(r, i, CB_DUE, 0), tz));
+			api_time(store_rows_int(r, i, CALLBACK_COL_DUE, 0),
+				 tz));
 		json_array_append_new(*out, o);
 	}
 	store_rows_free(r);

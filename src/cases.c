@@ -66,7 +66,8 @@ cases_get(struct store_tx *tx, int64_t id, json_t **out, struct cbd_err *err)
 				 "o.kind, o.status, o.attempts, o.created_at, "
 				 "o.sent_at FROM outbox o JOIN callbacks c ON "
 				 "c.id = o.callback_id WHERE c.case_id = ? AND "
-				 "o.status <> 'skipped' ORDER BY o.created_at, "
+				 "o.status NOT IN ('skipped', 'withdrawn') "
+				 "ORDER BY o.created_at, "
 				 "o.id LIMIT 5000",
 				 "i", id)
 		   : NULL;

@@ -101,6 +101,8 @@ static const struct config_key config_keys[] = {
 	    "also hand off any callback due this soon whose owner is off"),
 	INT(handoff_tolerance_min, "30", 0, 1440,
 	    "keep the owner if their next shift starts this soon after due"),
+	INT(overdue_grace_min, "15", 0, 1440,
+	    "a call not made this long after its due time is overdue"),
 	INT(planner_interval_sec, "60", 1, 3600,
 	    "how often the handoff planner runs"),
 	INT(max_attempts, "3", 1, 20, "call attempts before a callback fails"),
@@ -160,7 +162,20 @@ static const struct config_key config_keys[] = {
 	    "{agent} will call you {time}; {agent} has {previous_agent}'s "
 	    "notes.",
 	    "SMS when another agent takes over; also {previous_agent}"),
+	STR(sms_template_running_late,
+	    "We are running late; {agent} will call you within about "
+	    "{minutes} minutes and has {previous_agent}'s notes.",
+	    "SMS when a call already due moves to another agent; {minutes}"),
+	STR(sms_template_retry,
+	    "We could not reach you. {agent} will try again {time}. Change "
+	    "or cancel: {link}",
+	    "SMS when a call not answered is tried again on another day"),
+	INT(change_coalesce_sec, "60", 0, 3600,
+	    "hold a reschedule's text and invite this long; a later change "
+	    "replaces them"),
 };
+
+static int config_rules(struct config *c, struct cbd_err *err);
 
 static int
 config_set(struct config *c, const struct config_key *k, const char *val,
@@ -214,11 +229,16 @@ config_init(struct config *c)
 		    0)
 			abort();
 	}
+	if (config_rules(c, NULL) != 0)
+		abort();
 }
 
 void
 config_clear(struct config *c)
 {
+	free(c->closed_days);
+	c->closed_days = NULL;
+	c->nclosed_days = 0;
 	for (size_t i = 0; i < CBD_ARRAY_LEN(config_keys); i++) {
 		if (config_keys[i].type == CONFIG_STR) {
 			char **s = (char **)((char *)c + config_keys[i].offset);
@@ -239,6 +259,225 @@ config_trim(char *s)
 	while (e > s && isspace((unsigned char)e[-1]))
 		*--e = '\0';
 	return s;
+}
+
+/* ---- typed rules: the text keys parsed once ---- */
+
+static const char *const config_days[] = { "sun", "mon", "tue", "wed",
+					   "thu", "fri", "sat" };
+
+static int
+config_day(const char *s)
+{
+	for (int i = 0; i < 7; i++)
+		if (strncmp(s, config_days[i], 3) == 0)
+			return i;
+	return -1;
+}
+
+/* "mon-fri", "sat", "daily" or a comma list of them into mask. */
+static int
+config_week_days(char *days, int mask[7])
+{
+	char *save = NULL;
+
+	for (char *d = strtok_r(days, ",", &save); d != NULL;
+	     d = strtok_r(NULL, ",", &save)) {
+		int a = config_day(d), b = a;
+
+		if (!strcmp(d, "daily")) {
+			for (int i = 0; i < 7; i++)
+				mask[i] = 1;
+			continue;
+		}
+		if (a < 0)
+			return -1;
+		if (d[3] == '-') {
+			b = config_day(d + 4);
+			if (b < 0 || d[7] != '\0')
+				return -1;
+		} else if (d[3] != '\0')
+			return -1;
+		/* "fri-mon" wraps the week end. */
+		for (int i = a;; i = (i + 1) % 7) {
+			mask[i] = 1;
+			if (i == b)
+				break;
+		}
+	}
+	return 0;
+}
+
+/* Parse "mon-fri 08:00-20:00; sat 09:00-13:00" (empty: always open). */
+static int
+config_week_parse(const char *text, struct config_week *w)
+{
+	char *copy, *part, *save = NULL;
+	int rc = -1;
+
+	memset(w, 0, sizeof(*w));
+	if (text[strspn(text, " ")] == '\0') {
+		w->is_always = 1;
+		return 0;
+	}
+	copy = xstrdup(text);
+	for (part = strtok_r(copy, ";", &save); part != NULL;
+	     part = strtok_r(NULL, ";", &save)) {
+		char days[32], ranges[128], *r, *rsave = NULL;
+		int mask[7] = { 0 };
+
+		if (sscanf(part, " %31s %127[^\n]", days, ranges) != 2 ||
+		    config_week_days(days, mask) != 0)
+			goto out;
+		for (r = strtok_r(ranges, ", ", &rsave); r != NULL;
+		     r = strtok_r(NULL, ", ", &rsave)) {
+			int h1, m1, h2, m2;
+			if (sscanf(r, "%2d:%2d-%2d:%2d", &h1, &m1, &h2, &m2) !=
+				    4 ||
+			    h1 > 23 || m1 > 59 || h2 > 24 || m2 > 59 ||
+			    h1 * 60 + m1 >= h2 * 60 + m2)
+				goto out;
+			for (int i = 0; i < 7; i++) {
+				if (!mask[i])
+					continue;
+				if (w->n[i] >= CONFIG_HOURS_MAX)
+					goto out;
+				w->from[i][w->n[i]] = h1 * 60 + m1;
+				w->to[i][w->n[i]] = h2 * 60 + m2;
+				w->n[i]++;
+			}
+		}
+	}
+	rc = 0;
+out:
+	free(copy);
+	return rc;
+}
+
+static int
+config_cmp_int(const void *a, const void *b)
+{
+	int x = *(const int *)a, y = *(const int *)b;
+
+	return (x > y) - (x < y);
+}
+
+/* "2026-12-25, 2026-12-26" into sorted YYYYMMDD numbers (caller frees). */
+static int
+config_closures_parse(const char *text, int **out, size_t *n)
+{
+	const char *p = text;
+	size_t cap = 0;
+
+	*out = NULL;
+	*n = 0;
+	while (*p) {
+		int y, m, d, len = 0;
+
+		p += strspn(p, " ,");
+		if (*p == '\0')
+			break;
+		if (sscanf(p, "%4d-%2d-%2d%n", &y, &m, &d, &len) != 3 ||
+		    len != 10 || m < 1 || m > 12 || d < 1 || d > 31 ||
+		    (p[len] != '\0' && p[len] != ',' && p[len] != ' ')) {
+			free(*out);
+			*out = NULL;
+			*n = 0;
+			return -1;
+		}
+		if (*n == cap) {
+			cap = cap ? cap * 2 : 8;
+			*out = xrealloc(*out, cap * sizeof(int));
+		}
+		(*out)[(*n)++] = y * 10000 + m * 100 + d;
+		p += len;
+	}
+	if (*n > 1)
+		qsort(*out, *n, sizeof(int), config_cmp_int);
+	return 0;
+}
+
+/* "86400,900" into reminder_sec[]. */
+static int
+config_reminders_parse(struct config *c, struct cbd_err *err)
+{
+	const char *p = c->reminder_offsets;
+
+	c->nreminders = 0;
+	while (*p) {
+		char *end;
+		long v = strtol(p, &end, 10);
+
+		if (end == p || v <= 0 || v > 30L * 86400 ||
+		    (*end != ',' && *end != '\0') ||
+		    c->nreminders == CONFIG_REMINDERS_MAX) {
+			cbd_err_set(err, 400, "invalid-config",
+				    "reminder_offsets",
+				    "reminder_offsets must be at most %d "
+				    "positive seconds, comma separated",
+				    CONFIG_REMINDERS_MAX);
+			c->nreminders = 0;
+			return -1;
+		}
+		c->reminder_sec[c->nreminders++] = (int)v;
+		p = *end ? end + 1 : end;
+	}
+	return 0;
+}
+
+/* Derive the typed rules from the text keys; err may be NULL (defaults). */
+static int
+config_rules(struct config *c, struct cbd_err *err)
+{
+	int qs = config_hhmm(c->quiet_hours_start);
+	int qe = config_hhmm(c->quiet_hours_end);
+	int *days = NULL;
+	size_t ndays = 0;
+
+	if (config_week_parse(c->opening_hours, &c->opening) != 0) {
+		cbd_err_set(err, 400, "invalid-config", "opening_hours",
+			    "opening_hours must look like \"mon-fri "
+			    "08:00-20:00; sat 09:00-13:00\"");
+		return -1;
+	}
+	if (config_closures_parse(c->closures, &days, &ndays) != 0) {
+		cbd_err_set(err, 400, "invalid-config", "closures",
+			    "closures must be YYYY-MM-DD dates, comma "
+			    "separated");
+		return -1;
+	}
+	free(c->closed_days);
+	c->closed_days = days;
+	c->nclosed_days = ndays;
+	if (qs < -1 || qe < -1 || (qs == -1) != (qe == -1)) {
+		cbd_err_set(err, 400, "invalid-config", "quiet_hours_start",
+			    "quiet hours must both be HH:MM or both empty");
+		return -1;
+	}
+	/* A window that starts where it ends is no window. */
+	c->quiet.start_min = qs == qe ? -1 : qs;
+	c->quiet.end_min = qs == qe ? -1 : qe;
+	c->quiet.is_skip = strcmp(c->quiet_hours_mode, "skip") == 0;
+	return config_reminders_parse(c, err);
+}
+
+int
+config_week_open(const struct config_week *w, int wd, int min, int len_min)
+{
+	if (w->is_always)
+		return 1;
+	for (int i = 0; i < w->n[wd]; i++)
+		if (min >= w->from[wd][i] && min + len_min <= w->to[wd][i])
+			return 1;
+	return 0;
+}
+
+int
+config_is_closed_day(const struct config *c, int yyyymmdd)
+{
+	return c->nclosed_days > 0 &&
+	       bsearch(&yyyymmdd, c->closed_days, c->nclosed_days, sizeof(int),
+		       config_cmp_int) != NULL;
 }
 
 static int
@@ -281,30 +520,6 @@ config_check(const struct config *c, struct cbd_err *err)
 		cbd_err_set(err, 400, "invalid-config", "quiet_hours_mode",
 			    "quiet_hours_mode must be defer or skip");
 		return -1;
-	}
-	if (config_hhmm(c->quiet_hours_start) < -1 ||
-	    config_hhmm(c->quiet_hours_end) < -1 ||
-	    (config_hhmm(c->quiet_hours_start) == -1) !=
-		    (config_hhmm(c->quiet_hours_end) == -1)) {
-		cbd_err_set(err, 400, "invalid-config", "quiet_hours_start",
-			    "quiet hours must both be HH:MM or both empty");
-		return -1;
-	}
-	{
-		const char *p = c->reminder_offsets;
-		while (*p) {
-			char *end;
-			long v = strtol(p, &end, 10);
-			if (end == p || v <= 0 || v > 30L * 86400 ||
-			    (*end != ',' && *end != '\0')) {
-				cbd_err_set(err, 400, "invalid-config",
-					    "reminder_offsets",
-					    "reminder_offsets must be positive "
-					    "seconds, comma separated");
-				return -1;
-			}
-			p = *end ? end + 1 : end;
-		}
 	}
 	return 0;
 }
@@ -367,6 +582,8 @@ config_parse(struct config *c, const char *text, const char *name,
 		}
 	}
 	rc = config_check(c, err);
+	if (rc == 0)
+		rc = config_rules(c, err);
 out:
 	free(copy);
 	return rc;

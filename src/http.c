@@ -777,6 +777,18 @@ http_dispatch(struct evhttp_request *ev, void *arg)
 				  "unrecognised credentials");
 			return;
 		}
+	} else if (j->r.bearer != NULL && (found->roles & HTTP_ROLES_STAFF) &&
+		   strncmp(j->r.bearer, KEYS_STAFF_PREFIX,
+			   strlen(KEYS_STAFF_PREFIX)) == 0) {
+		/* A public route that also lists staff (GET /v1/slots, whose
+		 * case= needs credentials): a key given is checked, so the
+		 * route can tell who asks. */
+		j->need_key_lookup = 1;
+		keys_hash_hex(j->r.bearer, j->key_hash);
+	} else if (j->r.bearer != NULL && (found->roles & HTTP_ROLE_CUSTOMER) &&
+		   strncmp(j->r.bearer, KEYS_MANAGE_PREFIX,
+			   strlen(KEYS_MANAGE_PREFIX)) == 0) {
+		j->r.role = HTTP_ROLE_CUSTOMER; /* checked by the route */
 	} else
 		j->r.role = HTTP_ROLE_PUBLIC;
 

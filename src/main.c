@@ -20,7 +20,7 @@
 #include "api.h"
 #include "clock.h"
 #include "config.h"
-#include "handoff.h"
+#include "handoff_planner.h"
 #include "http.h"
 #include "keys.h"
 #include "log.h"
@@ -305,7 +305,7 @@ main(int argc, char **argv)
 			  st.cfg.listen_addr, st.cfg.listen_port);
 	st.outbox = outbox_new(st.base, &st.cfg, st.pool, st.metrics);
 	st.janitor = queue_janitor_new(st.base, st.pool);
-	st.planner = handoff_planner_new(st.base, &st.cfg, st.pool);
+	st.planner = handoff_planner_new(st.base, &st.cfg, st.pool, st.metrics);
 	st.sig_term = evsignal_new(st.base, SIGTERM, main_signal_cb, &st);
 	st.sig_int = evsignal_new(st.base, SIGINT, main_signal_cb, &st);
 	st.sig_hup = evsignal_new(st.base, SIGHUP, main_signal_cb, &st);

@@ -2,11 +2,13 @@
  * notify.c: turn a change into outbox rows.
  *
  * Texts are rendered here, in the customer's own zone, at the moment of the
- * change, so what is sent later is exactly what was true when it was
- * queued; invites carry their data and are rendered by the dispatcher, so
- * the .ics of every version comes from one builder (ics.c). Channels that
- * are not configured get no rows: switching a channel on affects changes
- * from then on.
+ * change; invites carry their data and are rendered by the dispatcher, so
+ * the .ics of every version comes from one builder (ics.c). What is sent
+ * later stays true because every change first withdraws the pending rows
+ * it makes untrue (reminders, texts naming a time or owner, an unsent
+ * invite), and a cancelled or completed call withdraws them all: a change
+ * replaces its texts, never adds to them. Channels that are not configured
+ * get no rows: switching a channel on affects changes from then on.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,9 +26,11 @@
 
 #define NOTIFY_CALL_MINUTES 15 /* length of the invite's event */
 
+/* Indexed by enum notify_event. */
 static const char *const notify_event_names[] = {
 	"callback.booked",        "callback.rescheduled", "callback.cancelled",
-	"callback.owner_changed", "callback.completed",
+	"callback.owner_changed", "callback.completed",   "callback.overdue",
+	"callback.retry_planned",
 };
 
 char *
@@ -67,6 +71,7 @@ notify_render(const struct config *cfg, const char *tpl,
 	      const struct notify_ctx *c, const char *when)
 {
 	char *out = NULL, *link = notify_manage_url(cfg, c->callback_id);
+	char minutes[16];
 	size_t len = 0;
 	FILE *f = open_memstream(&out, &len);
 	const struct {
@@ -81,8 +86,10 @@ notify_render(const struct config *cfg, const char *tpl,
 		{ "{time}", when },
 		{ "{topic}", c->topic },
 		{ "{link}", link },
+		{ "{minutes}", minutes },
 	};
 
+	snprintf(minutes, sizeof(minutes), "%d", c->late_eta_min);
 	for (const char *p = tpl; *p;) {
 		size_t i;
 		for (i = 0; i < CBD_ARRAY_LEN(vars); i++) {
@@ -101,32 +108,24 @@ notify_render(const struct config *cfg, const char *tpl,
 	return out;
 }
 
-/*
- * Quiet hours in the customer's zone. Returns due unchanged when outside
- * them, the end of the quiet period (UTC) when inside and deferring, or -1
- * when inside and configured to skip.
- */
-static int64_t
-notify_quiet(const struct config *cfg, const char *tz, int64_t due)
+int64_t
+notify_quiet_end(const struct config *cfg, const char *tz, int64_t t)
 {
-	int qs = config_hhmm(cfg->quiet_hours_start);
-	int qe = config_hhmm(cfg->quiet_hours_end);
+	int qs = cfg->quiet.start_min, qe = cfg->quiet.end_min;
 	int y, mo, d, h, mi, now_min, inside;
 	int64_t end;
 
-	if (qs < 0 || qe < 0 || qs == qe)
-		return due;
-	timefmt_local(due, tz, &y, &mo, &d, &h, &mi, NULL);
+	if (qs < 0)
+		return t;
+	timefmt_local(t, tz, &y, &mo, &d, &h, &mi, NULL);
 	now_min = h * 60 + mi;
 	/* A window like 21:00-08:00 wraps midnight. */
 	inside = qs < qe ? (now_min >= qs && now_min < qe)
 			 : (now_min >= qs || now_min < qe);
 	if (!inside)
-		return due;
-	if (strcmp(cfg->quiet_hours_mode, "skip") == 0)
-		return -1;
+		return t;
 	end = timefmt_from_local(tz, y, mo, d, qe / 60, qe % 60, 0);
-	if (end <= due) {
+	if (end <= t) {
 		/* Before midnight in a wrapping window: the end is tomorrow's
 		 * local time, which is not always 24 hours on (DST). */
 		struct tm tm;
@@ -143,6 +142,21 @@ notify_quiet(const struct config *cfg, const char *tz, int64_t due)
 					 tm.tm_mday, qe / 60, qe % 60, 0);
 	}
 	return end;
+}
+
+/*
+ * Quiet hours in the customer's zone, for a text due at due. Returns due
+ * unchanged when outside them, the end of the quiet period (UTC) when
+ * inside and deferring, or -1 when inside and configured to skip.
+ */
+static int64_t
+notify_quiet(const struct config *cfg, const char *tz, int64_t due)
+{
+	int64_t end = notify_quiet_end(cfg, tz, due);
+
+	if (end == due)
+		return due;
+	return cfg->quiet.is_skip ? -1 : end;
 }
 
 static int
@@ -164,7 +178,8 @@ notify_sms(struct store_tx *tx, const struct config *cfg,
 
 static int
 notify_invite(struct store_tx *tx, const struct config *cfg,
-	      const struct notify_ctx *c, int is_cancel, struct cbd_err *err)
+	      const struct notify_ctx *c, int is_cancel, int64_t due,
+	      struct cbd_err *err)
 {
 	char *url;
 	json_t *p;
@@ -185,7 +200,7 @@ notify_invite(struct store_tx *tx, const struct config *cfg,
 	free(url);
 	rc = outbox_enqueue(tx, OUTBOX_EMAIL,
 			    is_cancel ? "invite.cancel" : "invite.request",
-			    c->callback_id, p, clock_now(), err);
+			    c->callback_id, p, due, err);
 	json_decref(p);
 	return rc;
 }
@@ -220,18 +235,16 @@ notify_schedule_reminders(struct store_tx *tx, const struct config *cfg,
 			  const struct notify_ctx *c, struct cbd_err *err)
 {
 	int64_t now = clock_now();
-	const char *p = cfg->reminder_offsets;
 	char when[96];
 
 	if (c->is_asap)
 		return 0;
 	notify_local(c, c->start, when, sizeof(when));
-	while (*p) {
-		char *end, *text;
-		int64_t due = c->start - strtoll(p, &end, 10);
+	for (size_t i = 0; i < cfg->nreminders; i++) {
+		char *text;
+		int64_t due = c->start - cfg->reminder_sec[i];
 		int rc;
 
-		p = *end ? end + 1 : end;
 		/* A reminder whose time has passed would only confuse. */
 		if (due <= now)
 			continue;
@@ -262,6 +275,44 @@ notify_schedule_reminders(struct store_tx *tx, const struct config *cfg,
 	return 0;
 }
 
+/*
+ * Everything queued about a callback that a later change can make untrue:
+ * reminders and the heads-up for its time, the texts naming its time or
+ * owner, and an invite not yet sent. Webhook events stay: they record what
+ * happened, which a later change does not undo.
+ */
+static const char *const notify_withdrawable[] = {
+	"sms.reminder",    "agent.heads_up",    "sms.confirmation",
+	"sms.rescheduled", "sms.owner_changed", "sms.retry",
+	"invite.request",
+};
+
+/* Withdraw what no longer holds after ev, before the new rows are written,
+ * so a change replaces its pending texts rather than adding to them. */
+static int
+notify_withdraw(struct store_tx *tx, const struct notify_ctx *c,
+		enum notify_event ev, struct cbd_err *err)
+{
+	/* Overdue only tells leads' systems: nothing the customer holds
+	 * changes with it. */
+	if (ev == NOTIFY_BOOKED || ev == NOTIFY_OVERDUE)
+		return 0;
+	return outbox_withdraw_pending(tx, c->callback_id, notify_withdrawable,
+				       CBD_ARRAY_LEN(notify_withdrawable), err);
+}
+
+/* A text the service sends on its own (not at the customer's request)
+ * keeps to their quiet hours, but never goes out after the call itself. */
+static int64_t
+notify_system_due(const struct config *cfg, const struct notify_ctx *c)
+{
+	int64_t now = clock_now(), due = notify_quiet(cfg, c->tz, now);
+
+	if (due < 0 || (!c->is_asap && due >= c->start))
+		return now;
+	return due;
+}
+
 int
 notify_change(struct store_tx *tx, const struct config *cfg,
 	      const struct notify_ctx *c, enum notify_event ev,
@@ -269,17 +320,16 @@ notify_change(struct store_tx *tx, const struct config *cfg,
 {
 	char when[96], *text = NULL;
 	const char *kind = NULL, *tpl = NULL;
-	int64_t due = clock_now();
+	int64_t now = clock_now(), due = now;
 	int rc = -1;
 
-	if (ev != NOTIFY_BOOKED &&
-	    outbox_skip_pending(tx, c->callback_id, "sms.reminder", err) != 0)
+	if (notify_withdraw(tx, c, ev, err) != 0 ||
+	    notify_webhook(tx, cfg, c, ev, err) != 0)
 		goto out;
-	if (ev != NOTIFY_BOOKED &&
-	    outbox_skip_pending(tx, c->callback_id, "agent.heads_up", err) != 0)
+	if (ev == NOTIFY_OVERDUE) {
+		rc = 0; /* for leads' systems; the customer hears of a move */
 		goto out;
-	if (notify_webhook(tx, cfg, c, ev, err) != 0)
-		goto out;
+	}
 	notify_local(c, c->start, when, sizeof(when));
 	switch (ev) {
 	case NOTIFY_BOOKED:
@@ -288,8 +338,13 @@ notify_change(struct store_tx *tx, const struct config *cfg,
 				 : cfg->sms_template_confirmation;
 		break;
 	case NOTIFY_RESCHEDULED:
+		/* The customer (or the agent on their call) asked: send it
+		 * at once, but hold it (and the invite) briefly, so that a
+		 * further change replaces it and a burst of changes is one
+		 * text and one invite. */
 		kind = "sms.rescheduled";
 		tpl = cfg->sms_template_rescheduled;
+		due += cfg->change_coalesce_sec;
 		break;
 	case NOTIFY_CANCELLED:
 		kind = "sms.cancelled";
@@ -298,26 +353,43 @@ notify_change(struct store_tx *tx, const struct config *cfg,
 	case NOTIFY_OWNER_CHANGED:
 		kind = "sms.owner_changed";
 		tpl = cfg->sms_template_owner_changed;
-		if (c->is_asap)
+		if (c->late_eta_min > 0)
+			tpl = cfg->sms_template_running_late;
+		else if (c->is_asap)
 			snprintf(when, sizeof(when), "back soon");
 		/* The system moved the call, not the customer: keep to their
 		 * quiet hours, but never past the call itself. */
-		due = notify_quiet(cfg, c->tz, due);
-		if (due < 0 || (!c->is_asap && due >= c->start))
-			due = clock_now();
+		due = notify_quiet(cfg, c->tz, now);
+		if (c->late_eta_min > 0 && due != now)
+			tpl = NULL; /* "within N minutes" would be false later
+				     */
+		else if (due < 0 || (!c->is_asap && due >= c->start))
+			due = now;
+		break;
+	case NOTIFY_RETRY:
+		kind = "sms.retry";
+		tpl = cfg->sms_template_retry;
+		due = notify_system_due(cfg, c);
 		break;
 	case NOTIFY_COMPLETED:
+	case NOTIFY_OVERDUE:
 		break;
 	}
 	if (tpl != NULL)
 		text = notify_render(cfg, tpl, c, when);
 	if (text != NULL && notify_sms(tx, cfg, c, kind, text, due, err) != 0)
 		goto out;
-	if (ev != NOTIFY_COMPLETED && !c->is_asap &&
-	    notify_invite(tx, cfg, c, ev == NOTIFY_CANCELLED, err) != 0)
+	/* A call already due has no time left to put in a calendar; the
+	 * updated invite of a reschedule is held like its text. */
+	if (ev != NOTIFY_COMPLETED && !c->is_asap && c->late_eta_min == 0 &&
+	    notify_invite(tx, cfg, c, ev == NOTIFY_CANCELLED,
+			  ev == NOTIFY_RESCHEDULED
+				  ? now + cfg->change_coalesce_sec
+				  : now,
+			  err) != 0)
 		goto out;
 	if ((ev == NOTIFY_BOOKED || ev == NOTIFY_RESCHEDULED ||
-	     ev == NOTIFY_OWNER_CHANGED) &&
+	     ev == NOTIFY_OWNER_CHANGED || ev == NOTIFY_RETRY) &&
 	    notify_schedule_reminders(tx, cfg, c, err) != 0)
 		goto out;
 	rc = 0;

@@ -14,6 +14,7 @@
  * out any dispatcher claims them again and sends with the same msg_id, so
  * delivery is at least once and a deduping receiver sees each message once.
  */
+#include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,16 +40,19 @@
 static const char *const outbox_channel_names[] = { "email", "sms", "webhook" };
 
 /*
- * Batch mode, for bulk changes inside one job: rows and reminder skips are
- * gathered per worker thread and written at outbox_batch_end, skips first
- * (they must only touch rows that existed before this change).
+ * Batch mode, for bulk changes inside one job: rows and withdrawals are
+ * gathered per worker thread and written at outbox_batch_end, withdrawals
+ * first (they must only touch rows that existed before this change).
+ * Withdrawals keep the caller's list of kinds by pointer (a static list):
+ * callbacks withdrawn with the same list share one UPDATE per 1000.
  */
 static __thread struct {
 	int is_on;
 	struct store_batch *rows;
-	int64_t *skip_ids;
-	const char **skip_kinds;
-	size_t nskip, capskip;
+	int64_t *withdraw_ids;
+	const char *const **withdraw_kinds;
+	size_t *withdraw_nkinds;
+	size_t nwithdraw, capwithdraw;
 } outbox_tls;
 
 void
@@ -66,44 +70,74 @@ void
 outbox_batch_abort(void)
 {
 	store_batch_free(outbox_tls.rows);
-	free(outbox_tls.skip_ids);
-	free(outbox_tls.skip_kinds);
+	free(outbox_tls.withdraw_ids);
+	free(outbox_tls.withdraw_kinds);
+	free(outbox_tls.withdraw_nkinds);
 	memset(&outbox_tls, 0, sizeof(outbox_tls));
+}
+
+/* "UPDATE ... WHERE status = 'pending' AND kind IN (...) AND " into f. The
+ * kinds are our own literals (checked): safe to write into the SQL. */
+static void
+outbox_withdraw_sql(FILE *f, const char *const *kinds, size_t nkinds)
+{
+	fprintf(f, "UPDATE outbox SET status = 'withdrawn' WHERE status = "
+		   "'pending' AND kind IN (");
+	for (size_t k = 0; k < nkinds; k++) {
+		assert(strspn(kinds[k], "abcdefghijklmnopqrstuvwxyz._") ==
+		       strlen(kinds[k]));
+		fprintf(f, "%s'%s'", k ? "," : "", kinds[k]);
+	}
+	fprintf(f, ") AND ");
+}
+
+/* The gathered withdrawals with this list of kinds, first..first+1000. */
+static int
+outbox_batch_withdraw(struct store_tx *tx, const char *const *kinds,
+		      size_t nkinds, size_t first, struct cbd_err *err)
+{
+	char *sql = NULL;
+	size_t len = 0, n = 0;
+	FILE *f = open_memstream(&sql, &len);
+	int64_t res;
+
+	outbox_withdraw_sql(f, kinds, nkinds);
+	fprintf(f, "callback_id IN (");
+	/* Ids are our own integers, never input. */
+	for (size_t i = first; i < outbox_tls.nwithdraw && i < first + 1000;
+	     i++) {
+		if (outbox_tls.withdraw_kinds[i] != kinds)
+			continue;
+		fprintf(f, "%s%lld", n++ ? "," : "",
+			(long long)outbox_tls.withdraw_ids[i]);
+	}
+	fprintf(f, ")");
+	fclose(f);
+	res = n ? store_exec_built(tx, err, sql, "") : 0;
+	free(sql);
+	return res < 0 ? -1 : 0;
 }
 
 int
 outbox_batch_end(struct store_tx *tx, struct cbd_err *err)
 {
-	static const char *const kinds[] = { "sms.reminder", "agent.heads_up" };
 	int rc = -1;
 
-	for (size_t k = 0; k < CBD_ARRAY_LEN(kinds); k++) {
-		for (size_t first = 0; first < outbox_tls.nskip;
-		     first += 1000) {
-			char *sql = NULL;
-			size_t len = 0, n = 0;
-			FILE *f = open_memstream(&sql, &len);
-			int64_t res;
+	/* One pass per distinct list; notify uses one. */
+	for (size_t k = 0; k < outbox_tls.nwithdraw; k++) {
+		const char *const *kinds = outbox_tls.withdraw_kinds[k];
+		size_t j;
 
-			/* Ids are our own integers, never input. */
-			fprintf(f, "UPDATE outbox SET status = 'skipped' WHERE "
-				   "status = 'pending' AND kind = ? AND "
-				   "callback_id IN (");
-			for (size_t i = first;
-			     i < outbox_tls.nskip && i < first + 1000; i++) {
-				if (strcmp(outbox_tls.skip_kinds[i], kinds[k]))
-					continue;
-				fprintf(f, "%s%lld", n++ ? "," : "",
-					(long long)outbox_tls.skip_ids[i]);
-			}
-			fprintf(f, ")");
-			fclose(f);
-			res = n ? store_exec_built(tx, err, sql, "s", kinds[k])
-				: 0;
-			free(sql);
-			if (res < 0)
+		for (j = 0; j < k && outbox_tls.withdraw_kinds[j] != kinds; j++)
+			;
+		if (j < k)
+			continue; /* done with an earlier entry */
+		for (size_t first = 0; first < outbox_tls.nwithdraw;
+		     first += 1000)
+			if (outbox_batch_withdraw(tx, kinds,
+						  outbox_tls.withdraw_nkinds[k],
+						  first, err) != 0)
 				goto out;
-		}
 	}
 	if (store_batch_flush(tx, outbox_tls.rows, err) != 0)
 		goto out;
@@ -145,34 +179,43 @@ outbox_enqueue(struct store_tx *tx, enum outbox_channel channel,
 }
 
 int
-outbox_skip_pending(struct store_tx *tx, int64_t callback_id,
-		    const char *kind_like, struct cbd_err *err)
+outbox_withdraw_pending(struct store_tx *tx, int64_t callback_id,
+			const char *const *kinds, size_t nkinds,
+			struct cbd_err *err)
 {
+	char *sql = NULL;
+	size_t len = 0;
+	FILE *f;
+	int64_t res;
+
 	if (outbox_tls.is_on) {
-		if (outbox_tls.nskip == outbox_tls.capskip) {
-			outbox_tls.capskip = outbox_tls.capskip
-						     ? outbox_tls.capskip * 2
-						     : 256;
-			outbox_tls.skip_ids =
-				xrealloc(outbox_tls.skip_ids,
-					 outbox_tls.capskip * sizeof(int64_t));
-			outbox_tls.skip_kinds = xrealloc(
-				outbox_tls.skip_kinds,
-				outbox_tls.capskip * sizeof(const char *));
+		if (outbox_tls.nwithdraw == outbox_tls.capwithdraw) {
+			size_t cap = outbox_tls.capwithdraw
+					     ? outbox_tls.capwithdraw * 2
+					     : 256;
+			outbox_tls.withdraw_ids = xrealloc(
+				outbox_tls.withdraw_ids, cap * sizeof(int64_t));
+			outbox_tls.withdraw_kinds = xrealloc(
+				outbox_tls.withdraw_kinds,
+				cap * sizeof(*outbox_tls.withdraw_kinds));
+			outbox_tls.withdraw_nkinds =
+				xrealloc(outbox_tls.withdraw_nkinds,
+					 cap * sizeof(size_t));
+			outbox_tls.capwithdraw = cap;
 		}
-		/* kind_like is one of notify's literals: safe to keep. */
-		outbox_tls.skip_ids[outbox_tls.nskip] = callback_id;
-		outbox_tls.skip_kinds[outbox_tls.nskip] = kind_like;
-		outbox_tls.nskip++;
+		outbox_tls.withdraw_ids[outbox_tls.nwithdraw] = callback_id;
+		outbox_tls.withdraw_kinds[outbox_tls.nwithdraw] = kinds;
+		outbox_tls.withdraw_nkinds[outbox_tls.nwithdraw] = nkinds;
+		outbox_tls.nwithdraw++;
 		return 0;
 	}
-	return store_exec(tx, err,
-			  "UPDATE outbox SET status = 'skipped' WHERE "
-			  "callback_id = ? AND kind = ? AND status = "
-			  "'pending'",
-			  "is", callback_id, kind_like) < 0
-		       ? -1
-		       : 0;
+	f = open_memstream(&sql, &len);
+	outbox_withdraw_sql(f, kinds, nkinds);
+	fprintf(f, "callback_id = ?");
+	fclose(f);
+	res = store_exec_built(tx, err, sql, "i", callback_id);
+	free(sql);
+	return res < 0 ? -1 : 0;
 }
 
 int

@@ -20,16 +20,20 @@
 #include "agent.h"
 #include "api.h"
 #include "callback.h"
+#include "callback_row.h"
 #include "clock.h"
 #include "config.h"
-#include "handoff.h"
+#include "handoff_apply.h"
+#include "handoff_plan.h"
 #include "http.h"
 #include "log.h"
 #include "notify.h"
 #include "queue.h"
 #include "roster.h"
 #include "shift.h"
+#include "slots.h"
 #include "store.h"
+#include "timefmt.h"
 #include "xalloc.h"
 
 #define QUEUE_JANITOR_SEC 5
@@ -188,31 +192,68 @@ out:
 	return rc;
 }
 
+#define QUEUE_RETRY_STEPS 64 /* jumps before giving up */
+#define QUEUE_RETRY_DAYS  14 /* how far a retry may be pushed */
+
 /*
- * When to try again after no answer: retry_delay_sec from now, moved to the
- * start of the owner's next shift if they will be off duty then (agents
- * without shifts are taken to be always on).
+ * When to try again after no answer: retry_delay_sec from now, then the
+ * first moment from there when every rule holds: the owner is on shift
+ * (agents without shifts are always on), the site is open, and it is not
+ * the customer's quiet hours in their zone (a retry is a call, and a call
+ * at 05:00 is worse than a late one). Each failing rule jumps to where it
+ * may start to hold (the shift's start, the opening, the end of the quiet
+ * hours, each computed in its own zone, so DST is theirs), and the rules
+ * are checked again from there. If nothing fits within two weeks the plain
+ * delay stands and the planner sees an owner off duty.
  */
 static int
 queue_retry_time(struct store_tx *tx, const struct config *cfg, int64_t owner,
-		 int64_t *t, struct cbd_err *err)
+		 const char *tz, int64_t *t, struct cbd_err *err)
 {
 	struct shift_plan *plan = NULL;
+	int64_t first = clock_now() + cfg->retry_delay_sec;
+	int64_t limit = first + QUEUE_RETRY_DAYS * 86400, at = first;
 	size_t nspans = 0;
-	int64_t next;
+	int is_rostered;
 
-	*t = clock_now() + cfg->retry_delay_sec;
-	if (roster_load_plan(tx, owner, *t - 86400, *t + 14 * 86400, &plan,
+	*t = first;
+	if (roster_load_plan(tx, owner, first - 86400, limit + 86400, &plan,
 			     err) != 0)
 		return -1;
 	shift_plan_spans(plan, &nspans);
-	if (nspans > 0 && !shift_plan_on_duty(plan, owner, *t)) {
-		next = shift_plan_next_start(plan, owner, *t);
-		if (next > 0)
-			*t = next;
+	is_rostered = nspans > 0;
+	for (int i = 0; i < QUEUE_RETRY_STEPS && at > 0 && at <= limit; i++) {
+		int64_t quiet_end;
+
+		if (is_rostered && !shift_plan_on_duty(plan, owner, at)) {
+			at = shift_plan_next_start(plan, owner, at);
+			continue;
+		}
+		if (!slots_is_open(cfg, at, 0)) {
+			at = slots_next_open(cfg, at, limit);
+			continue;
+		}
+		quiet_end = notify_quiet_end(cfg, tz, at);
+		if (quiet_end != at) {
+			at = quiet_end;
+			continue;
+		}
+		*t = at;
+		break;
 	}
 	shift_plan_free(plan);
 	return 0;
+}
+
+/* Is b on another calendar day than a, in zone tz? */
+static int
+queue_is_other_day(int64_t a, int64_t b, const char *tz)
+{
+	char da[16], db[16];
+
+	timefmt_strftime(a, tz, "%Y-%m-%d", da, sizeof(da));
+	timefmt_strftime(b, tz, "%Y-%m-%d", db, sizeof(db));
+	return strcmp(da, db) != 0;
 }
 
 int
@@ -262,8 +303,28 @@ queue_outcome(struct store_tx *tx, const struct config *cfg, int64_t id,
 		if (attempts >= cfg->max_attempts) {
 			next_state = "failed";
 		} else {
+			struct store_rows *c = store_query(
+				tx, err,
+				"SELECT cu.timezone, c.due_at FROM callbacks c "
+				"JOIN customers cu ON cu.id = c.customer_id "
+				"WHERE c.id = ?",
+				"i", id);
+			int qrc;
+
+			if (c == NULL)
+				goto out;
 			next_state = "retry_wait";
-			if (queue_retry_time(tx, cfg, owner, &due, err) != 0)
+			qrc = queue_retry_time(tx, cfg, owner,
+					       store_rows_str(c, 0, 0), &due,
+					       err);
+			/* A retry on another day than the customer expects
+			 * is news: the invite and a text say when. */
+			if (qrc == 0 &&
+			    queue_is_other_day(store_rows_int(c, 0, 1, 0), due,
+					       store_rows_str(c, 0, 0)))
+				event = NOTIFY_RETRY;
+			store_rows_free(c);
+			if (qrc != 0)
 				goto out;
 		}
 	} else if (!strcmp(result, "wrong_number")) {
@@ -295,11 +356,11 @@ queue_outcome(struct store_tx *tx, const struct config *cfg, int64_t id,
 		       "UPDATE callbacks SET state = ?, attempts = ?, "
 		       "claimed_by = NULL, lease_until = NULL, due_at = "
 		       "IF(? > 0, ?, due_at), is_asap = IF(? = 'scheduled', 0,"
-		       " is_asap), ics_sequence = ics_sequence + IF(? = "
-		       "'scheduled', 1, 0), updated_at = ? WHERE id = ? AND "
-		       "state = 'in_progress'",
-		       "siiissii", next_state, (int64_t)attempts, due, due,
-		       next_state, next_state, now, id) < 0)
+		       " is_asap), ics_sequence = ics_sequence + IF(? > 0, 1, "
+		       "0), updated_at = ? WHERE id = ? AND state = "
+		       "'in_progress'",
+		       "siiisiii", next_state, (int64_t)attempts, due, due,
+		       next_state, due, now, id) < 0)
 		goto out;
 	if (!is_open_after && agent_add_load(tx, owner, -1, err) != 0)
 		goto out;
@@ -316,18 +377,19 @@ queue_outcome(struct store_tx *tx, const struct config *cfg, int64_t id,
 				   err) != 0)
 			goto out;
 	}
-	/* A reschedule the owner cannot take moves the call, as a handoff
-	 * whose message gives the customer the new time and name at once. */
+	/* A reschedule the owner cannot take moves the call, as a handoff;
+	 * the customer's "rescheduled" text then names the new agent (and
+	 * replaces the handoff's own text: one text, the final state). */
 	if (moved_to > 0) {
 		struct handoff_note hn = { note ? note
 						: "Rescheduled on a call.",
 					   "Call at the new time.",
 					   "Rescheduled to a time the owner is "
 					   "not available." };
-		if (handoff_move(tx, cfg, id, case_id, due, owner, moved_to,
-				 &hn, "reschedule", who->actor, err) != 0)
+		if (handoff_apply_move(tx, cfg, id, case_id, due, owner,
+				       moved_to, &hn, "reschedule", who->actor,
+				       err) != 0)
 			goto out;
-		event = -1;
 	}
 	if (event >= 0 && callback_notify(tx, cfg, id, event, NULL, err) != 0)
 		goto out;

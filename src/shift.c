@@ -792,6 +792,29 @@ shift_plan_shift_end(const struct shift_plan *p, int64_t agent_id, int64_t t)
 }
 
 int64_t
+shift_plan_shift_start(const struct shift_plan *p, int64_t agent_id, int64_t t)
+{
+	size_t lo, hi, after, i;
+	int64_t start = t;
+
+	assert(p->is_finished);
+	after = shift_agent_after(p, agent_id, t, &lo, &hi);
+	if (shift_containing_end(p, lo, after, t) < 0)
+		return -1;
+	/* Back over spans that reach the stretch found so far; one that
+	 * starts more than max_len before it cannot, nor can any earlier. */
+	for (i = after; i > lo; i--) {
+		const struct shift_span *sp = &p->by_agent[i - 1];
+
+		if (sp->start + p->max_len < start)
+			break;
+		if (sp->end >= start && sp->start < start)
+			start = sp->start;
+	}
+	return start;
+}
+
+int64_t
 shift_plan_next_start(const struct shift_plan *p, int64_t agent_id, int64_t t)
 {
 	size_t lo, hi, after;

@@ -25,134 +25,14 @@
 #include "timefmt.h"
 #include "xalloc.h"
 
-#define SLOTS_MAX_INTERVALS 4
-
-/* Opening hours, by local weekday (0 = Sunday), in minutes after midnight. */
-struct slots_hours {
-	int is_always;
-	int n[7];
-	int from[7][SLOTS_MAX_INTERVALS];
-	int to[7][SLOTS_MAX_INTERVALS];
-};
-
-static const char *const slots_days[] = { "sun", "mon", "tue", "wed",
-					  "thu", "fri", "sat" };
-
-static int
-slots_day(const char *s)
-{
-	for (int i = 0; i < 7; i++)
-		if (strncmp(s, slots_days[i], 3) == 0)
-			return i;
-	return -1;
-}
-
-/* Parse "mon-fri 08:00-20:00; sat 09:00-13:00". */
-static int
-slots_hours_parse(const char *text, struct slots_hours *h)
-{
-	char *copy, *part, *save = NULL;
-	int rc = -1;
-
-	memset(h, 0, sizeof(*h));
-	if (text[strspn(text, " ")] == '\0') {
-		h->is_always = 1;
-		return 0;
-	}
-	copy = xstrdup(text);
-	for (part = strtok_r(copy, ";", &save); part != NULL;
-	     part = strtok_r(NULL, ";", &save)) {
-		char days[32], ranges[128], *r, *rsave = NULL;
-		int mask[7] = { 0 };
-
-		if (sscanf(part, " %31s %127[^\n]", days, ranges) != 2)
-			goto out;
-		for (char *d = strtok_r(days, ",", &rsave); d != NULL;
-		     d = strtok_r(NULL, ",", &rsave)) {
-			int a = slots_day(d), b = a;
-			if (!strcmp(d, "daily")) {
-				for (int i = 0; i < 7; i++)
-					mask[i] = 1;
-				continue;
-			}
-			if (a < 0)
-				goto out;
-			if (d[3] == '-') {
-				b = slots_day(d + 4);
-				if (b < 0 || d[7] != '\0')
-					goto out;
-			} else if (d[3] != '\0')
-				goto out;
-			for (int i = a;; i = (i + 1) % 7) {
-				mask[i] = 1;
-				if (i == b)
-					break;
-			}
-		}
-		rsave = NULL;
-		for (r = strtok_r(ranges, ", ", &rsave); r != NULL;
-		     r = strtok_r(NULL, ", ", &rsave)) {
-			int h1, m1, h2, m2;
-			if (sscanf(r, "%2d:%2d-%2d:%2d", &h1, &m1, &h2, &m2) !=
-				    4 ||
-			    h1 > 23 || m1 > 59 || h2 > 24 || m2 > 59 ||
-			    h1 * 60 + m1 >= h2 * 60 + m2)
-				goto out;
-			for (int i = 0; i < 7; i++) {
-				if (!mask[i])
-					continue;
-				if (h->n[i] >= SLOTS_MAX_INTERVALS)
-					goto out;
-				h->from[i][h->n[i]] = h1 * 60 + m1;
-				h->to[i][h->n[i]] = h2 * 60 + m2;
-				h->n[i]++;
-			}
-		}
-	}
-	rc = 0;
-out:
-	free(copy);
-	return rc;
-}
-
-static int
-slots_closures_ok(const char *text)
-{
-	const char *p = text;
-
-	while (*p) {
-		int y, m, d, n = 0;
-		p += strspn(p, " ,");
-		if (*p == '\0')
-			break;
-		if (sscanf(p, "%4d-%2d-%2d%n", &y, &m, &d, &n) != 3 ||
-		    n != 10 || m < 1 || m > 12 || d < 1 || d > 31)
-			return 0;
-		p += n;
-	}
-	return 1;
-}
-
 int
 slots_check_config(const struct config *cfg, struct cbd_err *err)
 {
-	struct slots_hours h;
-
+	/* opening_hours and closures were typed when the file was read
+	 * (config.c); the zone needs libical, which config does not use. */
 	if (timefmt_zone(cfg->site_timezone) == NULL) {
 		cbd_err_set(err, 400, "invalid-config", "site_timezone",
 			    "site_timezone must be an IANA zone name");
-		return -1;
-	}
-	if (slots_hours_parse(cfg->opening_hours, &h) != 0) {
-		cbd_err_set(err, 400, "invalid-config", "opening_hours",
-			    "opening_hours must look like \"mon-fri "
-			    "08:00-20:00; sat 09:00-13:00\"");
-		return -1;
-	}
-	if (!slots_closures_ok(cfg->closures)) {
-		cbd_err_set(err, 400, "invalid-config", "closures",
-			    "closures must be YYYY-MM-DD dates, comma "
-			    "separated");
 		return -1;
 	}
 	if (1440 % cfg->slot_minutes != 0) {
@@ -171,35 +51,30 @@ slots_align(const struct config *cfg, int64_t t)
 	return t - ((t % len) + len) % len;
 }
 
-static int
-slots_open_with(const struct config *cfg, const struct slots_hours *h,
-		int64_t t, int64_t len)
-{
-	int y, mo, d, hh, mi, wd, start;
-	char date[16];
-
-	timefmt_local(t, cfg->site_timezone, &y, &mo, &d, &hh, &mi, &wd);
-	snprintf(date, sizeof(date), "%04d-%02d-%02d", y, mo, d);
-	if (cfg->closures[0] != '\0' && strstr(cfg->closures, date) != NULL)
-		return 0;
-	if (h->is_always)
-		return 1;
-	start = hh * 60 + mi;
-	for (int i = 0; i < h->n[wd]; i++)
-		if (start >= h->from[wd][i] &&
-		    start + (int)((len + 59) / 60) <= h->to[wd][i])
-			return 1;
-	return 0;
-}
-
 int
 slots_is_open(const struct config *cfg, int64_t t, int64_t len)
 {
-	struct slots_hours h;
+	int y, mo, d, hh, mi, wd;
 
-	if (slots_hours_parse(cfg->opening_hours, &h) != 0)
+	timefmt_local(t, cfg->site_timezone, &y, &mo, &d, &hh, &mi, &wd);
+	if (config_is_closed_day(cfg, y * 10000 + mo * 100 + d))
 		return 0;
-	return slots_open_with(cfg, &h, t, len);
+	return config_week_open(&cfg->opening, wd, hh * 60 + mi,
+				(int)((len + 59) / 60));
+}
+
+int64_t
+slots_next_open(const struct config *cfg, int64_t t, int64_t limit)
+{
+	/* Every zone's offset is a multiple of 15 minutes, and so are
+	 * opening times in practice: a quarter-hour walk finds the opening
+	 * minute without knowing the zone's rules. */
+	int64_t s = t - ((t % 900) + 900) % 900;
+
+	for (; s <= limit; s += 900)
+		if (s >= t && slots_is_open(cfg, s, 0))
+			return s;
+	return 0;
 }
 
 struct slots_agent {
@@ -211,7 +86,6 @@ struct slots_agent {
 
 struct slots_view {
 	const struct config *cfg;
-	struct slots_hours hours;
 	int64_t from, to, len, now;
 	struct slots_agent *agents; /* ascending id */
 	size_t nagents;
@@ -307,8 +181,6 @@ slots_view_load(struct store_tx *tx, const struct config *cfg, int64_t from,
 	/* An instant (from == to, for ASAP) needs no slots at all. */
 	v->nslots =
 		to > from ? (size_t)((to - v->from + v->len - 1) / v->len) : 0;
-	if (slots_hours_parse(cfg->opening_hours, &v->hours) != 0)
-		v->hours.is_always = 1; /* checked at start-up */
 	a = store_query(tx, err,
 			"SELECT a.id, a.capacity, a.open_count, EXISTS (SELECT "
 			"1 FROM shifts s WHERE s.agent_id = a.id) FROM agents "
@@ -438,7 +310,7 @@ slots_bookable(const struct slots_view *v, int64_t t)
 
 	return t >= v->now + (int64_t)cfg->min_notice_min * 60 &&
 	       t <= v->now + (int64_t)cfg->booking_horizon_days * 86400 &&
-	       slots_open_with(cfg, &v->hours, t, v->len);
+	       slots_is_open(cfg, t, v->len);
 }
 
 int
@@ -453,62 +325,210 @@ slots_view_available(const struct slots_view *v, int64_t t)
 	return sum;
 }
 
-static int64_t
-slots_pick(const struct slots_view *v, int64_t t, int64_t prefer, int is_slot)
+int
+slots_view_has_room(const struct slots_view *v, int64_t agent_id, int64_t t)
 {
-	size_t best = (size_t)-1, ties = 0;
-	size_t pi = prefer > 0 ? slots_agent_index(v, prefer) : (size_t)-1;
+	size_t i = slots_agent_index(v, agent_id);
 
-	if (pi != (size_t)-1 &&
-	    (is_slot ? slots_room(v, pi, t) > 0
-		     : slots_agent_on(v, &v->agents[pi], t, 0)))
-		return prefer;
-	for (size_t i = 0; i < v->nagents; i++) {
-		int ok = is_slot ? slots_room(v, i, t) > 0
-				 : slots_agent_on(v, &v->agents[i], t, 0);
-		if (!ok)
-			continue;
-		if (best == (size_t)-1 ||
-		    v->agents[i].open_count < v->agents[best].open_count) {
-			best = i;
-			ties = 1;
-		} else if (v->agents[i].open_count ==
-			   v->agents[best].open_count) {
-			/* Reservoir choice among equals spreads load. */
-			if ((size_t)rand() % ++ties == 0)
-				best = i;
-		}
-	}
-	return best == (size_t)-1 ? 0 : v->agents[best].id;
+	return i != (size_t)-1 && slots_room(v, i, t) > 0;
 }
 
-int64_t
-slots_view_pick(const struct slots_view *v, int64_t t, int64_t prefer)
+size_t
+slots_view_staffed(const struct slots_view *v, int64_t t)
+{
+	size_t si = (size_t)((t - v->from) / v->len), n = 0;
+
+	if (t < v->from || si >= v->nslots)
+		return 0;
+	for (size_t i = 0; i < v->nagents; i++)
+		n += v->on[si * v->nagents + i] != 0;
+	return n;
+}
+
+/*
+ * Who may take a call at t: 2 with room in the slot (is_slot) or on duty
+ * at the instant, and staying for at least the handle time after the slot
+ * (or the instant); 1 on duty but leaving sooner; 0 not at all. Sets
+ * [*start, *end) to that agent's stretch on duty around t (the day around
+ * t for agents without rules, always on).
+ */
+static int
+slots_can_take(const struct slots_view *v, size_t i, int64_t t, int is_slot,
+	       int64_t *start, int64_t *end)
+{
+	const struct slots_agent *a = &v->agents[i];
+	int64_t need = (is_slot ? v->len : 0) + v->cfg->avg_handle_sec;
+
+	if (is_slot ? slots_room(v, i, t) == 0 : !slots_agent_on(v, a, t, 0))
+		return 0;
+	if (a->is_rostered) {
+		*start = shift_plan_shift_start(v->plan, a->id, t);
+		*end = shift_plan_shift_end(v->plan, a->id, t);
+	} else {
+		*start = t - 43200;
+		*end = t + 43200;
+	}
+	return *end - t >= need ? 2 : 1;
+}
+
+/*
+ * Open calls each candidate has due in [from[i], end[i]), in one query
+ * over the candidates' own ranges (callbacks_owner_due). work[i] stays 0
+ * for the others.
+ */
+static int
+slots_count_work(struct store_tx *tx, const struct slots_view *v,
+		 const int64_t *from, const int64_t *end,
+		 const unsigned char *ok, int *work, struct cbd_err *err)
+{
+	struct store_rows *r;
+	char *sql = NULL;
+	size_t len = 0, n = 0;
+	FILE *f = open_memstream(&sql, &len);
+
+	/* Every value is an integer of ours: no client text in the SQL. */
+	fprintf(f, "SELECT owner_id, COUNT(*) FROM callbacks WHERE state IN "
+		   "('pending','scheduled','retry_wait','in_progress') AND (");
+	for (size_t i = 0; i < v->nagents; i++)
+		if (ok[i])
+			fprintf(f,
+				"%s(owner_id = %lld AND due_at >= %lld AND "
+				"due_at < %lld)",
+				n++ ? " OR " : "", (long long)v->agents[i].id,
+				(long long)from[i], (long long)end[i]);
+	fprintf(f, ") GROUP BY owner_id");
+	fclose(f);
+	r = n > 0 ? store_query_built(tx, err, sql, "") : NULL;
+	free(sql);
+	if (n > 0 && r == NULL)
+		return -1;
+	for (size_t k = 0; r != NULL && k < store_rows_count(r); k++) {
+		size_t i = slots_agent_index(v, store_rows_int(r, k, 0, 0));
+		if (i != (size_t)-1)
+			work[i] = (int)store_rows_int(r, k, 1, 0);
+	}
+	store_rows_free(r);
+	return 0;
+}
+
+/*
+ * The owner for a call at t: prefer (the case owner) when they can take
+ * it and stay long enough to make it; else, among those who stay long
+ * enough (or, failing them, anyone who can take it), the agent whose shift
+ * would be least busy with this call added: (open calls due in the stretch
+ * on duty containing t + 1) / (its length), random among equals. For ASAP
+ * the work is the queue waiting now plus the rest of the stretch, against
+ * the time left. Counting all open calls whatever their date packed the
+ * shifts of agents with fewer shifts ahead, and an agent near their shift
+ * end looked idle; this weighs each agent's work in the shift the call
+ * falls in against the time they have for it.
+ */
+static int
+slots_pick(struct store_tx *tx, const struct slots_view *v, int64_t t,
+	   int64_t prefer, int is_slot, int64_t *owner, struct cbd_err *err)
+{
+	size_t best = (size_t)-1, ties = 0, n = v->nagents ? v->nagents : 1;
+	size_t pi = prefer > 0 ? slots_agent_index(v, prefer) : (size_t)-1;
+	int64_t *start = xcalloc(n, sizeof(int64_t));
+	int64_t *end = xcalloc(n, sizeof(int64_t));
+	int64_t *span = xcalloc(n, sizeof(int64_t));
+	unsigned char *ok = xcalloc(n, 1);
+	int *work = xcalloc(n, sizeof(int));
+	int rc = -1;
+
+	*owner = 0;
+	for (size_t i = 0; i < v->nagents; i++) {
+		ok[i] = (unsigned char)slots_can_take(v, i, t, is_slot,
+						      &start[i], &end[i]);
+		if (!is_slot) {
+			start[i] = t - 86400; /* the queue waiting now */
+			span[i] = end[i] - t;
+		} else
+			span[i] = end[i] - start[i];
+	}
+	if (pi != (size_t)-1 && ok[pi] == 2) {
+		*owner = prefer;
+		rc = 0;
+		goto out;
+	}
+	if (slots_count_work(tx, v, start, end, ok, work, err) != 0)
+		goto out;
+	for (size_t i = 0; i < v->nagents; i++) {
+		int64_t mine, theirs;
+		if (!ok[i] || (best != (size_t)-1 && ok[i] < ok[best]))
+			continue;
+		if (best == (size_t)-1 || ok[i] > ok[best]) {
+			best = i;
+			ties = 1;
+			continue;
+		}
+		/* (work + 1) / span, compared without division. */
+		mine = (int64_t)(work[i] + 1) * span[best];
+		theirs = (int64_t)(work[best] + 1) * span[i];
+		if (mine < theirs) {
+			best = i;
+			ties = 1;
+		} else if (mine == theirs && (size_t)rand() % ++ties == 0) {
+			best = i; /* reservoir choice among equals */
+		}
+	}
+	/* Nobody stays long enough: the case owner still goes first. */
+	if (best != (size_t)-1 && ok[best] == 1 && pi != (size_t)-1 && ok[pi])
+		best = pi;
+	if (best != (size_t)-1)
+		*owner = v->agents[best].id;
+	rc = 0;
+out:
+	free(start);
+	free(end);
+	free(span);
+	free(ok);
+	free(work);
+	return rc;
+}
+
+int
+slots_view_pick(struct store_tx *tx, const struct slots_view *v, int64_t t,
+		int64_t prefer, int64_t *owner, struct cbd_err *err)
 {
 	/* Notice, hours and horizon were checked on the asked time by the
 	 * caller; the slot's own start may be a little earlier. */
-	return slots_pick(v, t, prefer, 1);
+	return slots_pick(tx, v, t, prefer, 1, owner, err);
 }
 
-int64_t
-slots_view_pick_now(const struct slots_view *v, int64_t t, int64_t prefer)
+int
+slots_view_pick_now(struct store_tx *tx, const struct slots_view *v, int64_t t,
+		    int64_t prefer, int64_t *owner, struct cbd_err *err)
 {
-	return slots_pick(v, t, prefer, 0);
+	return slots_pick(tx, v, t, prefer, 0, owner, err);
 }
 
 int
 slots_next_available(struct store_tx *tx, const struct config *cfg,
-		     int64_t from, int days, int64_t *out, struct cbd_err *err)
+		     int64_t from, int days, int64_t agent_id,
+		     int64_t exclude_id, int64_t *out, struct cbd_err *err)
 {
 	struct slots_view *v = NULL;
 	int64_t t, len = (int64_t)cfg->slot_minutes * 60;
+	size_t ai = (size_t)-1;
 
 	*out = 0;
-	if (slots_view_load(tx, cfg, from, from + (int64_t)days * 86400, 0, &v,
-			    err) != 0)
+	if (slots_view_load(tx, cfg, from, from + (int64_t)days * 86400,
+			    exclude_id, &v, err) != 0)
 		return -1;
+	if (agent_id > 0) {
+		ai = slots_agent_index(v, agent_id);
+		if (ai == (size_t)-1) {
+			slots_view_free(v); /* inactive: never */
+			return 0;
+		}
+	}
 	for (t = slots_align(cfg, from); t < v->to; t += len) {
-		if (t >= from && slots_view_available(v, t) > 0) {
+		if (t < from)
+			continue;
+		if (agent_id > 0
+			    ? slots_bookable(v, t) && slots_room(v, ai, t) > 0
+			    : slots_view_available(v, t) > 0) {
 			*out = t;
 			break;
 		}

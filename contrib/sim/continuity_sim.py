@@ -28,7 +28,22 @@ At the end it reports, from the database:
   same owner     share of callbacks called by the agent who had them at
                  booking, next to the best possible under the shift plan:
                  the share whose booking owner was on shift (or back within
-                 the tolerance) at the callback's final due time.
+                 the tolerance) at the callback's final due time; and the
+                 first as a share of the second (target >= 95 %).
+  overdue        open callbacks more than overdue_grace_min past due at the
+                 end of each day, with their minutes late (p50/p95); and
+                 how late calls were made (p50/p95 of all calls made).
+  moved > 2      callbacks whose owner changed more than twice. Must be 0.
+  past times     SMS that name a call time already past when they are sent
+                 (the time in the text against the message's send time).
+                 Must be 0.
+  cancelled      messages to customers (SMS, invites), sent or pending, due
+                 after their callback was cancelled, other than the
+                 cancellation itself. Customers cancel at random during
+                 the week (customer_cancel_share).
+  told late      ownership changes made before the call was due whose
+                 customer text goes out at or after the due time (or not
+                 at all). Must be 0.
 
 Every booking goes through POST /v1/callbacks: with 16 client threads
 on a two-CPU machine the daemon took about 400 bookings a second (slot
@@ -101,6 +116,9 @@ class Params:
     p_reschedule: float = 0.03
     lead_handoffs: int = 2          # lead reassignments with a note
     tolerance_min: int = 30         # the daemon's handoff_tolerance_min
+    overdue_grace_min: int = 15     # the daemon's overdue_grace_min
+    handle_sec: int = 300           # the daemon's avg_handle_sec
+    customer_cancel_share: float = 0.03
 
     @classmethod
     def short(cls, **kw):
@@ -122,6 +140,8 @@ def daemon_config(params=None):
         "opening_hours": "",
         "planner_interval_sec": 3600,  # the simulation runs each pass
         "handoff_tolerance_min": (params or Params()).tolerance_min,
+        "overdue_grace_min": (params or Params()).overdue_grace_min,
+        "avg_handle_sec": (params or Params()).handle_sec,
         "outbox_poll_ms": 1000,
         "outbox_batch": 500,
         "log_level": "info",
@@ -143,6 +163,36 @@ def iso(t):
 
 def align(t):
     return t - t % SLOT
+
+
+def pctl(xs, q):
+    """The q-quantile (0..1) of xs by nearest rank; None when empty."""
+    if not xs:
+        return None
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(q * len(xs)))]
+
+
+_MONTHS = {m: i + 1 for i, m in enumerate(
+    ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct",
+     "Nov", "Dec"))}
+# The call time as texts render it: "Mon 02 Nov at 11:00 (UTC+0)".
+import re  # noqa: E402
+_TEXT_TIME = re.compile(r"\w{3} (\d{2}) (\w{3}) at (\d{2}):(\d{2}) "
+                        r"\(UTC([+-])(\d+)(?::(\d{2}))?\)")
+
+
+def time_in_text(text, year):
+    """UTC epoch of the call time a text names, or None."""
+    m = _TEXT_TIME.search(text)
+    if not m or m.group(2) not in _MONTHS:
+        return None
+    day, mon, hh, mm = int(m.group(1)), _MONTHS[m.group(2)], int(m.group(3)), int(m.group(4))
+    off = int(m.group(6)) * 3600 + int(m.group(7) or 0) * 60
+    if m.group(5) == "-":
+        off = -off
+    local = datetime(year, mon, day, hh, mm, tzinfo=timezone.utc)
+    return int(local.timestamp()) - off
 
 
 # --------------------------------------------------------------------------
@@ -323,7 +373,15 @@ class Receiver:
                 self.end_headers()
                 self.wfile.write(body)
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), H)
+        class Server(ThreadingHTTPServer):
+            # A sender that gave up (its send timeout, on a loaded
+            # machine) and closed first: it retries the same message.
+            def handle_error(self, request, client_address):
+                outer.dropped += 1
+
+        outer = self
+        self.dropped = 0
+        self.server = Server(("127.0.0.1", 0), H)
         self.server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         self.thread = threading.Thread(target=self.server.serve_forever,
@@ -361,6 +419,12 @@ class Sim:
         self.planner_reports = collections.Counter()
         self.timing = {}
         self._db = None
+        # Draws added after the first version come from their own stream,
+        # so the original bookings, roster and outcomes stay as they were.
+        self.rng2 = random.Random(p.seed + 1)
+        self.cancelled_at = {}       # callback id -> when the customer cancelled
+        self.minutes_late = []       # of every call made
+        self.overdue_by_day = []     # [{day, overdue, p50, p95}]
 
     # -- helpers --
 
@@ -456,6 +520,16 @@ class Sim:
                 continue
             new = align(rng.randrange(at + 2 * 3600, self.t1))
             self.moves.append({"booking": i, "at": at, "due": new})
+        # Customers who cancel, some time between booking and the call.
+        self.cancels = []
+        for i, b in enumerate(self.bookings):
+            if self.rng2.random() >= p.customer_cancel_share:
+                continue
+            start = max(b["at"] or self.t0, self.t0)
+            end = (b["due"] - 1800) if b["due"] else start + 1800
+            if end <= start + 60 or end >= self.t1:
+                continue
+            self.cancels.append({"booking": i, "at": self.rng2.randrange(start + 60, end)})
 
     def setup(self):
         api = self.api
@@ -549,6 +623,10 @@ class Sim:
                 return
             api.ok(r, 200)
             cb = r.json()
+            due = cb.get("scheduled_at") or cb.get("requested_at") or cb.get("due_at")
+            if due:
+                with self.lock:
+                    self.minutes_late.append(max(0, now - parse_ts(due)) / 60)
             x = self.rng.random()
             p = self.p
             body = {"result": "reached"}
@@ -590,6 +668,29 @@ class Sim:
         else:
             self.count(f"customer_reschedule_refused_{r.status_code}")
 
+    def customer_cancel(self, c, now):
+        b = self.bookings[c["booking"]]
+        cid = b.get("id")
+        if cid is None or cid in self.cancelled_at:
+            return
+        r = self.api.req("DELETE", f"/v1/callbacks/{cid}", key=self.tokens[cid])
+        if r.status_code == 200 and r.json().get("state") == "cancelled":
+            self.cancelled_at[cid] = now
+            self.count("customer_cancelled")
+        else:
+            self.count(f"customer_cancel_refused_{r.status_code}")
+
+    def end_of_day(self, now):
+        """Overdue calls left at the end of a day, and how late they are."""
+        rows = self.query(
+            "SELECT due_at FROM callbacks WHERE state IN "
+            "('pending','scheduled','retry_wait') AND due_at < %s",
+            (now - self.p.overdue_grace_min * 60,))
+        late = [(now - r["due_at"]) / 60 for r in rows]
+        self.overdue_by_day.append({
+            "day": iso(now - 86400)[:10], "overdue": len(late),
+            "minutes_late_p50": pctl(late, 0.5), "minutes_late_p95": pctl(late, 0.95)})
+
     def check_orphans(self, now):
         tol = self.p.tolerance_min * 60
         rows = self.query(
@@ -606,6 +707,10 @@ class Sim:
                 self.kept_tolerance.add(r["id"])
                 continue
             others = [x for x in self.roster.on_duty_ids(t) if x != o]
+            if r["due_at"] <= now:
+                # Already due: only someone not about to leave can take it.
+                others = [x for x in others
+                          if self.roster.shift_containing(x, t)[1] - t >= self.p.handle_sec]
             if others:
                 self.orphans.setdefault(r["id"], (iso(now), o, iso(r["due_at"])))
             else:
@@ -654,6 +759,8 @@ class Sim:
                 ev[slot_of(max(o["announce"], self.t0))].append(("off", o))
         for m in self.moves:
             ev[slot_of(m["at"])].append(("move", m))
+        for c in self.cancels:
+            ev[slot_of(c["at"])].append(("cancel", c))
         lead_at = set()
         for k in range(p.lead_handoffs):
             lead_at.add(slot_of(self.t0 + (k + 1) * (self.t1 - self.t0) //
@@ -676,12 +783,16 @@ class Sim:
             for kind, x in todo:
                 if kind == "move":
                     self.customer_move(x, t)
+                elif kind == "cancel":
+                    self.customer_cancel(x, t)
             if t in lead_at:
                 self.lead_rebalance(t)
             rep = self.api.ok(self.api.admin("POST", "/v1/planner/run"), 200).json()
             for k in ("kept", "handed_off", "at_risk"):
                 self.planner_reports[k] += rep.get(k, 0)
             self.check_orphans(t)
+            if t > self.t0 and (t - self.t0) % 86400 == 0:
+                self.end_of_day(t)
             if t < self.t1:
                 on = [self.by_id[i] for i in self.roster.on_duty_ids(t)]
                 self.pmap(lambda a: self.agent_work(a, t, budget), on)
@@ -780,8 +891,11 @@ class Sim:
                 if h["at"] in times:
                     sched_before += 1
 
-        # Same owner, and the best possible under the shift plan.
+        # Same owner, and the best possible under the shift plan; the calls
+        # that could have kept their owner but did not, by why they first
+        # moved.
         same = possible = 0
+        missed = collections.Counter()
         for c in cbs:
             bo = json.loads(c["booked"])["owner_id"]
             if c["owner_id"] == bo:
@@ -790,6 +904,9 @@ class Sim:
             ns = self.roster.next_start(bo, t)
             if self.roster.on_duty(bo, t) or (ns is not None and ns - t <= tol):
                 possible += 1
+                if c["owner_id"] != bo and rows_by_cb.get(c["id"]):
+                    h = rows_by_cb[c["id"]][0]
+                    missed[f"{h['kind']}_{'ahead' if h['due_at'] > h['at'] else 'late'}"] += 1
         n = len(cbs) or 1
 
         # Returning customers: the same agent as last time?
@@ -837,7 +954,8 @@ class Sim:
             f"{h['kind']}_{'ahead' if h['due_at'] > h['at'] else 'overdue'}"
             for h in handoffs)
         mismatch = self.roster_crosscheck()
-        return {
+        moved_counts = collections.Counter(h["callback_id"] for h in handoffs)
+        return dict(self.message_figures(handoffs), **{
             "params": asdict(self.p),
             "callbacks": len(cbs),
             "states": dict(states),
@@ -871,6 +989,78 @@ class Sim:
             "planner": dict(self.planner_reports),
             "roster_mismatches": mismatch,
             "events": dict(sorted(self.stats.items())),
+            "same_owner_of_best": same / possible if possible else None,
+            "same_owner_missed_by_first_move": dict(sorted(missed.items())),
+            "moved_more_than_twice": sum(1 for n in moved_counts.values() if n > 2),
+            "moved_max": max(moved_counts.values(), default=0),
+            "overdue_by_day": self.overdue_by_day,
+            "minutes_late_made_p50": pctl(self.minutes_late, 0.5),
+            "minutes_late_made_p95": pctl(self.minutes_late, 0.95),
+            "calls_made": len(self.minutes_late),
+        })
+
+    def message_figures(self, handoffs):
+        """What customers were told: past times, messages after a
+        cancellation, and changes of owner told too late."""
+        year = datetime.fromtimestamp(self.t0, timezone.utc).year
+        sms = self.query(
+            "SELECT id, callback_id, kind, payload, due_at, created_at, status "
+            "FROM outbox WHERE channel = 'sms' AND status IN ('pending', 'sent')")
+        past = []
+        for m in sms:
+            named = time_in_text(json.loads(m["payload"]).get("body", ""), year)
+            if named is not None and named < max(m["due_at"], m["created_at"]):
+                past.append({"callback_id": m["callback_id"], "kind": m["kind"],
+                             "sent": iso(m["due_at"]), "named": iso(named)})
+        # After a cancellation: anything to the customer but the notice of
+        # the cancellation itself.
+        after_cancel = []
+        if self.cancelled_at:
+            ids = ",".join(str(int(i)) for i in self.cancelled_at)
+            rows = self.query(
+                "SELECT callback_id, kind, due_at, sent_at, status FROM outbox "
+                f"WHERE callback_id IN ({ids}) AND channel IN ('sms', 'email') "
+                "AND kind NOT IN ('sms.cancelled', 'invite.cancel') AND "
+                "status IN ('pending', 'sent')")
+            for m in rows:
+                t = self.cancelled_at[m["callback_id"]]
+                # Due after the cancellation: a text meant for a call
+                # that no longer exists (a confirmation of a booking
+                # cancelled in the same minute is not one).
+                if m["due_at"] > t:
+                    after_cancel.append({"callback_id": m["callback_id"],
+                                         "kind": m["kind"], "status": m["status"]})
+        # Moves made before the call was due: the owner-change text must go
+        # out (its send time) before the due time.
+        told = collections.defaultdict(list)
+        for m in sms:
+            if m["kind"] == "sms.owner_changed":
+                told[m["callback_id"]].append((m["created_at"], m["due_at"]))
+        ahead = late = 0
+        late_examples = []
+        for h in handoffs:
+            if h["due_at"] <= h["at"] or h["callback_id"] in self.cancelled_at:
+                continue
+            ahead += 1
+            # Written in the move's transaction; the test clock runs on
+            # from where it was set, so allow the second it may tick over.
+            sends = [d for c, d in told.get(h["callback_id"], [])
+                     if h["at"] <= c <= h["at"] + 2]
+            if not sends or min(sends) >= h["due_at"]:
+                late += 1
+                if len(late_examples) < 10:
+                    late_examples.append({"callback_id": h["callback_id"],
+                                          "at": iso(h["at"]), "due": iso(h["due_at"]),
+                                          "text_at": iso(min(sends)) if sends else None})
+        return {
+            "texts_naming_past_time": len(past),
+            "texts_naming_past_time_examples": past[:10],
+            "messages_after_cancel": len(after_cancel),
+            "messages_after_cancel_kinds": dict(collections.Counter(
+                m["kind"] for m in after_cancel)),
+            "moves_before_due": ahead,
+            "moves_before_due_told_late": late,
+            "moves_before_due_told_late_examples": late_examples,
         }
 
 
@@ -893,7 +1083,21 @@ def summary(rep):
         f"due {pct(rep['announced_before_due_share'])} (scheduled: "
         f"{pct(rep['announced_before_due_share_scheduled'])})",
         f"  same owner              {pct(rep['same_owner_rate'])}  (best possible "
-        f"under the roster {pct(rep['same_owner_best_possible'])})",
+        f"under the roster {pct(rep['same_owner_best_possible'])}; "
+        f"{pct(rep['same_owner_of_best'])} of best, target >= 95 %; could have "
+        f"kept it, first moved {rep['same_owner_missed_by_first_move']})",
+        f"  moved more than twice   {rep['moved_more_than_twice']}  (target 0; most "
+        f"moves of one callback {rep['moved_max']})",
+        f"  overdue at day's end    " + ", ".join(
+            f"{d['day']}: {d['overdue']} (p50 {d['minutes_late_p50']} min, p95 "
+            f"{d['minutes_late_p95']} min)" for d in rep["overdue_by_day"]),
+        f"  calls made, min late    p50 {rep['minutes_late_made_p50']}, p95 "
+        f"{rep['minutes_late_made_p95']} of {rep['calls_made']}",
+        f"  texts naming a past time {rep['texts_naming_past_time']}  (target 0)",
+        f"  messages after cancel   {rep['messages_after_cancel']}  "
+        f"{rep['messages_after_cancel_kinds']}",
+        f"  moves before due, told late {rep['moves_before_due_told_late']} of "
+        f"{rep['moves_before_due']}  (target 0)",
         f"  returning, same agent   {pct(rep['returning_same_agent_rate'])} of "
         f"{rep['returning_calls']}  (best possible "
         f"{pct(rep['returning_same_agent_best_possible'])})",
@@ -912,7 +1116,10 @@ def summary(rep):
 
 
 def passed(rep):
-    return rep["orphans"] == 0 and rep["notes_share"] == 1.0
+    return (rep["orphans"] == 0 and rep["notes_share"] == 1.0 and
+            rep["moved_more_than_twice"] == 0 and
+            rep["texts_naming_past_time"] == 0 and
+            rep["moves_before_due_told_late"] == 0)
 
 
 # --------------------------------------------------------------------------
@@ -933,6 +1140,10 @@ def spawn(params, binary=None, keep=False):
     extra = daemon_config(params)
     extra.update({"sms_mode": "webhook", "sms_url": rx.url + "/sms",
                   "webhook_url": rx.url + "/events"})
+    # An older build (for before/after figures) lacks newer keys.
+    import util_api  # noqa: E402
+    known = util_api.config_keys(binary or util_api.binary())
+    extra = {k: v for k, v in extra.items() if k in known}
     d = helpers.new_daemon(workdir, server, name, extra=extra, binary=binary)
 
     def cleanup():

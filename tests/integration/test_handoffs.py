@@ -7,9 +7,16 @@ customer's message written with the change.
 Every agent here has shift rules (an agent without any counts as always on
 duty, which would make every case trivial). The clock is Monday 2 November
 2026, 08:05 UTC; London is on GMT then, so local times read as UTC.
+
+Bookings go in in a random order (seeded, the seed in the failure message):
+ids are then not in due order, as they are not for any real agent, and code
+that mixes up the two orders is caught.
 """
 
+import collections
 import json
+import os
+import random
 
 import pytest
 
@@ -77,9 +84,13 @@ def owner(sql, cb_id):
 
 
 def planner(daemon, key=None):
+    """One planner pass; its report without the overdue count (nothing
+    here is overdue; test_overdue.py is about that)."""
     r = daemon.req("POST", "/v1/planner/run", key=key or daemon.admin_key)
     assert r.status_code == 200, r.text
-    return r.json()
+    rep = r.json()
+    assert rep.pop("overdue") == 0, r.text
+    return rep
 
 
 def handoff(daemon, key, body, expect=None):
@@ -144,14 +155,26 @@ def crew(daemon_factory, make_agent, request):
     return c
 
 
+SEED = int(os.environ.get("CBD_TEST_SEED") or random.SystemRandom().randrange(1 << 30))
+shuffler = random.Random(SEED)
+
+
+def shuffled(items):
+    """items in a random order (CBD_TEST_SEED repeats a run's order)."""
+    items = list(items)
+    shuffler.shuffle(items)
+    return items
+
+
 def book_for_alex(c, sql, *hhmm, **kw):
-    """Book at these times today: only Alex is on duty then."""
-    ids = []
-    for t in hhmm:
+    """Book at these times today, in a random order: only Alex is on duty
+    then. Returns the ids in the order of hhmm."""
+    got = {}
+    for t in shuffled(hhmm):
         cb = book(c.d, at(t), **kw)
-        assert owner(sql, cb["id"]) == c.alex
-        ids.append(cb["id"])
-    return ids
+        assert owner(sql, cb["id"]) == c.alex, f"seed {SEED}"
+        got[t] = cb["id"]
+    return [got[t] for t in hhmm]
 
 
 # --------------------------------------------------------------------------
@@ -284,7 +307,7 @@ def test_time_off_entered_today_hands_off_the_calls_due_during_it(crew, sql):
     assert [owner(sql, i) for i in (before, during1, during2, after)] == \
         [c.alex, c.sam, c.sam, c.alex]
     rows = sql.query("SELECT callback_id, from_agent, to_agent, kind FROM "
-                     "handoffs ORDER BY callback_id")
+                     "handoffs ORDER BY due_at")
     assert rows == [
         {"callback_id": during1, "from_agent": c.alex, "to_agent": c.sam, "kind": "planned"},
         {"callback_id": during2, "from_agent": c.alex, "to_agent": c.sam, "kind": "planned"}]
@@ -347,7 +370,7 @@ def test_dry_run_equals_real_run(crew, sql):
                    ids[3]: c.kim, ids[4]: c.sam}
     assert {i: owner(sql, i) for i in ids} == got
     rows = sql.query("SELECT callback_id, from_agent, to_agent, kind, reason, "
-                     "summary, next_step FROM handoffs ORDER BY callback_id")
+                     "summary, next_step FROM handoffs ORDER BY due_at")
     assert [(r["callback_id"], r["from_agent"], r["to_agent"]) for r in rows] == \
         [(i, c.alex, got[i]) for i in ids]
     assert all(r["kind"] == "lead" and r["reason"] == NOTE["reason"] and
@@ -416,6 +439,32 @@ def test_handoff_bad_requests(crew, sql):
                                          "from": at("12:00"), "to": at("11:00")}),
                    400, "invalid-range", "to")
     assert sql.scalar("SELECT COUNT(*) FROM handoffs") == 0
+
+
+def test_from_agent_moves_all_of_an_agents_calls_whatever_the_booking_order(crew, sql):
+    c = crew
+    # Booked latest first: ids run against due order.
+    late, mid, early, first = [book(c.d, at(t))["id"]
+                               for t in ("12:00", "11:00", "10:00", "09:00")]
+    assert {owner(sql, i) for i in (late, mid, early, first)} == {c.alex}
+    more = book_for_alex(c, sql, "09:30", "10:30", "11:30", "12:30", "13:00")
+    ids = [late, mid, early, first] + more
+    put_shifts(c.d, c.sam, daily("08:00", 12))
+    put_shifts(c.d, c.kim, daily("08:00", 12))
+    for to in ({"to_agent": c.sam}, {}):
+        body = dict(to, from_agent=c.alex, note=NOTE, dry_run=True)
+        r = handoff(c.d, c.lead, body, expect=200).json()
+        assert r["stays"] == [], f"seed {SEED}: {r}"
+        assert sorted(m["callback_id"] for m in r["moves"]) == sorted(ids), r
+    r = handoff(c.d, c.lead, {"from_agent": c.alex, "note": NOTE}, expect=201).json()
+    assert r["counts"] == {"moves": len(ids), "stays": 0, "at_risk": 0}, r
+    # Shown in due order, and the earliest picked first: Sam and Kim
+    # alternate from the 09:00 call on (equal load, Sam's lower id first).
+    assert [m["due_at"] for m in r["moves"]] == sorted(m["due_at"] for m in r["moves"])
+    assert [m["to_agent"] for m in r["moves"]] == [c.sam, c.kim] * 4 + [c.sam]
+    assert all(owner(sql, i) != c.alex for i in ids)
+    assert sql.scalar("SELECT COUNT(*) FROM handoffs") == len(ids)
+    assert_loads_consistent(sql)
 
 
 def test_from_agent_with_a_due_range_moves_only_that_range(crew, sql):
@@ -633,8 +682,8 @@ def test_lead_handoff_writes_one_message_per_move(daemon_factory, make_agent, sq
     lead = make_key(d, "lead", "lena")
     # Sam is on too: book until Alex has three.
     mine = []
-    for t in ("09:00", "09:15", "09:30", "09:45", "10:00", "10:15", "10:30",
-              "10:45", "11:00", "11:15"):
+    for t in shuffled(("09:00", "09:15", "09:30", "09:45", "10:00", "10:15",
+                       "10:30", "10:45", "11:00", "11:15")):
         cb = book(d, at(t), notify=["sms"])["id"]
         if owner(sql, cb) == alex["id"]:
             mine.append(cb)
@@ -826,3 +875,44 @@ def test_asap_owner_change_message_says_back_soon(daemon_factory, make_agent, sq
         "SELECT payload FROM outbox WHERE callback_id = %s AND kind = "
         "'sms.owner_changed'", (cb,))]
     assert text == "Sam will call you back soon; Sam has Alex's notes.", text
+
+
+# --------------------------------------------------------------------------
+# Who gets a new call: the work in the shift it falls in, against its length
+
+
+def test_booking_weighs_the_shift_the_call_falls_in_not_all_open_calls(
+        daemon_factory, make_agent, sql):
+    d = daemon_factory(relaxed(max_per_agent_per_slot=4))
+    set_clock(d, NOW)
+    alex, _ = make_agent(d, "alex", capacity=4)
+    sam, _ = make_agent(d, "sam", capacity=4)
+    # Sam works every day; Alex only today.
+    put_shifts(d, alex["id"], {"start": f"{DAY}T08:00:00", "duration": "PT6H",
+                               "rrule": "", "tz": "Europe/London"})
+    put_shifts(d, sam["id"], daily("08:00", 6))
+    # Sam has a full week ahead (only Sam works those days).
+    for day in shuffled(["2026-11-03", "2026-11-04", "2026-11-05"]):
+        for t in ("09:00", "10:00"):
+            assert owner(sql, book(d, at(t, day))["id"]) == sam["id"]
+    # Today both work the same hours: today's calls split evenly, rather
+    # than all going to Alex for having fewer open calls in the week.
+    today = [book(d, at(t))["id"] for t in shuffled(["09:00", "10:00", "11:00", "12:00"])]
+    got = collections.Counter(owner(sql, i) for i in today)
+    assert got == {alex["id"]: 2, sam["id"]: 2}, f"seed {SEED}: {got}"
+
+
+def test_asap_goes_to_an_agent_who_stays_long_enough_to_call(
+        daemon_factory, make_agent, sql):
+    d = daemon_factory(relaxed())
+    set_clock(d, NOW)
+    alex, _ = make_agent(d, "alex")
+    sam, _ = make_agent(d, "sam")
+    put_shifts(d, alex["id"], daily("08:00", 6))
+    put_shifts(d, sam["id"], daily("08:00", 12))
+    # Sam has calls this afternoon; Alex has none, but leaves at 14:00.
+    for t in shuffled(["15:00", "16:00", "17:00"]):
+        assert owner(sql, book(d, at(t))["id"]) == sam["id"]
+    set_clock(d, at("13:57"))
+    cb = book(d, "asap")["id"]
+    assert owner(sql, cb) == sam["id"]

@@ -602,16 +602,17 @@ def test_reminder_schedule_follows_booking_reschedule_and_cancel(agent, webhook_
     near = book(d, when="2030-01-10T13:00:00Z", notify=["sms"])
     assert reminder_dues(sql, near["id"]) == [epoch("2030-01-10T12:45:00Z")]
 
-    # Reschedule: the old reminders and heads-up are skipped, new ones queued.
+    # Reschedule: the old reminders and heads-up are withdrawn, new ones queued.
     old = {r["msg_id"] for r in outbox(sql, far["id"]) if r["status"] == "pending"
            and r["kind"] in ("sms.reminder", "agent.heads_up")}
     r = d.req("PATCH", f"/v1/callbacks/{far['id']}", key=far["manage_token"],
               json={"when": "2030-01-13T15:00:00Z"})
     assert r.status_code == 200, r.text
     new_start = epoch("2030-01-13T15:00:00Z")
-    assert {x["msg_id"] for x in outbox(sql, far["id"]) if x["status"] == "skipped"} == old
+    assert {x["msg_id"] for x in outbox(sql, far["id"]) if x["status"] == "withdrawn"
+            and x["kind"] in ("sms.reminder", "agent.heads_up")} == old
     assert reminder_dues(sql, far["id"]) == [new_start - 86400, new_start - 900]
-    assert reminder_dues(sql, far["id"], "skipped") == [start - 86400, start - 900]
+    assert reminder_dues(sql, far["id"], "withdrawn") == [start - 86400, start - 900]
     assert [h["due_at"] for h in outbox(sql, far["id"], "agent.heads_up")
             if h["status"] == "pending"] == [new_start - 600]
     resched = outbox(sql, far["id"], "sms.rescheduled")
@@ -758,6 +759,9 @@ def test_email_invites_request_sequence_and_cancel(agent, smtp_receiver, sql):
         if change:
             r = d.req(change[0], f"/v1/callbacks/{cid}", key=tok, json=change[1])
             assert r.status_code == 200, r.text
+            if change[0] == "PATCH":
+                # A reschedule's invite is held change_coalesce_sec.
+                set_clock(d, advance=61)
         mail = smtp.wait_for(n)[n - 1]
         assert mail.rcpt_tos == [email]
         assert mail.message["To"].addresses[0].addr_spec == email
@@ -802,6 +806,7 @@ def test_email_retried_on_4xx_with_same_message_id_dead_on_5xx(agent, smtp_recei
               json={"when": "2030-01-16T09:30:00Z"})
     assert r.status_code == 200, r.text
     [inv2] = [x for x in outbox(sql, b["id"], "invite.request") if x["id"] != inv["id"]]
+    set_clock(d, advance=61)  # past change_coalesce_sec
     r = wait_status(sql, inv2["msg_id"], "dead")
     assert r["attempts"] == 1 and r["last_error"], r
     set_clock(d, advance=3600)

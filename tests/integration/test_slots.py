@@ -59,17 +59,17 @@ def assert_in_zone(s, tz):
     assert s.startswith(local), (s, tz, local)
 
 
-def get_slots(d, frm=None, to=None, tz=None, case=None):
+def get_slots(d, frm=None, to=None, tz=None, case=None, key=None):
     params = {}
     for k, v in (("from", frm), ("to", to), ("tz", tz), ("case", case)):
         if v is not None:
             params[k] = v
-    return d.req("GET", "/v1/slots", params=params)
+    return d.req("GET", "/v1/slots", params=params, key=key)
 
 
-def slots(d, frm, to, tz="UTC", case=None):
+def slots(d, frm, to, tz="UTC", case=None, key=None):
     """GET /v1/slots, asserted 200; the parsed body."""
-    r = get_slots(d, frm, to, tz, case)
+    r = get_slots(d, frm, to, tz, case, key)
     assert r.status_code == 200, f"GET /v1/slots -> {r.status_code}: {r.text[:2000]}"
     assert r.headers["Content-Type"].startswith("application/json")
     return r.json()
@@ -309,11 +309,12 @@ def test_new_york_day_shift_gives_slots_only_within_it_across_the_dst_change(
         assert "09:00" <= s["start"][11:16] <= "16:30", s
     assert {offset_of(s["start"]) for s in local} == {"-04:00", "-05:00"}
 
-    # Booking outside the shift: no room, and the answer offers the next
-    # shift's first slot, after the change, in the customer's zone.
+    # Booking outside the shift: nobody works then (not "fully booked"),
+    # and the answer offers the next shift's first slot, after the change,
+    # in the customer's zone.
     r = d.req("POST", "/v1/callbacks",
               json=booking(when="2026-10-30T21:00:00Z", tz="America/New_York"))
-    p = assert_problem(r, 409, "/problems/slot-full", "when")
+    p = assert_problem(r, 409, "/problems/no-agents-on-duty", "when")
     assert p["next_available"] == "2026-11-02T09:00:00-05:00"
     b = book(d, booking(when="2026-11-02T14:00:00Z", tz="America/New_York")).json()
     assert b["scheduled_at"] == "2026-11-02T09:00:00-05:00"
@@ -459,7 +460,7 @@ def test_opening_hours_and_closures_in_the_site_zone(daemon_factory, sql, make_a
                       ("2026-10-24T12:00:00Z", "2026-10-26T08:00:00Z"),
                       ("2026-10-23T06:30:00Z", "2026-10-23T07:00:00Z")):
         r = d.req("POST", "/v1/callbacks", json=booking(when=when, tz="Asia/Tokyo"))
-        p = assert_problem(r, 422, "/problems/outside-hours", "when")
+        p = assert_problem(r, 409, "/problems/outside-hours", "when")
         assert epoch(p["next_available"]) == epoch(nxt), (when, p)
         assert_in_zone(p["next_available"], "Asia/Tokyo")
     no_writes(sql, before)
@@ -509,6 +510,31 @@ def test_asap_with_nobody_on_duty_is_409_with_the_next_shift(daemon_factory, sql
     no_writes(sql, before)
     set_clock(d, "2026-10-28T13:05:00Z")
     assert book(d, booking()).status_code == 201
+
+
+def test_a_slot_nobody_works_is_no_agents_on_duty_and_a_booked_one_slot_full(
+        daemon_factory, sql, make_agent):
+    """Two refusals a customer must tell apart: nobody works then (pick
+    another time of day), or everyone who works then is booked (the next
+    slot may do). Both are 409 with next_available, for bookings and
+    reschedules alike."""
+    d = daemon_factory(relaxed(slot_minutes=60))
+    set_clock(d, "2026-10-28T06:00:00Z")
+    una, _ = make_agent(d, "una", timezone="UTC", capacity=1)
+    put_shifts(d, una["id"], [{"start": "2026-10-05T09:00:00", "duration": "PT4H",
+                               "rrule": WEEKDAYS, "tz": "UTC"}])
+    first = book(d, booking(when="2026-10-29T10:00:00Z")).json()
+    before = row_counts(sql)
+    r = d.req("POST", "/v1/callbacks", json=booking(when="2026-10-29T15:00:00Z"))
+    p = assert_problem(r, 409, "/problems/no-agents-on-duty", "when")
+    assert epoch(p["next_available"]) == epoch("2026-10-30T09:00:00Z"), p
+    r = d.req("POST", "/v1/callbacks", json=booking(when="2026-10-29T10:00:00Z"))
+    p = assert_problem(r, 409, "/problems/slot-full", "when")
+    assert epoch(p["next_available"]) == epoch("2026-10-29T11:00:00Z"), p
+    no_writes(sql, before)
+    r = d.req("PATCH", f"/v1/callbacks/{first['id']}", key=first["manage_token"],
+              json={"when": "2026-10-29T18:00:00Z"})
+    assert_problem(r, 409, "/problems/no-agents-on-duty", "when")
 
 
 def test_min_notice_and_horizon(daemon_factory, sql, make_agent):
@@ -576,7 +602,7 @@ def test_case_marks_the_slots_its_owner_can_take(daemon_factory, sql, make_agent
     frm, to = "2026-10-29T06:00:00Z", "2026-10-29T16:00:00Z"
     plain = slots(d, frm, to)
     assert all("owner_available" not in s for s in plain)
-    marked = by_start(slots(d, frm, to, case=str(case_id)))
+    marked = by_start(slots(d, frm, to, case=str(case_id), key=b["manage_token"]))
     assert sorted(marked) == sorted(by_start(plain))
     for t, s in marked.items():
         hour = datetime.fromtimestamp(t, UTC).hour
@@ -587,11 +613,40 @@ def test_case_marks_the_slots_its_owner_can_take(daemon_factory, sql, make_agent
     # The case's next booking goes to its owner where marked.
     b2 = book(d, booking(phone=phone, when="2026-10-29T11:00:00Z", force_new=True)).json()
     assert cb_row(sql, b2["id"])["owner_id"] == owner["id"]
-    assert by_start(slots(d, frm, to, case=str(case_id)))[epoch("2026-10-29T11:00:00Z")][
-        "owner_available"] is False
+    assert by_start(slots(d, frm, to, case=str(case_id), key=d.admin_key))[
+        epoch("2026-10-29T11:00:00Z")]["owner_available"] is False
 
-    r = get_slots(d, frm, to, case="999999")
+    r = get_slots(d, frm, to, case="999999", key=d.admin_key)
     assert_problem(r, 404, "/problems/not-found", "case")
+
+
+def test_case_slots_need_that_cases_token_or_staff(daemon_factory, sql, make_agent):
+    """Who works when on a case is not for anyone who guesses its id."""
+    d = daemon_factory(relaxed(slot_minutes=60))
+    set_clock(d, "2026-10-28T06:00:00Z")
+    make_agent(d, "olive", timezone="UTC", capacity=2)
+    _, agent_key = make_agent(d, "other", capacity=2)
+    mine = book(d, booking(when="2026-10-29T10:00:00Z")).json()
+    theirs = book(d, booking(when="2026-10-29T11:00:00Z")).json()
+    case_id = cb_row(sql, mine["id"])["case_id"]
+    frm, to = "2026-10-29T06:00:00Z", "2026-10-29T16:00:00Z"
+
+    # Anonymous: refused, with or without a case that exists.
+    for case in (str(case_id), "999999"):
+        assert_problem(get_slots(d, frm, to, case=case), 401, "/problems/unauthorized",
+                       "case")
+    # Another case's token: as if there were no such case.
+    assert_problem(get_slots(d, frm, to, case=str(case_id), key=theirs["manage_token"]),
+                   404, "/problems/not-found", "case")
+    # The case's own token, in the header or the link, and staff: answered.
+    for key in (mine["manage_token"], agent_key, d.admin_key):
+        assert all("owner_available" in x for x in slots(d, frm, to, case=str(case_id),
+                                                         key=key))
+    r = d.req("GET", "/v1/slots", params={"from": frm, "to": to, "case": case_id,
+                                         "token": mine["manage_token"]})
+    assert r.status_code == 200 and all("owner_available" in x for x in r.json()), r.text
+    # Without case= the list stays public.
+    assert slots(d, frm, to)
 
 
 def test_owner_is_the_case_owner_on_shift_else_the_least_loaded_on_shift(

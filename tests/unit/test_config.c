@@ -43,6 +43,43 @@ main(void)
 	   "bad sms mode");
 	config_clear(&c);
 
+	/* Opening hours, closures and quiet hours are typed once, here. */
+	config_init(&c);
+	is_int(c.opening.is_always, 1, "no opening hours: always open");
+	is_int(c.quiet.start_min, 21 * 60, "default quiet start");
+	is_int(c.quiet.end_min, 8 * 60, "default quiet end");
+	is_int(config_parse(
+		       &c,
+		       "opening_hours = mon-fri 08:00-12:00, 13:00-20:00; "
+		       "sat 09:00-13:00\nclosures = 2026-12-26, "
+		       "2026-12-25\nquiet_hours_start = 22:30\n"
+		       "quiet_hours_end = 07:00\nquiet_hours_mode = skip\n",
+		       "t", &err),
+	       0, "hours parse: %s", err.detail);
+	ok(config_week_open(&c.opening, 1, 8 * 60, 15), "mon 08:00 open");
+	ok(!config_week_open(&c.opening, 1, 12 * 60, 15), "mon 12:00 shut");
+	ok(!config_week_open(&c.opening, 1, 11 * 60 + 50, 15),
+	   "a slot running past 12:00 is shut");
+	ok(config_week_open(&c.opening, 6, 12 * 60 + 45, 15), "sat 12:45");
+	ok(!config_week_open(&c.opening, 0, 10 * 60, 15), "sunday shut");
+	ok(config_is_closed_day(&c, 20261225) &&
+		   config_is_closed_day(&c, 20261226) &&
+		   !config_is_closed_day(&c, 20261224),
+	   "closures, in any order");
+	is_int(c.quiet.start_min, 22 * 60 + 30, "quiet start typed");
+	is_int(c.quiet.is_skip, 1, "quiet mode typed");
+	ok(config_parse(&c, "opening_hours = mon-fry 08:00-20:00\n", "t",
+			&err) == -1 &&
+		   !strcmp(err.field, "opening_hours"),
+	   "bad opening hours refused at load");
+	ok(config_parse(&c, "opening_hours =\nclosures = 2026-13-01\n", "t",
+			&err) == -1 &&
+		   !strcmp(err.field, "closures"),
+	   "bad closure refused at load");
+	ok(config_parse(&c, "quiet_hours_start = 25:00\n", "t", &err) == -1,
+	   "bad quiet hours refused at load");
+	config_clear(&c);
+
 	/* Every key is documented in the example config. */
 	snprintf(path, sizeof(path), "%s/contrib/callbackd.conf.example",
 		 dir ? dir : ".");

@@ -247,6 +247,8 @@ test_time_off_and_exdate(void)
 	       utc("2026-01-12T13:00"), "back after time off");
 	is_int(shift_plan_shift_end(p, 3, utc("2026-01-12T12:30")), -1,
 	       "no shift end while off");
+	is_int(shift_plan_shift_start(p, 3, utc("2026-01-12T14:00")),
+	       utc("2026-01-12T13:00"), "stretch after time off starts then");
 	is_int(shift_plan_next_start(p, 3, utc("2026-01-12T13:00")), -1,
 	       "no later start in window");
 	shift_plan_free(p);
@@ -294,6 +296,12 @@ test_chain_and_overlap(void)
 	shift_plan_finish(p);
 	is_int(shift_plan_shift_end(p, 5, utc("2026-01-13T01:00")),
 	       utc("2026-01-13T14:00"), "touching spans end together");
+	is_int(shift_plan_shift_start(p, 5, utc("2026-01-13T10:00")),
+	       utc("2026-01-12T22:00"), "touching spans start together");
+	is_int(shift_plan_shift_start(p, 5, utc("2026-01-13T01:00")),
+	       utc("2026-01-12T22:00"), "stretch start from its first span");
+	is_int(shift_plan_shift_start(p, 5, utc("2026-01-13T15:00")), -1,
+	       "no stretch start while off");
 	ok(!shift_plan_has_overlap(p, &who), "touching is not overlap");
 	is_int(shift_plan_next_start(p, 5, utc("2026-01-12T00:00")),
 	       utc("2026-01-12T22:00"), "next start from before");
