@@ -92,6 +92,42 @@ migrate_exec_script(struct store_tx *tx, const char *sql, struct cbd_err *err)
 }
 
 /*
+ * Is step m recorded? Steps are applied when missing, not only when newer
+ * than the newest recorded: migrations from branches developed side by side
+ * may be numbered below one a database already has. 1 yes, 0 no, -1 err.
+ */
+static int
+migrate_has(struct store_tx *tx, const struct migrate_step *m,
+	    struct cbd_err *err)
+{
+	struct store_rows *r = store_query(
+		tx, err, "SELECT 1 FROM schema_version WHERE version = ?", "i",
+		(int64_t)m->version);
+	int has;
+
+	if (r == NULL)
+		return -1;
+	has = store_rows_count(r) > 0;
+	store_rows_free(r);
+	return has;
+}
+
+/* How many known steps the database lacks; -1 with err. */
+static int
+migrate_missing(struct store_tx *tx, struct cbd_err *err)
+{
+	int n = 0;
+
+	for (int i = 0; i < migrate_step_count; i++) {
+		int has = migrate_has(tx, &migrate_steps[i], err);
+		if (has < 0)
+			return -1;
+		n += !has;
+	}
+	return n;
+}
+
+/*
  * Take the migration lease, or wait while another instance holds it; each
  * try commits on its own, so the lease is visible to the others. Returns 1
  * with the lease held, 0 when the schema became current meanwhile (another
@@ -103,12 +139,12 @@ migrate_take_lease(struct store_tx *tx, struct cbd_err *err)
 	int64_t start = clock_mono_ms();
 
 	for (;;) {
-		int got, cur;
+		int got, missing;
 
-		cur = migrate_current(tx, err);
-		if (cur < 0)
+		missing = migrate_missing(tx, err);
+		if (missing < 0)
 			return -1;
-		if (cur >= migrate_latest())
+		if (missing == 0)
 			return 0;
 		got = lease_take(tx, MIGRATE_LEASE, MIGRATE_LEASE_SEC, err);
 		if (got < 0 || store_exec_raw(tx, err, "COMMIT") != 0)
@@ -125,15 +161,18 @@ migrate_take_lease(struct store_tx *tx, struct cbd_err *err)
 	}
 }
 
-/* Apply the steps after cur, recording each; the lease is renewed after
- * each so a long migration keeps it. */
+/* Apply the missing steps in order, recording each; the lease is renewed
+ * after each so a long migration keeps it. */
 static int
-migrate_apply(struct store_tx *tx, int cur, struct cbd_err *err)
+migrate_apply(struct store_tx *tx, struct cbd_err *err)
 {
 	for (int i = 0; i < migrate_step_count; i++) {
 		const struct migrate_step *m = &migrate_steps[i];
+		int has = migrate_has(tx, m, err);
 
-		if (m->version <= cur)
+		if (has < 0)
+			return -1;
+		if (has)
 			continue;
 		log_info("applying migration", "version=%d name=%s", m->version,
 			 m->name);
@@ -189,8 +228,7 @@ migrate_work(struct store_tx *tx, void *arg, struct cbd_err *err)
 	held = migrate_take_lease(tx, err);
 	if (held <= 0)
 		return held;
-	cur = migrate_current(tx, err);
-	if (cur >= 0 && migrate_apply(tx, cur, err) == 0)
+	if (migrate_apply(tx, err) == 0)
 		rc = 0;
 	/* On failure the lease runs out by itself; on success give it back
 	 * now, in the transaction the store commits. */
