@@ -191,7 +191,8 @@ def test_three_instances_migrating_at_once_all_succeed(tmp_path, nodes, gdb, gsq
     assert [rc for rc, _ in outs] == [0, 0, 0], "\n".join(o for _, o in outs)
     versions = [r["version"] for r in gsql[0].query(
         "SELECT version FROM schema_version ORDER BY version")]
-    assert versions == list(range(1, len(versions) + 1)) and len(versions) >= 5
+    known = sorted(int(f.name[:4]) for f in (helpers.REPO_ROOT / "schema").glob("*.sql"))
+    assert versions == known, (versions, known)
     tables = [sorted(r for row in s.query("SHOW TABLES") for r in row.values())
               for s in gsql]
     assert tables[0] == tables[1] == tables[2] and "callbacks" in tables[0]
