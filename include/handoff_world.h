@@ -28,8 +28,11 @@ struct handoff_agent {
 	int64_t id;
 	char team[64];
 	char name[104];  /* display name */
-	int load;        /* open callbacks, plus what a plan gave them */
 	int is_rostered; /* has shift rules; else always on duty */
+	/* due times of the agent's open callbacks in the world's window,
+	 * ascending, with what a plan gave them and without what it took */
+	int64_t *dues;
+	size_t ndues, capdues;
 };
 
 /* Everything a plan is computed from. */
@@ -55,6 +58,10 @@ void handoff_world_clear(struct handoff_world *w);
 /* The agent with this id, or NULL (unknown or inactive). */
 struct handoff_agent *handoff_world_agent(const struct handoff_world *w,
 					  int64_t id);
+/* A plan gives a call due at due_at to a, or takes one from it: later
+ * picks in the same plan see the work it already moved. a may be NULL. */
+void handoff_world_give(struct handoff_agent *a, int64_t due_at);
+void handoff_world_take(struct handoff_agent *a, int64_t due_at);
 /* On duty at t (NULL: no). */
 int handoff_world_on_duty(const struct handoff_world *w,
 			  const struct handoff_agent *a, int64_t t);
@@ -65,8 +72,9 @@ int handoff_world_worked(const struct handoff_world *w, int64_t case_id,
  * The best agent other than from to own case_id's call at t, or NULL when
  * nobody else is on duty then. Ranked by (1) staying on duty at least
  * handle_sec past t (one leaving sooner would only pass it on again),
- * (2) has worked this case, (3) fewest open callbacks, (4) same team as
- * from, (5) lowest id.
+ * (2) has worked this case, (3) least busy shift with it added: (open
+ * calls due in their stretch on duty around t + 1) / its length, as the
+ * booking pick (slots.c), (4) same team as from, (5) lowest id.
  */
 struct handoff_agent *handoff_world_pick(const struct handoff_world *w,
 					 int64_t case_id, int64_t from,
@@ -74,7 +82,9 @@ struct handoff_agent *handoff_world_pick(const struct handoff_world *w,
 /*
  * For a call already due: the agent other than from on duty at now with
  * the most of their shift left, never one leaving within min_left seconds
- * (the handle time); ties as handoff_world_pick. NULL when nobody is.
+ * (the handle time); ties as handoff_world_pick, the work being the calls
+ * waiting now and the rest of the stretch against the time left. NULL
+ * when nobody is.
  */
 struct handoff_agent *handoff_world_pick_late(const struct handoff_world *w,
 					      int64_t case_id, int64_t from,

@@ -195,21 +195,23 @@ handoff_plan_decide(const struct config *cfg, struct handoff_world *w,
 		to = handoff_plan_pick(cfg, w, it, now);
 		if (to == NULL) {
 			it->is_at_risk = !handoff_world_on_duty(w, from, t);
-			snprintf(it->why, sizeof(it->why),
-				 "nobody else is on duty at the due time");
+			snprintf(it->why, sizeof(it->why), "%s",
+				 it->due_at <= now
+					 ? "nobody else on duty stays long "
+					   "enough to make the call"
+					 : "nobody else is on duty at the due "
+					   "time");
 			return;
 		}
 		it->to_agent = to->id;
 		snprintf(it->why, sizeof(it->why), "%s",
 			 handoff_world_worked(w, it->case_id, to->id)
 				 ? "on duty and has worked this case"
-				 : "on duty, least loaded");
+				 : "on duty, least busy shift");
 	}
-	/* Later picks in this plan see the load it already moved. */
-	if (to != NULL)
-		to->load++;
-	if (from != NULL)
-		from->load--;
+	/* Later picks in this plan see the work it already moved. */
+	handoff_world_give(to, it->due_at);
+	handoff_world_take(from, it->due_at);
 }
 
 int

@@ -182,7 +182,8 @@ handoff_planner_decide(const struct config *cfg, struct handoff_world *w,
 		return;
 	}
 	it->to_agent = to->id;
-	to->load++;
+	handoff_world_give(to, it->due_at);
+	handoff_world_take(handoff_world_agent(w, it->from_agent), it->due_at);
 	p->n++;
 	c->moved++;
 }

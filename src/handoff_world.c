@@ -61,6 +61,8 @@ handoff_cmp_pair(const void *a, const void *b)
 void
 handoff_world_clear(struct handoff_world *w)
 {
+	for (size_t i = 0; i < w->nagents; i++)
+		free(w->agents[i].dues);
 	free(w->agents);
 	shift_plan_free(w->plan);
 	free(w->worked);
@@ -111,7 +113,7 @@ handoff_world_load_agents(struct store_tx *tx, struct handoff_world *w,
 	struct store_rows *a;
 
 	a = store_query(tx, err,
-			"SELECT a.id, a.team, a.open_count, EXISTS (SELECT 1 "
+			"SELECT a.id, a.team, EXISTS (SELECT 1 "
 			"FROM shifts s WHERE s.agent_id = a.id), "
 			"a.display_name FROM agents a WHERE a.is_active = 1 "
 			"ORDER BY a.id",
@@ -124,12 +126,90 @@ handoff_world_load_agents(struct store_tx *tx, struct handoff_world *w,
 		w->agents[i].id = store_rows_int(a, i, 0, 0);
 		snprintf(w->agents[i].team, sizeof(w->agents[i].team), "%s",
 			 store_rows_str(a, i, 1));
-		w->agents[i].load = (int)store_rows_int(a, i, 2, 0);
-		w->agents[i].is_rostered = store_rows_int(a, i, 3, 0) != 0;
+		w->agents[i].is_rostered = store_rows_int(a, i, 2, 0) != 0;
 		snprintf(w->agents[i].name, sizeof(w->agents[i].name), "%s",
-			 store_rows_str(a, i, 4));
+			 store_rows_str(a, i, 3));
 	}
 	store_rows_free(a);
+	return 0;
+}
+
+/* First index of a's dues at or after t. */
+static size_t
+handoff_world_due_index(const struct handoff_agent *a, int64_t t)
+{
+	size_t lo = 0, hi = a->ndues;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (a->dues[mid] < t)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+void
+handoff_world_give(struct handoff_agent *a, int64_t due_at)
+{
+	size_t k;
+
+	if (a == NULL)
+		return;
+	if (a->ndues == a->capdues) {
+		a->capdues = a->capdues ? a->capdues * 2 : 16;
+		a->dues = xrealloc(a->dues, a->capdues * sizeof(int64_t));
+	}
+	k = handoff_world_due_index(a, due_at);
+	memmove(&a->dues[k + 1], &a->dues[k], (a->ndues - k) * sizeof(int64_t));
+	a->dues[k] = due_at;
+	a->ndues++;
+}
+
+void
+handoff_world_take(struct handoff_agent *a, int64_t due_at)
+{
+	size_t k;
+
+	if (a == NULL)
+		return;
+	k = handoff_world_due_index(a, due_at);
+	if (k == a->ndues || a->dues[k] != due_at)
+		return; /* outside the window */
+	memmove(&a->dues[k], &a->dues[k + 1],
+		(a->ndues - k - 1) * sizeof(int64_t));
+	a->ndues--;
+}
+
+/* Every agent's open calls due in [from, to), for the picks' work. */
+static int
+handoff_world_load_dues(struct store_tx *tx, struct handoff_world *w,
+			int64_t from, int64_t to, struct cbd_err *err)
+{
+	struct store_rows *r;
+
+	r = store_query(tx, err,
+			"SELECT owner_id, due_at FROM callbacks WHERE state IN "
+			"('pending','scheduled','retry_wait','in_progress') "
+			"AND due_at >= ? AND due_at < ? ORDER BY owner_id, "
+			"due_at",
+			"ii", from, to);
+	if (r == NULL)
+		return -1;
+	for (size_t k = 0; k < store_rows_count(r); k++) {
+		struct handoff_agent *a =
+			handoff_world_agent(w, store_rows_int(r, k, 0, 0));
+		if (a == NULL)
+			continue;
+		if (a->ndues == a->capdues) {
+			a->capdues = a->capdues ? a->capdues * 2 : 16;
+			a->dues =
+				xrealloc(a->dues, a->capdues * sizeof(int64_t));
+		}
+		a->dues[a->ndues++] = store_rows_int(r, k, 1, 0);
+	}
+	store_rows_free(r);
 	return 0;
 }
 
@@ -203,6 +283,7 @@ handoff_world_load(struct store_tx *tx, struct handoff_world *w, int64_t from,
 	memset(w, 0, sizeof(*w));
 	if (handoff_world_load_agents(tx, w, err) != 0 ||
 	    roster_load_plan(tx, 0, from, to, &w->plan, err) != 0 ||
+	    handoff_world_load_dues(tx, w, from, to, err) != 0 ||
 	    handoff_world_load_worked(tx, w, callbacks, err) != 0)
 		return -1;
 	return 0;
@@ -223,11 +304,40 @@ handoff_world_left(const struct handoff_world *w, const struct handoff_agent *a,
 }
 
 /*
+ * How busy a's shift around t would be with one more call, as work and
+ * span seconds (compared as (work + 1) / span): the calls due in its
+ * stretch on duty, or for a call already due (is_late) the calls waiting
+ * and the rest of the stretch against the time left.
+ */
+static void
+handoff_world_busy(const struct handoff_world *w, const struct handoff_agent *a,
+		   int64_t t, int is_late, int64_t *work, int64_t *span)
+{
+	int64_t start, end;
+
+	if (a->is_rostered) {
+		start = shift_plan_shift_start(w->plan, a->id, t);
+		end = shift_plan_shift_end(w->plan, a->id, t);
+	} else {
+		start = t - 43200; /* always on: the day around t */
+		end = t + 43200;
+	}
+	if (is_late)
+		start = t - 86400;
+	*work = (int64_t)(handoff_world_due_index(a, end) -
+			  handoff_world_due_index(a, start));
+	*span = end - (is_late ? t : start);
+	if (*span <= 0)
+		*span = 1;
+}
+
+/*
  * Walk the agents on duty at t other than from, keeping the best by
  * (1) how long they stay: for a call already due (is_late), the most shift
  * left, leaving out anyone with less than handle_sec; for one ahead,
  * staying at least handle_sec past t before not; then (2) has worked the
- * case, (3) least load, (4) same team as from, (5) lowest id.
+ * case, (3) least busy shift with the call added, (4) same team as from,
+ * (5) lowest id.
  */
 static struct handoff_agent *
 handoff_world_best(const struct handoff_world *w, int64_t case_id, int64_t from,
@@ -236,11 +346,11 @@ handoff_world_best(const struct handoff_world *w, int64_t case_id, int64_t from,
 	const struct handoff_agent *owner = handoff_world_agent(w, from);
 	struct handoff_agent *best = NULL;
 	int best_worked = 0, best_team = 0;
-	int64_t best_stay = 0;
+	int64_t best_stay = 0, best_work = 0, best_span = 1;
 
 	for (size_t i = 0; i < w->nagents; i++) {
 		struct handoff_agent *a = &w->agents[i];
-		int64_t stay;
+		int64_t stay, work, span, mine, theirs;
 		int worked, team;
 
 		if (a->id == from || !handoff_world_on_duty(w, a, t))
@@ -252,16 +362,22 @@ handoff_world_best(const struct handoff_world *w, int64_t case_id, int64_t from,
 			stay = stay >= handle_sec;
 		worked = handoff_world_worked(w, case_id, a->id);
 		team = owner != NULL && strcmp(owner->team, a->team) == 0;
+		handoff_world_busy(w, a, t, is_late, &work, &span);
+		/* (work + 1) / span against the best's, without division */
+		mine = (work + 1) * best_span;
+		theirs = (best_work + 1) * span;
 		if (best == NULL || stay > best_stay ||
 		    (stay == best_stay &&
 		     (worked > best_worked ||
 		      (worked == best_worked &&
-		       (a->load < best->load ||
-			(a->load == best->load && team > best_team)))))) {
+		       (mine < theirs ||
+			(mine == theirs && team > best_team)))))) {
 			best = a;
 			best_stay = stay;
 			best_worked = worked;
 			best_team = team;
+			best_work = work;
+			best_span = span;
 		}
 	}
 	return best;

@@ -363,11 +363,13 @@ def test_dry_run_equals_real_run(crew, sql):
     assert real["dry_run"] is False
     for k in ("moves", "stays", "counts"):
         assert real[k] == dry[k], k
-    # 09:00 and 10:00: only Sam is on; then the least loaded, counting
-    # what the plan gave so far, and the lower id on a tie.
+    # 09:00 and 10:00: only Sam is on; then the least busy shift with the
+    # call added, counting what the plan gave so far: at 11:00 Sam's 12 h
+    # would hold 3, Kim's 8 h 1 (Kim); at 12:00 3/12 h against 2/8 h, a
+    # tie, to the lower id (Sam); at 13:00 4/12 h against 2/8 h (Kim).
     got = {m["callback_id"]: m["to_agent"] for m in real["moves"]}
     assert got == {ids[0]: c.sam, ids[1]: c.sam, ids[2]: c.kim,
-                   ids[3]: c.kim, ids[4]: c.sam}
+                   ids[3]: c.sam, ids[4]: c.kim}
     assert {i: owner(sql, i) for i in ids} == got
     rows = sql.query("SELECT callback_id, from_agent, to_agent, kind, reason, "
                      "summary, next_step FROM handoffs ORDER BY due_at")
@@ -916,3 +918,34 @@ def test_asap_goes_to_an_agent_who_stays_long_enough_to_call(
     set_clock(d, at("13:57"))
     cb = book(d, "asap")["id"]
     assert owner(sql, cb) == sam["id"]
+
+
+def test_planner_gives_a_call_to_the_least_busy_shift_not_the_fewest_calls(
+        daemon_factory, make_agent, sql):
+    d = daemon_factory(relaxed(max_per_agent_per_slot=4))
+    set_clock(d, NOW)
+    lead = make_key(d, "lead", "lena")
+    alex, _ = make_agent(d, "alex", capacity=4)
+    sam, _ = make_agent(d, "sam", capacity=4)
+    kim, _ = make_agent(d, "kim", capacity=4)
+    put_shifts(d, alex["id"], daily("08:00", 6))
+    put_shifts(d, sam["id"], daily("08:00", 12))
+    # Kim works only today.
+    put_shifts(d, kim["id"], {"start": f"{DAY}T08:00:00", "duration": "PT12H",
+                              "rrule": "", "tz": "Europe/London"})
+    # Sam has three calls tomorrow afternoon (only Sam works then) ...
+    for t in shuffled(["15:00", "16:00", "17:00"]):
+        assert owner(sql, book(d, at(t, "2026-11-03"))["id"]) == sam["id"]
+    # ... Kim two today, and Alex the 11:00 call.
+    k1, k2, cb = [book(d, at(t))["id"] for t in ("09:00", "09:30", "11:00")]
+    for ids, to in (([k1, k2], kim["id"]), ([cb], alex["id"])):
+        handoff(d, lead, {"callback_ids": ids, "to_agent": to, "note": NOTE},
+                expect=201)
+    time_off(d, alex["id"], at("10:30"), at("12:00"))
+    assert planner(d)["handed_off"] == 1
+    # Today Sam has nothing and Kim two: Sam takes it, though Sam has more
+    # open calls counting tomorrow's.
+    assert owner(sql, cb) == sam["id"]
+    [h] = sql.query("SELECT to_agent FROM handoffs WHERE callback_id = %s "
+                    "AND kind = 'planned'", (cb,))
+    assert h["to_agent"] == sam["id"]

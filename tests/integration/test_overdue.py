@@ -246,6 +246,14 @@ def test_overdue_with_nobody_staying_long_enough_stays_and_is_listed(floor, sql)
     [item] = f.d.req("GET", "/v1/overdue", key=f.lead).json()["items"]
     assert item["owner"] == {"id": f.alex, "display_name": "Alex", "on_duty": False}
     assert item["minutes_late"] == 301
+    # A lead's preview says why it stays.
+    r = f.d.req("POST", "/v1/handoffs", key=f.lead, json={
+        "from_agent": f.alex, "dry_run": True,
+        "note": {"summary": "s", "next_step": "n", "reason": "r"}})
+    assert r.status_code == 200, r.text
+    [stay] = r.json()["stays"]
+    assert stay["why"] == "nobody else on duty stays long enough to make the call"
+    assert stay["at_risk"] is True
     # Nia comes on at 21:00 and takes it.
     set_clock(f.d, at("21:01"))
     assert planner(f.d)["handed_off"] == 1
