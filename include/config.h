@@ -59,6 +59,8 @@ struct config {
 	int store_threads;
 	int store_queue_max;
 	int malloc_trim_sec;
+	int db_max_attempts; /* runs of one transaction on conflicts */
+	int db_sync_wait;    /* wsrep_sync_wait; -1: 1 on Galera, else off */
 	/* behaviour */
 	char *log_level;
 	int test_clock;

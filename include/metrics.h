@@ -17,6 +17,9 @@ void metrics_request(struct metrics *m, const char *route, int status,
 /* Add delta to the named counter (created on first use; name static). */
 void metrics_add(struct metrics *m, const char *name, const char *help,
 		 uint64_t delta);
+/* Set the named counter to a running total kept elsewhere (name static). */
+void metrics_set_total(struct metrics *m, const char *name, const char *help,
+		       uint64_t total);
 /* Set the named gauge. */
 void metrics_set(struct metrics *m, const char *name, const char *help,
 		 double value);

@@ -23,7 +23,7 @@ extern const int migrate_step_count;
 /* The newest version this binary knows. */
 int migrate_latest(void);
 /* Bring the database up to date (one connection, serialised across
- * instances by a named lock). Returns 0, or -1 with err set. */
+ * instances by a lease row). Returns 0, or -1 with err set. */
 int migrate_run(const struct config *cfg, struct cbd_err *err) CBD_MUSTCHECK;
 /* Inside a job: the database's current version, or -1 with err. */
 int migrate_current(struct store_tx *tx, struct cbd_err *err) CBD_MUSTCHECK;

@@ -30,9 +30,12 @@ struct store_rows; /* a fetched result set */
 
 /*
  * Runs on a worker thread inside a transaction. Return 0 to commit, -1 with
- * err set to roll back. A deadlock or lock wait timeout in any statement
- * makes the pool retry the whole function (so it must be re-runnable: keep
- * side effects outside the database in the done callback).
+ * err set to roll back. A deadlock, lock wait timeout or Galera conflict in
+ * any statement makes the pool retry the whole function (so it must be
+ * re-runnable: keep side effects outside the database in the done
+ * callback). A transaction in which any statement failed, other than with a
+ * duplicate key (1062) or DDL finding its object there already (1050, 1060,
+ * 1061), is never committed, even if this returns 0.
  */
 typedef int (*store_work_fn)(struct store_tx *tx, void *arg,
 			     struct cbd_err *err);
@@ -58,6 +61,14 @@ int store_in_use(const struct store_pool *p);
 int store_connected(const struct store_pool *p);
 /* Count of MariaDB errors seen (for /metrics). */
 uint64_t store_db_errors(const struct store_pool *p);
+/* Running totals since start, for /metrics. */
+struct store_stats {
+	uint64_t conflicts;   /* 1213: deadlocks and certification conflicts */
+	uint64_t retries;     /* transactions run again after one */
+	uint64_t exhausted;   /* given up after db_max_attempts runs */
+	uint64_t unavailable; /* 1047/1180: a Galera node not ready */
+};
+void store_stats(const struct store_pool *p, struct store_stats *st);
 
 /*
  * A one-off connection for command-line work (migrations, --create-key):
@@ -95,6 +106,26 @@ int store_exec_raw(struct store_tx *tx, struct cbd_err *err,
 int64_t store_last_id(struct store_tx *tx);
 /* The MariaDB error number of the last failed statement (e.g. 1062). */
 unsigned store_errno(const struct store_tx *tx);
+/* The first error that dooms this transaction (0: none; see store_work_fn).
+ */
+unsigned store_failed_errno(const struct store_tx *tx);
+/*
+ * A claim or lock found fewer rows to change than it locked: another
+ * transaction got there first (on Galera, another node, whose row locks we
+ * cannot see). Dooms this transaction as a deadlock would, so the store runs
+ * it again from the start. Returns -1 with err set, for "return
+ * store_conflict(...)".
+ */
+int store_conflict(struct store_tx *tx, struct cbd_err *err,
+		   const char *what) CBD_MUSTCHECK;
+/*
+ * Say that this run's work ends transactions itself (DDL, an explicit
+ * COMMIT), so the store does not take a transaction found closed before
+ * its COMMIT for one that an unseen abort ended. Migrations only.
+ */
+void store_commits_itself(struct store_tx *tx);
+/* The connection's server is a Galera node (detected at connect). */
+int store_is_galera(const struct store_tx *tx);
 /* The worker's index, 0-based (for per-thread state such as RNG seeds). */
 int store_worker_index(const struct store_tx *tx);
 

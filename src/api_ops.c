@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "api.h"
 #include "callback.h"
@@ -101,12 +102,56 @@ api_ops_healthz(struct http_req *r, struct cbd_err *err)
 	return 0;
 }
 
+/*
+ * On Galera a node that is up may still be joining, donating a state
+ * transfer or cut off from the primary component: it must not get traffic
+ * until it says ready and Synced.
+ */
+static int
+api_ops_galera_ready(struct store_tx *tx, struct cbd_err *err)
+{
+	struct store_rows *st;
+	const char *state = "unknown";
+	int is_ready = 0, rc = -1;
+
+	st = store_query(tx, err,
+			 "SHOW GLOBAL STATUS WHERE Variable_name IN "
+			 "('wsrep_ready', 'wsrep_local_state_comment')",
+			 "");
+	if (st == NULL)
+		return -1;
+	for (size_t i = 0; i < store_rows_count(st); i++) {
+		const char *k = store_rows_str(st, i, 0);
+		const char *v = store_rows_str(st, i, 1);
+		if (k == NULL || v == NULL)
+			continue;
+		if (!strcasecmp(k, "wsrep_ready"))
+			is_ready = !strcasecmp(v, "ON");
+		else
+			state = v;
+	}
+	if (!is_ready || strcmp(state, "Synced") != 0) {
+		cbd_err_set(err, 503, "database-not-synced", "",
+			    "the Galera node is %s (%s)", state,
+			    is_ready ? "ready" : "not ready");
+		err->retry_after_sec = 2;
+		goto out;
+	}
+	rc = 0;
+out:
+	store_rows_free(st);
+	return rc;
+}
+
 static int
 api_ops_readyz_work(struct store_tx *tx, struct http_req *r,
 		    struct cbd_err *err)
 {
-	int v = migrate_current(tx, err);
+	int v;
 
+	if (store_is_galera(tx) && api_ops_galera_ready(tx, err) != 0)
+		return -1;
+	v = migrate_current(tx, err);
 	if (v < 0)
 		return -1;
 	if (v != migrate_latest()) {
@@ -127,8 +172,25 @@ api_ops_metrics(struct http_req *r, struct cbd_err *err)
 {
 	struct store_pool *p = http_server_pool(r->srv);
 	struct metrics *m = http_server_metrics(r->srv);
+	struct store_stats st;
 
 	(void)err;
+	store_stats(p, &st);
+	metrics_set_total(m, "callbackd_db_conflicts_total",
+			  "Transactions aborted by a deadlock or a Galera "
+			  "certification conflict.",
+			  st.conflicts);
+	metrics_set_total(m, "callbackd_db_retries_total",
+			  "Transactions run again after a conflict.",
+			  st.retries);
+	metrics_set_total(m, "callbackd_db_retries_exhausted_total",
+			  "Transactions given up after db_max_attempts runs "
+			  "(answered 503).",
+			  st.exhausted);
+	metrics_set_total(m, "callbackd_db_unavailable_total",
+			  "Statements refused by a Galera node that was not "
+			  "ready (1047, 1180).",
+			  st.unavailable);
 	metrics_set(m, "callbackd_store_jobs_busy",
 		    "Store jobs queued or running.", store_busy(p));
 	metrics_set(m, "callbackd_store_workers_in_use",

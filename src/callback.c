@@ -321,11 +321,15 @@ callback_place_for(struct store_tx *tx, const struct config *cfg, int is_asap,
 	 * the count below and the insert after it cannot be overtaken. The
 	 * upsert takes the row's exclusive lock at once; INSERT IGNORE then
 	 * SELECT FOR UPDATE would take a shared lock first, and concurrent
-	 * bookers upgrading shared locks deadlock. */
-	if (store_exec(tx, err,
-		       "INSERT INTO slot_locks (slot_start) VALUES (?) ON "
-		       "DUPLICATE KEY UPDATE slot_start = slot_start",
-		       "i", slot) < 0)
+	 * bookers upgrading shared locks deadlock. It must change the row:
+	 * on Galera row locks exclude only on one node, and only a changed
+	 * row makes two nodes' bookings of one slot conflict at certification
+	 * (the loser is retried and then counts the winner's booking). */
+	if (store_exec(
+		    tx, err,
+		    "INSERT INTO slot_locks (slot_start, bumps) VALUES (?, 1)"
+		    " ON DUPLICATE KEY UPDATE bumps = bumps + 1",
+		    "i", slot) < 0)
 		return -1;
 	if (slots_view_load(tx, cfg, slot, slot + len, exclude_id, &v, err) !=
 	    0)

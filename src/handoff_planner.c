@@ -17,6 +17,7 @@
 #include "handoff_plan.h"
 #include "handoff_planner.h"
 #include "handoff_world.h"
+#include "lease.h"
 #include "log.h"
 #include "metrics.h"
 #include "notify.h"
@@ -63,32 +64,19 @@ handoff_ids_sort_unique(struct handoff_ids *ids)
 
 /*
  * Take the planner's lock: 1 held, 0 another instance holds it (skip this
- * pass), -1 with err. Only this function and handoff_planner_unlock know
- * how the lock is held.
+ * pass), -1 with err. The lock is the "planner" lease row (lease.h), which
+ * this pass writes (renewing it while we hold it) and keeps after commit,
+ * so the other instances' passes skip until it runs out; two instances
+ * taking it at once on different Galera nodes conflict at certification,
+ * and the loser's retry finds it held. GET_LOCK excluded only passes on
+ * the same node.
  */
 static int
-handoff_planner_lock(struct store_tx *tx, struct cbd_err *err)
+handoff_planner_lock(struct store_tx *tx, const struct config *cfg,
+		     struct cbd_err *err)
 {
-	struct store_rows *r;
-	int held;
-
-	r = store_query(tx, err, "SELECT GET_LOCK('callbackd_planner', 0)", "");
-	if (r == NULL)
-		return -1;
-	held = store_rows_int(r, 0, 0, 0) == 1;
-	store_rows_free(r);
-	return held;
-}
-
-static void
-handoff_planner_unlock(struct store_tx *tx)
-{
-	struct cbd_err scratch;
-
-	memset(&scratch, 0, sizeof(scratch));
-	if (store_exec_raw(tx, &scratch,
-			   "SELECT RELEASE_LOCK('callbackd_planner')") != 0)
-		cbd_err_clear(&scratch);
+	return lease_take(tx, "planner", 2 * cfg->planner_interval_sec + 30,
+			  err);
 }
 
 /* Candidates: callbacks of agents leaving within the lead time that are
@@ -335,7 +323,7 @@ handoff_planner_pass(struct store_tx *tx, const struct config *cfg,
 	if (handoff_planner_count_overdue(tx, cfg, now, &overdue, err) != 0)
 		return -1;
 	/* One planner at a time across instances; the others skip. */
-	locked = handoff_planner_lock(tx, err);
+	locked = handoff_planner_lock(tx, cfg, err);
 	if (locked < 0)
 		return -1;
 	if (!locked) {
@@ -357,7 +345,6 @@ handoff_planner_pass(struct store_tx *tx, const struct config *cfg,
 			    (json_int_t)overdue);
 	rc = 0;
 out:
-	handoff_planner_unlock(tx);
 	handoff_world_clear(&w);
 	free(ids.v);
 	return rc;

@@ -115,6 +115,13 @@ metrics_add(struct metrics *m, const char *name, const char *help,
 }
 
 void
+metrics_set_total(struct metrics *m, const char *name, const char *help,
+		  uint64_t total)
+{
+	metrics_scalar(m, name, help, 0)->value = (double)total;
+}
+
+void
 metrics_set(struct metrics *m, const char *name, const char *help, double value)
 {
 	metrics_scalar(m, name, help, 1)->value = value;

@@ -324,6 +324,7 @@ outbox_claim_work(struct store_tx *tx, void *arg, struct cbd_err *err)
 	struct store_rows *r;
 	char *sql = NULL;
 	size_t n, len = 0;
+	int64_t n2;
 	FILE *f;
 	int rc = -1;
 
@@ -374,10 +375,16 @@ outbox_claim_work(struct store_tx *tx, void *arg, struct cbd_err *err)
 		/* Ids are integers read from our own table, never input. */
 		fprintf(f, "%s%lld", i + 1 == n ? "" : ",", (long long)m->id);
 	}
-	fprintf(f, ")");
+	fprintf(f, ") AND status = 'pending'");
 	fclose(f);
-	if (store_exec_built(tx, err, sql, "i",
-			     c->now + outbox_lease_sec(cfg)) >= 0)
+	/* Every locked row must change (attempts always does): on Galera
+	 * that change is what keeps another node's dispatcher from claiming
+	 * the same messages, and a row that no longer matches means one did. */
+	n2 = store_exec_built(tx, err, sql, "i",
+			      c->now + outbox_lease_sec(cfg));
+	if (n2 >= 0 && (size_t)n2 != n)
+		n2 = store_conflict(tx, err, "outbox claim");
+	if (n2 >= 0)
 		rc = 0;
 	free(sql);
 	store_rows_free(r);

@@ -3,11 +3,14 @@
  *
  * A claim moves a callback to in_progress with claimed_by and lease_until
  * set; the row lock plus SKIP LOCKED make concurrent claims safe across
- * threads and daemon instances. An outcome ends the attempt: the state
- * leaves in_progress in the same statement that checks it was there, so a
- * second outcome for one attempt finds nothing to end (409). A claim whose
- * lease runs out without an outcome goes back to the queue, with an audit
- * event saying so.
+ * threads and daemon instances on one database server. On a Galera cluster
+ * row locks do not reach other nodes: there the claim's change of state is
+ * what makes two nodes' claims of one row conflict at certification, and
+ * the loser is run again by the store (see queue_take). An outcome ends the
+ * attempt: the state leaves in_progress in the same statement that checks it
+ * was there, so a second outcome for one attempt finds nothing to end (409). A
+ * claim whose lease runs out without an outcome goes back to the queue, with an
+ * audit event saying so.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -62,20 +65,32 @@ queue_answer(struct store_tx *tx, const struct config *cfg, int64_t id,
 	return 0;
 }
 
+/*
+ * Claim callback id for agent_id. The row was locked and found open (or
+ * already ours: was_open 0); the UPDATE names the states it expects and
+ * must change the row. On Galera the lock excluded only claimers on this
+ * node: the state change is what certification compares, and a row that
+ * no longer matches means another node's claim won, so the store retries.
+ */
 static int
 queue_take(struct store_tx *tx, const struct config *cfg, int64_t id,
-	   int64_t case_id, int64_t agent_id, const char *actor,
+	   int64_t case_id, int64_t agent_id, const char *actor, int was_open,
 	   struct cbd_err *err)
 {
-	int64_t now = clock_now();
+	int64_t now = clock_now(), n;
 
-	if (store_exec(tx, err,
+	n = store_exec(tx, err,
 		       "UPDATE callbacks SET state = 'in_progress', "
 		       "claimed_by = ?, lease_until = ?, updated_at = ? WHERE "
-		       "id = ?",
-		       "iiii", agent_id, now + cfg->claim_lease_sec, now,
-		       id) < 0)
+		       "id = ? AND (state IN ('pending','scheduled',"
+		       "'retry_wait') OR (state = 'in_progress' AND "
+		       "claimed_by = ?))",
+		       "iiiii", agent_id, now + cfg->claim_lease_sec, now, id,
+		       agent_id);
+	if (n < 0)
 		return -1;
+	if (was_open && n != 1)
+		return store_conflict(tx, err, "claim");
 	return callback_event(
 		tx, case_id, id, "claimed", actor,
 		json_pack("{s:I, s:I}", "agent_id", (json_int_t)agent_id,
@@ -114,7 +129,7 @@ queue_claim_next(struct store_tx *tx, const struct config *cfg,
 	case_id = store_rows_int(r, 0, 1, 0);
 	store_rows_free(r);
 	snprintf(actor, sizeof(actor), "agent:%lld", (long long)agent_id);
-	if (queue_take(tx, cfg, id, case_id, agent_id, actor, err) != 0)
+	if (queue_take(tx, cfg, id, case_id, agent_id, actor, 1, err) != 0)
 		return -1;
 	log_info("callback claimed", "id=%lld agent=%lld", (long long)id,
 		 (long long)agent_id);
@@ -167,7 +182,8 @@ queue_claim(struct store_tx *tx, const struct config *cfg, int64_t id,
 			    "a callback that is %s cannot be claimed", state);
 		goto out;
 	}
-	if (queue_take(tx, cfg, id, case_id, claimer, who->actor, err) != 0 ||
+	if (queue_take(tx, cfg, id, case_id, claimer, who->actor,
+		       strcmp(state, "in_progress") != 0, err) != 0 ||
 	    queue_answer(tx, cfg, id, out, err) != 0)
 		goto out;
 	rc = 0;
@@ -415,11 +431,16 @@ queue_expire_leases(struct store_tx *tx, int *n, struct cbd_err *err)
 				    : store_rows_int(r, i, 3, 0) ? "pending"
 								 : "scheduled";
 
-		if (store_exec(tx, err,
-			       "UPDATE callbacks SET state = ?, claimed_by = "
-			       "NULL, lease_until = NULL, updated_at = ? WHERE "
-			       "id = ?",
-			       "sii", state, now, id) < 0 ||
+		int64_t changed = store_exec(
+			tx, err,
+			"UPDATE callbacks SET state = ?, claimed_by = NULL, "
+			"lease_until = NULL, updated_at = ? WHERE id = ? AND "
+			"state = 'in_progress'",
+			"sii", state, now, id);
+
+		if (changed == 0)
+			changed = store_conflict(tx, err, "lease expiry");
+		if (changed < 0 ||
 		    callback_event(
 			    tx, store_rows_int(r, i, 1, 0), id, "lease_expired",
 			    "system",

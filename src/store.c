@@ -12,13 +12,26 @@
  *
  * Failures are sorted where they are seen:
  *  - deadlock (1213) and lock wait timeout (1205): the whole work function
- *    runs again, a bounded number of times;
+ *    runs again, up to db_max_attempts times, with jittered exponential
+ *    backoff. On Galera a certification conflict is a 1213 too, at COMMIT
+ *    or on whatever statement follows the abort, and they are frequent
+ *    under contention, hence the larger budget;
  *  - a lost or refused connection (2002, 2006, 2013 ...) before COMMIT: the
  *    transaction did not happen, so reconnect and run it again once; at or
  *    after COMMIT the outcome is unknown and the client gets 503;
+ *  - a Galera node that is not ready (1047 while it joins or has lost the
+ *    primary component, 1180 at COMMIT): 503 + Retry-After;
  *  - anything else is the work function's business (1062 -> 409 etc.).
  * While the database is down each worker tries to reconnect at most once a
  * second and answers the rest with 503 + Retry-After at once.
+ *
+ * The one rule that makes this safe: a transaction in which a statement
+ * failed (other than a duplicate key, which MariaDB undoes alone and work
+ * functions handle) is never committed, whatever the work function
+ * returned. After an abort the server has already rolled the transaction
+ * back, and a COMMIT then "succeeds" with nothing written; a work function
+ * that went on (a best-effort statement, an error swallowed into a
+ * scratch cbd_err) would otherwise answer 200 for work that never happened.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -26,6 +39,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -40,11 +54,12 @@
 #include "store.h"
 #include "xalloc.h"
 
-#define STORE_MAX_ATTEMPTS 6  /* runs of one job on deadlocks */
-#define STORE_STMT_CACHE   96 /* prepared statements kept per connection */
-#define STORE_MAX_PARAMS   32
-#define STORE_CELL_INIT    256 /* first buffer per result cell; grows */
-#define STORE_RECONNECT_MS 1000
+#define STORE_STMT_CACHE     96 /* prepared statements kept per connection */
+#define STORE_MAX_PARAMS     32
+#define STORE_CELL_INIT      256 /* first buffer per result cell; grows */
+#define STORE_RECONNECT_MS   1000
+#define STORE_BACKOFF_MIN_US 2000   /* first retry waits 1..2 ms */
+#define STORE_BACKOFF_MAX_US 200000 /* and none more than 200 ms */
 
 struct store_job {
 	store_work_fn work;
@@ -66,9 +81,21 @@ struct store_tx {
 	int index;
 	MYSQL *conn; /* NULL while disconnected */
 	unsigned last_errno;
+	/* The first failed statement of this transaction (0: none). Set, the
+	 * transaction is never committed. */
+	unsigned poison_errno;
+	int is_galera;        /* the server is a Galera node (wsrep_on) */
+	int said_unready;     /* warned that the node is not ready */
+	int commits_itself;   /* this run's work ends transactions (DDL) */
+	int in_tx;            /* between START TRANSACTION and its end */
+	unsigned seed;        /* rand_r state for backoff jitter */
 	int64_t last_fail_ms; /* when a connect last failed (mono clock) */
 	struct store_stmt cache[STORE_STMT_CACHE];
 	int ncache;
+	/* Statements used once, closed when the transaction has ended (see
+	 * store_stmt_release). */
+	MYSQL_STMT **spent;
+	int nspent, capspent;
 	int in_commit; /* an error now leaves the outcome unknown */
 };
 
@@ -84,6 +111,8 @@ struct store_pool {
 	unsigned port;
 	int nthreads;
 	int queue_max;
+	int max_attempts; /* runs of one job on conflicts */
+	int sync_wait;    /* wsrep_sync_wait; -1: 1 when Galera */
 	pthread_t *threads;
 	struct store_tx *txs;
 	struct event *done_ev; /* loop-owned; activated by workers */
@@ -103,6 +132,10 @@ struct store_pool {
 	atomic_int in_use;
 	atomic_int connected;
 	atomic_uint_fast64_t db_errors;
+	atomic_uint_fast64_t conflicts;   /* 1213: deadlocks, certification */
+	atomic_uint_fast64_t retries;     /* transactions run again */
+	atomic_uint_fast64_t exhausted;   /* gave up after max_attempts */
+	atomic_uint_fast64_t unavailable; /* 1047/1180: node not ready */
 };
 
 static int
@@ -120,9 +153,84 @@ store_errno_is_retry(unsigned e)
 	return e == ER_LOCK_DEADLOCK || e == ER_LOCK_WAIT_TIMEOUT;
 }
 
+/*
+ * A statement that failed alone and leaves the transaction as it was: a
+ * duplicate key (MariaDB undoes just that statement; work functions turn it
+ * into 409 or an idempotent replay), or DDL finding its object already
+ * there (DDL commits before it runs, so there is no transaction to doom;
+ * migrations treat it as "done already").
+ */
+static int
+store_errno_is_benign(unsigned e)
+{
+	return e == ER_DUP_ENTRY || e == ER_TABLE_EXISTS_ERROR ||
+	       e == ER_DUP_FIELDNAME || e == ER_DUP_KEYNAME;
+}
+
+/* A Galera node that cannot take work now: 1047 "WSREP has not yet
+ * prepared node for application use" (joining, or not in the primary
+ * component) and 1180 "Got error ... during COMMIT" from the provider. */
+static int
+store_errno_is_unready(unsigned e)
+{
+	return e == ER_UNKNOWN_COM_ERROR || e == ER_ERROR_DURING_COMMIT;
+}
+
+/* The problem a client sees for MariaDB error e. */
+static void
+store_err_for(unsigned e, struct cbd_err *err)
+{
+	if (store_errno_is_conn(e) || e == 0) {
+		cbd_err_set(err, 503, "database-unavailable", "",
+			    "the database is not reachable; try again shortly");
+		err->retry_after_sec = 2;
+	} else if (store_errno_is_unready(e)) {
+		cbd_err_set(
+			err, 503, "database-unavailable", "",
+			"the database node is not ready; try again shortly");
+		err->retry_after_sec = 2;
+	} else if (store_errno_is_retry(e)) {
+		cbd_err_set(err, 503, "busy", "",
+			    "too much contention; try again");
+		err->retry_after_sec = 1;
+	} else if (e == ER_DUP_ENTRY) {
+		cbd_err_set(err, 409, "conflict", "", "that already exists");
+	} else {
+		cbd_err_set(err, 500, "internal", "", "internal error");
+	}
+}
+
+/* Close the statements store_stmt_release kept; between transactions. */
+static void
+store_close_spent(struct store_tx *tx)
+{
+	for (int i = 0; i < tx->nspent; i++)
+		mysql_stmt_close(tx->spent[i]);
+	tx->nspent = 0;
+}
+
+/*
+ * A statement used once (built SQL, or the cache is full) is closed only
+ * after the transaction ends. COM_STMT_CLOSE gets no reply from the server,
+ * yet Galera delivers a pending certification abort to whatever command
+ * comes next: sent mid-transaction, a close would swallow the abort, and
+ * the COMMIT after it would "succeed" with nothing written.
+ */
+static void
+store_stmt_release(struct store_tx *tx, MYSQL_STMT *st)
+{
+	if (tx->nspent == tx->capspent) {
+		tx->capspent = tx->capspent ? tx->capspent * 2 : 16;
+		tx->spent = xrealloc(tx->spent,
+				     (size_t)tx->capspent * sizeof(*tx->spent));
+	}
+	tx->spent[tx->nspent++] = st;
+}
+
 static void
 store_disconnect(struct store_tx *tx)
 {
+	store_close_spent(tx);
 	for (int i = 0; i < tx->ncache; i++)
 		mysql_stmt_close(tx->cache[i].stmt);
 	tx->ncache = 0;
@@ -139,26 +247,86 @@ store_fail(struct store_tx *tx, struct cbd_err *err, unsigned e,
 	   const char *what, const char *msg)
 {
 	tx->last_errno = e;
+	if (!store_errno_is_benign(e) && tx->poison_errno == 0)
+		tx->poison_errno = e != 0 ? e : CR_UNKNOWN_ERROR;
 	atomic_fetch_add(&tx->pool->db_errors, 1);
-	if (store_errno_is_conn(e) || e == 0) {
-		cbd_err_set(err, 503, "database-unavailable", "",
-			    "the database is not reachable; try again shortly");
-		err->retry_after_sec = 2;
-	} else if (store_errno_is_retry(e)) {
-		cbd_err_set(err, 503, "busy", "",
-			    "too much contention; try again");
-		err->retry_after_sec = 1;
-	} else if (e == ER_DUP_ENTRY) {
-		cbd_err_set(err, 409, "conflict", "", "that already exists");
-	} else {
-		cbd_err_set(err, 500, "internal", "", "internal error");
-	}
-	if (e == ER_DUP_ENTRY || store_errno_is_retry(e))
+	if (e == ER_LOCK_DEADLOCK)
+		atomic_fetch_add(&tx->pool->conflicts, 1);
+	if (store_errno_is_unready(e))
+		atomic_fetch_add(&tx->pool->unavailable, 1);
+	store_err_for(e, err);
+	if (store_errno_is_unready(e) && !tx->said_unready) {
+		/* Once per outage and worker: the dispatchers poll often. */
+		tx->said_unready = 1;
+		log_warn("database node not ready",
+			 "worker=%d what=%s errno=%u error=\"%s\"", tx->index,
+			 what, e, msg);
+	} else if (store_errno_is_unready(e))
+		log_debug("database node not ready", "what=%s errno=%u", what,
+			  e);
+	else if (store_errno_is_benign(e) || store_errno_is_retry(e))
 		log_debug("sql failed", "what=%s errno=%u error=\"%s\"", what,
 			  e, msg);
 	else
 		log_error("sql failed", "what=%s errno=%u error=\"%s\"", what,
 			  e, msg);
+}
+
+/*
+ * Is the server a Galera node? wsrep_on alone is ON in a server built with
+ * Galera support but started without a provider, so ask for both. SHOW is
+ * answered even by a node that is still joining.
+ */
+static int
+store_detect_galera(MYSQL *c)
+{
+	MYSQL_RES *res;
+	MYSQL_ROW row;
+	int on = 0, provider = 0;
+
+	if (mysql_query(c, "SHOW VARIABLES WHERE Variable_name IN "
+			   "('wsrep_on', 'wsrep_provider')") != 0)
+		return 0;
+	res = mysql_store_result(c);
+	while (res != NULL && (row = mysql_fetch_row(res)) != NULL) {
+		if (row[0] == NULL || row[1] == NULL)
+			continue;
+		if (!strcmp(row[0], "wsrep_on"))
+			on = !strcasecmp(row[1], "ON");
+		else if (!strcmp(row[0], "wsrep_provider"))
+			provider = row[1][0] != '\0' &&
+				   strcasecmp(row[1], "none") != 0;
+	}
+	if (res != NULL)
+		mysql_free_result(res);
+	return on && provider;
+}
+
+/*
+ * Per-session settings that depend on the server. On Galera, a read on this
+ * node may not yet see a write another node committed a moment ago (a
+ * booking read right after its 201 elsewhere, a key just made): with
+ * wsrep_sync_wait the read first waits until this node has applied every
+ * write committed before it.
+ */
+static int
+store_session_setup(struct store_tx *tx)
+{
+	int wait = tx->pool->sync_wait;
+	char sql[64];
+
+	tx->is_galera = store_detect_galera(tx->conn);
+	if (wait < 0)
+		wait = tx->is_galera ? 1 : 0;
+	if (!tx->is_galera || wait == 0)
+		return 0;
+	snprintf(sql, sizeof(sql), "SET SESSION wsrep_sync_wait = %d", wait);
+	if (mysql_query(tx->conn, sql) != 0) {
+		log_warn("cannot set wsrep_sync_wait", "errno=%u error=\"%s\"",
+			 mysql_errno(tx->conn), mysql_error(tx->conn));
+		return -1;
+	}
+	return 0;
 }
 
 static int
@@ -211,11 +379,17 @@ store_connect(struct store_tx *tx, struct cbd_err *err)
 		}
 		goto fail;
 	}
-	if (tx->last_fail_ms != 0)
-		log_info("database reconnected", "worker=%d", tx->index);
-	tx->last_fail_ms = 0;
 	tx->conn = c;
 	atomic_fetch_add(&p->connected, 1);
+	if (store_session_setup(tx) != 0) {
+		store_disconnect(tx);
+		tx->last_fail_ms = now;
+		goto fail;
+	}
+	if (tx->last_fail_ms != 0)
+		log_info("database reconnected", "worker=%d galera=%d",
+			 tx->index, tx->is_galera);
+	tx->last_fail_ms = 0;
 	return 0;
 fail:
 	tx->last_errno = CR_CONNECTION_ERROR;
@@ -240,6 +414,58 @@ store_exec_raw(struct store_tx *tx, struct cbd_err *err, const char *sql)
 	if (res != NULL)
 		mysql_free_result(res);
 	return 0;
+}
+
+/* Treat this transaction as one that lost a conflict: never committed,
+ * run again whole. */
+static void
+store_doom(struct store_tx *tx, struct cbd_err *err)
+{
+	tx->last_errno = ER_LOCK_DEADLOCK;
+	if (tx->poison_errno == 0)
+		tx->poison_errno = ER_LOCK_DEADLOCK;
+	atomic_fetch_add(&tx->pool->conflicts, 1);
+	cbd_err_clear(err);
+	store_err_for(ER_LOCK_DEADLOCK, err);
+}
+
+/*
+ * Is our transaction still open on the server? On Galera a transaction
+ * aborted by a replicated write learns it from its next command, and not
+ * every command answers with the error: a COM_STMT_PREPARE (a statement
+ * this connection has not prepared yet) is answered normally while the
+ * server rolls the transaction back, and the statements after it then run
+ * on their own, outside any transaction. The server's status flags, sent
+ * with every result, still say so: when they say "not in a transaction"
+ * inside ours, the transaction is doomed as a deadlock would be.
+ */
+static int
+store_tx_gone(struct store_tx *tx, struct cbd_err *err, const char *what)
+{
+	if (!tx->in_tx || tx->commits_itself ||
+	    (tx->conn->server_status & SERVER_STATUS_IN_TRANS))
+		return 0;
+	log_debug("transaction ended under us", "worker=%d what=\"%.60s\"",
+		  tx->index, what);
+	store_doom(tx, err);
+	return 1;
+}
+
+/* After preparing a statement inside a transaction: one cheap statement
+ * that is never a read (no causal wait) to learn whether the prepare
+ * swallowed an abort (see store_tx_gone). Returns 0 if the transaction
+ * lives, -1 with err set if not. */
+static int
+store_probe_tx(struct store_tx *tx, struct cbd_err *err, const char *what)
+{
+	if (!tx->in_tx || tx->commits_itself)
+		return 0;
+	if (mysql_query(tx->conn, "SET @cbd_tx_probe = 1") != 0) {
+		store_fail(tx, err, mysql_errno(tx->conn), "probe",
+			   mysql_error(tx->conn));
+		return -1;
+	}
+	return store_tx_gone(tx, err, what) ? -1 : 0;
 }
 
 /*
@@ -268,6 +494,10 @@ store_prepare(struct store_tx *tx, struct cbd_err *err, const char *sql,
 			   st ? mysql_stmt_error(st) : mysql_error(tx->conn));
 		if (st != NULL)
 			mysql_stmt_close(st);
+		return NULL;
+	}
+	if (store_probe_tx(tx, err, sql) != 0) {
+		mysql_stmt_close(st); /* the transaction is doomed anyway */
 		return NULL;
 	}
 	mysql_stmt_attr_set(st, STMT_ATTR_UPDATE_MAX_LENGTH, &on);
@@ -382,8 +612,8 @@ store_exec(struct store_tx *tx, struct cbd_err *err, const char *sql,
 	if (n < 0)
 		n = 0;
 	if (!is_cached)
-		mysql_stmt_close(st);
-	return n;
+		store_stmt_release(tx, st);
+	return store_tx_gone(tx, err, sql) ? -1 : n;
 }
 
 int64_t
@@ -401,7 +631,9 @@ store_exec_built(struct store_tx *tx, struct cbd_err *err, const char *sql,
 	if (st == NULL)
 		return -1;
 	n = (int64_t)mysql_stmt_affected_rows(st);
-	mysql_stmt_close(st);
+	store_stmt_release(tx, st);
+	if (store_tx_gone(tx, err, sql))
+		return -1;
 	return n < 0 ? 0 : n;
 }
 
@@ -503,17 +735,25 @@ store_batch_chunk(struct store_tx *tx, struct store_batch *b, size_t first,
 		}
 	}
 	st = mysql_stmt_init(tx->conn);
-	if (st == NULL || mysql_stmt_prepare(st, sql, strlen(sql)) != 0 ||
-	    mysql_stmt_bind_param(st, bind) != 0 ||
-	    mysql_stmt_execute(st) != 0) {
+	if (st == NULL || mysql_stmt_prepare(st, sql, strlen(sql)) != 0) {
 		store_fail(tx, err, st ? mysql_stmt_errno(st) : 0, b->head,
 			   st ? mysql_stmt_error(st) : "stmt_init");
 		goto out;
 	}
+	if (store_probe_tx(tx, err, b->head) != 0)
+		goto out;
+	if (mysql_stmt_bind_param(st, bind) != 0 ||
+	    mysql_stmt_execute(st) != 0) {
+		store_fail(tx, err, mysql_stmt_errno(st), b->head,
+			   mysql_stmt_error(st));
+		goto out;
+	}
+	if (store_tx_gone(tx, err, b->head))
+		goto out;
 	rc = 0;
 out:
 	if (st != NULL)
-		mysql_stmt_close(st);
+		store_stmt_release(tx, st);
 	free(sql);
 	free(bind);
 	free(lens);
@@ -561,6 +801,26 @@ unsigned
 store_errno(const struct store_tx *tx)
 {
 	return tx->last_errno;
+}
+
+void
+store_commits_itself(struct store_tx *tx)
+{
+	tx->commits_itself = 1;
+}
+
+unsigned
+store_failed_errno(const struct store_tx *tx)
+{
+	return tx->poison_errno;
+}
+
+int
+store_conflict(struct store_tx *tx, struct cbd_err *err, const char *what)
+{
+	log_debug("conflict seen by rows affected", "what=\"%s\"", what);
+	store_doom(tx, err);
+	return -1;
 }
 
 int
@@ -655,6 +915,9 @@ store_vquery(struct store_tx *tx, struct cbd_err *err, const char *sql,
 			   mysql_stmt_error(st));
 		store_rows_free(r);
 		r = NULL;
+	} else if (store_tx_gone(tx, err, sql)) {
+		store_rows_free(r);
+		r = NULL;
 	}
 out:
 	if (r == NULL)
@@ -662,7 +925,7 @@ out:
 	else {
 		mysql_stmt_free_result(st);
 		if (!is_cached)
-			mysql_stmt_close(st);
+			store_stmt_release(tx, st);
 	}
 	if (meta != NULL)
 		mysql_free_result(meta);
@@ -770,47 +1033,99 @@ store_rows_free(struct store_rows *r)
 }
 
 /*
+ * One run of work in a transaction. The work function's answer decides
+ * between COMMIT and ROLLBACK only if no statement failed on the way (see
+ * the design note): a poisoned transaction is rolled back and reported by
+ * its first error, so the retry logic sees the deadlock that caused it.
+ */
+static int
+store_attempt(struct store_tx *tx, store_work_fn work, void *arg,
+	      struct cbd_err *err)
+{
+	int rc;
+
+	if (store_exec_raw(tx, err, "START TRANSACTION") != 0)
+		return -1;
+	tx->in_tx = 1;
+	rc = work(tx, arg, err);
+	if (rc == 0 && tx->poison_errno != 0) {
+		log_warn("not committing after a failed statement",
+			 "worker=%d errno=%u", tx->index, tx->poison_errno);
+		cbd_err_clear(err);
+		store_err_for(tx->poison_errno, err);
+		rc = -1;
+	}
+	/* Nothing failed that we saw; check the transaction is still ours
+	 * before committing it (see store_tx_gone). */
+	if (rc == 0 && store_tx_gone(tx, err, "COMMIT"))
+		rc = -1;
+	if (rc == 0) {
+		tx->in_commit = 1;
+		if (mysql_commit(tx->conn) != 0) {
+			store_fail(tx, err, mysql_errno(tx->conn), "COMMIT",
+				   mysql_error(tx->conn));
+			rc = -1;
+		}
+	} else if (tx->conn != NULL) {
+		unsigned e =
+			tx->poison_errno ? tx->poison_errno : tx->last_errno;
+		if (!store_errno_is_conn(e) && mysql_rollback(tx->conn) != 0)
+			tx->last_errno = mysql_errno(tx->conn);
+	}
+	tx->in_tx = 0;
+	store_close_spent(tx);
+	return rc;
+}
+
+/* Sleep before run attempt+1: exponential, with full jitter in the upper
+ * half so that nodes that collided once do not collide again in step. */
+static void
+store_backoff(struct store_tx *tx, int attempt)
+{
+	unsigned cap = STORE_BACKOFF_MIN_US;
+
+	for (int i = 0; i < attempt && cap < STORE_BACKOFF_MAX_US; i++)
+		cap *= 2;
+	if (cap > STORE_BACKOFF_MAX_US)
+		cap = STORE_BACKOFF_MAX_US;
+	usleep(cap / 2 + (unsigned)rand_r(&tx->seed) % (cap / 2));
+}
+
+/*
  * Run one job to completion on tx: connect if needed, run the work function
- * in a transaction, retry on deadlocks and on a connection lost before
- * COMMIT.
+ * in a transaction, retry on deadlocks and conflicts and on a connection
+ * lost before COMMIT.
  */
 static void
 store_run_job(struct store_tx *tx, store_work_fn work, void *arg, int *rcp,
 	      struct cbd_err *err)
 {
+	struct store_pool *p = tx->pool;
 	int conn_retries = 0;
 	int rc = -1;
 
-	for (int attempt = 0; attempt < STORE_MAX_ATTEMPTS; attempt++) {
+	for (int attempt = 0;; attempt++) {
+		unsigned e;
+
 		cbd_err_clear(err);
 		tx->last_errno = 0;
+		tx->poison_errno = 0;
 		tx->in_commit = 0;
+		tx->commits_itself = 0;
 		if (store_connect(tx, err) != 0) {
 			rc = -1;
 			break;
 		}
-		if (store_exec_raw(tx, err, "START TRANSACTION") != 0) {
-			rc = -1;
-		} else {
-			rc = work(tx, arg, err);
-			if (rc == 0) {
-				tx->in_commit = 1;
-				if (mysql_commit(tx->conn) != 0) {
-					store_fail(tx, err,
-						   mysql_errno(tx->conn),
-						   "COMMIT",
-						   mysql_error(tx->conn));
-					rc = -1;
-				}
-			} else if (tx->conn != NULL &&
-				   !store_errno_is_conn(tx->last_errno)) {
-				if (mysql_rollback(tx->conn) != 0)
-					tx->last_errno = mysql_errno(tx->conn);
-			}
-		}
-		if (rc == 0)
+		rc = store_attempt(tx, work, arg, err);
+		if (rc == 0) {
+			if (tx->said_unready)
+				log_info("database node ready again",
+					 "worker=%d", tx->index);
+			tx->said_unready = 0;
 			break;
-		if (store_errno_is_conn(tx->last_errno)) {
+		}
+		e = tx->poison_errno ? tx->poison_errno : tx->last_errno;
+		if (store_errno_is_conn(e)) {
 			store_disconnect(tx);
 			/* Only a transaction that never reached COMMIT is
 			 * known not to have happened: run it again once. */
@@ -822,11 +1137,17 @@ store_run_job(struct store_tx *tx, store_work_fn work, void *arg, int *rcp,
 			err->retry_after_sec = 2;
 			break;
 		}
-		if (!store_errno_is_retry(tx->last_errno))
+		if (!store_errno_is_retry(e))
 			break;
-		/* Deadlock: back off a little, with jitter, and run again. */
-		usleep((useconds_t)(1000 * (1 << attempt) +
-				    (unsigned)rand() % 1000));
+		if (attempt + 1 >= p->max_attempts) {
+			atomic_fetch_add(&p->exhausted, 1);
+			log_warn("transaction retries exhausted",
+				 "worker=%d attempts=%d errno=%u", tx->index,
+				 attempt + 1, e);
+			break;
+		}
+		atomic_fetch_add(&p->retries, 1);
+		store_backoff(tx, attempt);
 	}
 	*rcp = rc;
 }
@@ -875,6 +1196,7 @@ store_worker_main(void *varg)
 		event_active(p->done_ev, EV_READ, 0);
 	}
 	store_disconnect(tx);
+	free(tx->spent);
 	mysql_thread_end();
 	return NULL;
 }
@@ -907,17 +1229,26 @@ store_opt(const char *s)
 	return s != NULL && s[0] != '\0' ? xstrdup(s) : NULL;
 }
 
-struct store_pool *
-store_pool_new(struct event_base *base, const struct config *cfg)
+/* The connection settings both kinds of pool share. */
+static void
+store_pool_conf(struct store_pool *p, const struct config *cfg)
 {
-	struct store_pool *p = xcalloc(1, sizeof(*p));
-
 	p->host = store_opt(cfg->db_host);
 	p->socket = store_opt(cfg->db_socket);
 	p->user = store_opt(cfg->db_user);
 	p->password = store_opt(cfg->db_password);
 	p->dbname = store_opt(cfg->db_name);
 	p->port = (unsigned)cfg->db_port;
+	p->max_attempts = cfg->db_max_attempts > 0 ? cfg->db_max_attempts : 1;
+	p->sync_wait = cfg->db_sync_wait;
+}
+
+struct store_pool *
+store_pool_new(struct event_base *base, const struct config *cfg)
+{
+	struct store_pool *p = xcalloc(1, sizeof(*p));
+
+	store_pool_conf(p, cfg);
 	p->nthreads = cfg->store_threads;
 	p->queue_max = cfg->store_queue_max;
 	pthread_mutex_init(&p->mu, NULL);
@@ -928,6 +1259,8 @@ store_pool_new(struct event_base *base, const struct config *cfg)
 	for (int i = 0; i < p->nthreads; i++) {
 		p->txs[i].pool = p;
 		p->txs[i].index = i;
+		p->txs[i].seed = (unsigned)clock_mono_ms() ^
+				 (unsigned)getpid() ^ (unsigned)i * 2654435761u;
 		if (pthread_create(&p->threads[i], NULL, store_worker_main,
 				   &p->txs[i]) != 0)
 			log_fatal("cannot start store thread", "errno=%d",
@@ -1011,6 +1344,23 @@ store_db_errors(const struct store_pool *p)
 	return atomic_load(&((struct store_pool *)p)->db_errors);
 }
 
+void
+store_stats(const struct store_pool *p, struct store_stats *st)
+{
+	struct store_pool *q = (struct store_pool *)p;
+
+	st->conflicts = atomic_load(&q->conflicts);
+	st->retries = atomic_load(&q->retries);
+	st->exhausted = atomic_load(&q->exhausted);
+	st->unavailable = atomic_load(&q->unavailable);
+}
+
+int
+store_is_galera(const struct store_tx *tx)
+{
+	return tx->is_galera;
+}
+
 int
 store_run_once(const struct config *cfg, store_work_fn work, void *arg,
 	       struct cbd_err *err)
@@ -1021,15 +1371,12 @@ store_run_once(const struct config *cfg, store_work_fn work, void *arg,
 
 	memset(&p, 0, sizeof(p));
 	memset(&tx, 0, sizeof(tx));
-	p.host = store_opt(cfg->db_host);
-	p.socket = store_opt(cfg->db_socket);
-	p.user = store_opt(cfg->db_user);
-	p.password = store_opt(cfg->db_password);
-	p.dbname = store_opt(cfg->db_name);
-	p.port = (unsigned)cfg->db_port;
+	store_pool_conf(&p, cfg);
 	tx.pool = &p;
+	tx.seed = (unsigned)clock_mono_ms() ^ (unsigned)getpid();
 	store_run_job(&tx, work, arg, &rc, err);
 	store_disconnect(&tx);
+	free(tx.spent);
 	free(p.host);
 	free(p.socket);
 	free(p.user);
