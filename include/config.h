@@ -39,6 +39,8 @@ struct config {
 	char *listen_addr;
 	int listen_port;
 	char *public_url;
+	char *web_dir;           /* the console's files; "" for none */
+	char *web_embed_origins; /* may frame /book (space separated) */
 	int max_body_bytes;
 	int request_timeout_sec;
 	int shutdown_grace_sec;

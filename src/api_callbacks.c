@@ -350,6 +350,28 @@ api_callbacks_ics_work(struct store_tx *tx, struct http_req *r,
 	return 0;
 }
 
+/* What a customer may see of the messages: the texts and e-mails sent to
+ * them, without the delivery errors (which name the service's own
+ * gateways); webhooks go to the company, not to them. */
+static void
+api_callbacks_customer_messages(json_t *items)
+{
+	size_t i = 0;
+
+	while (i < json_array_size(items)) {
+		json_t *m = json_array_get(items, i);
+		const char *ch =
+			json_string_value(json_object_get(m, "channel"));
+
+		if (ch == NULL || strcmp(ch, "webhook") == 0) {
+			json_array_remove(items, i);
+			continue;
+		}
+		json_object_set_new(m, "last_error", json_null());
+		i++;
+	}
+}
+
 static int
 api_callbacks_messages_work(struct store_tx *tx, struct http_req *r,
 			    struct cbd_err *err)
@@ -364,6 +386,8 @@ api_callbacks_messages_work(struct store_tx *tx, struct http_req *r,
 	json_decref(cb);
 	if (outbox_list(tx, http_param_id(r, 0), &items, err) != 0)
 		return -1;
+	if (r->role == HTTP_ROLE_CUSTOMER)
+		api_callbacks_customer_messages(items);
 	http_reply_json(r, 200, json_pack("{s:o}", "items", items));
 	return 0;
 }
@@ -387,7 +411,7 @@ const struct http_route api_callbacks_routes[] = {
 	  api_callbacks_delete_work },
 	{ EVHTTP_REQ_GET, "/v1/callbacks/:id/invite.ics", API_CALLBACK_ROLES, 0,
 	  "callbacks_invite", api_callbacks_id_parse, api_callbacks_ics_work },
-	{ EVHTTP_REQ_GET, "/v1/callbacks/:id/messages", HTTP_ROLES_STAFF, 0,
+	{ EVHTTP_REQ_GET, "/v1/callbacks/:id/messages", API_CALLBACK_ROLES, 0,
 	  "callbacks_messages", api_callbacks_id_parse,
 	  api_callbacks_messages_work },
 	{ 0, NULL, 0, 0, NULL, NULL, NULL },

@@ -48,6 +48,12 @@ static const struct config_key config_keys[] = {
 	INT(listen_port, "8080", 1, 65535, "TCP port of the HTTP API"),
 	STR(public_url, "http://127.0.0.1:8080",
 	    "base URL customers' links point at"),
+	STR(web_dir, CBD_WEB_DIR,
+	    "directory of the web console's pages and files, read at start"
+	    " (empty: no console)"),
+	STR(web_embed_origins, "",
+	    "origins (https://shop.example) whose pages may frame the book"
+	    " page, space separated"),
 	INT(max_body_bytes, "65536", 1024, 16777216,
 	    "largest request body accepted (larger: 413)"),
 	INT(request_timeout_sec, "30", 1, 3600,
@@ -512,6 +518,32 @@ config_is_closed_day(const struct config *c, int yyyymmdd)
 		       config_cmp_int) != NULL;
 }
 
+/* Space-separated origins, as a Content-Security-Policy source list takes
+ * them: scheme://host[:port] and nothing that could end the directive. */
+static int
+config_check_origins(const char *list, struct cbd_err *err)
+{
+	const char *p = list;
+
+	while (*(p += strspn(p, " ")) != '\0') {
+		size_t n = strcspn(p, " ");
+		int is_http = strncmp(p, "http://", 7) == 0 ||
+			      strncmp(p, "https://", 8) == 0;
+		size_t ok = strspn(p, "abcdefghijklmnopqrstuvwxyz"
+				      "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+				      ".-:/[]*");
+		if (!is_http || ok < n || p[n - 1] == '/') {
+			cbd_err_set(err, 400, "invalid-config",
+				    "web_embed_origins",
+				    "web_embed_origins must be origins such "
+				    "as https://shop.example, space separated");
+			return -1;
+		}
+		p += n;
+	}
+	return 0;
+}
+
 static int
 config_check(const struct config *c, struct cbd_err *err)
 {
@@ -537,6 +569,8 @@ config_check(const struct config *c, struct cbd_err *err)
 			return -1;
 		netaddr_list_free(l);
 	}
+	if (config_check_origins(c->web_embed_origins, err) != 0)
+		return -1;
 	if (strcmp(c->sms_mode, "off") && strcmp(c->sms_mode, "webhook") &&
 	    strcmp(c->sms_mode, "twilio")) {
 		cbd_err_set(err, 400, "invalid-config", "sms_mode",

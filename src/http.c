@@ -34,6 +34,7 @@
 #include "netaddr.h"
 #include "store.h"
 #include "valid.h"
+#include "web.h"
 #include "xalloc.h"
 
 /* evhttp's own hard cap; our per-route limits answer with problem+json
@@ -49,6 +50,7 @@ struct http_server {
 	struct evhttp *evh;
 	struct listener *listener;
 	struct netaddr_list *trusted; /* proxies whose client header counts */
+	struct web *web;              /* the console's pages and files */
 	int inflight;
 	int is_draining;
 };
@@ -1100,6 +1102,22 @@ http_read_idem_key(struct http_job *j, struct evkeyvalq *in)
 	return 0;
 }
 
+/* The console's pages and files (web.c) answer for themselves; the
+ * request is counted and freed here. 1 when answered. */
+static int
+http_web_answered(struct http_server *s, struct http_job *j)
+{
+	int status = web_handle(s->web, j->ev, j->r.req_id);
+
+	if (status == 0)
+		return 0;
+	metrics_request(s->metrics, "web", status,
+			clock_mono_ms() - j->r.start_mono_ms);
+	s->inflight--;
+	http_job_free(j);
+	return 1;
+}
+
 /* Loop thread: everything up to the store job, one step after another;
  * a step that fails has answered. */
 static void
@@ -1127,6 +1145,8 @@ http_dispatch(struct evhttp_request *ev, void *arg)
 		http_finish(j, &err);
 		return;
 	}
+	if (http_web_answered(s, j))
+		return;
 	if (http_route_find(s, j) != 0 || http_read_body(s, j) != 0 ||
 	    http_check_credentials(j, in) != 0)
 		return;
@@ -1174,6 +1194,7 @@ http_server_new(struct event_base *base, const struct config *cfg,
 					&err);
 	if (s->trusted == NULL)
 		log_fatal("bad trusted_proxies", "error=\"%s\"", err.detail);
+	s->web = web_new(cfg);
 	s->evh = evhttp_new(base);
 	evhttp_set_allowed_methods(
 		s->evh, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_PUT |
@@ -1230,5 +1251,6 @@ http_server_free(struct http_server *s)
 	evhttp_free(s->evh);
 	listener_free(s->listener);
 	netaddr_list_free(s->trusted);
+	web_free(s->web);
 	free(s);
 }
