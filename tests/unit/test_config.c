@@ -41,6 +41,29 @@ main(void)
 	   "bad log level");
 	ok(config_parse(&c, "sms_mode = pigeon\n", "t", &err) == -1,
 	   "bad sms mode");
+	/* Embed origins become a CSP source list: nothing may end it. (A
+	 * fresh config: the bad sms_mode above stays set.) */
+	config_clear(&c);
+	config_init(&c);
+	ok(config_parse(&c,
+			"web_embed_origins = https://a.example; "
+			"script-src *\n",
+			"t", &err) == -1 &&
+		   strcmp(err.field, "web_embed_origins") == 0,
+	   "embed origin with ';' refused");
+	ok(config_parse(&c, "web_embed_origins = 'unsafe-inline'\n", "t",
+			&err) == -1,
+	   "embed origin that is a keyword refused");
+	ok(config_parse(&c, "web_embed_origins = https://a.example/path\n", "t",
+			&err) == -1,
+	   "embed origin with a path refused");
+	is_int(config_parse(&c,
+			    "web_embed_origins = https://a.example "
+			    " http://b.example:8080\n",
+			    "t", &err),
+	       0, "two embed origins accepted");
+	is_int(config_parse(&c, "web_embed_origins =\n", "t", &err), 0,
+	       "no embed origins accepted");
 	config_clear(&c);
 
 	/* Opening hours, closures and quiet hours are typed once, here. */
