@@ -529,10 +529,16 @@ config_check_origins(const char *list, struct cbd_err *err)
 		size_t n = strcspn(p, " ");
 		int is_http = strncmp(p, "http://", 7) == 0 ||
 			      strncmp(p, "https://", 8) == 0;
-		size_t ok = strspn(p, "abcdefghijklmnopqrstuvwxyz"
-				      "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
-				      ".-:/[]*");
-		if (!is_http || ok < n || p[n - 1] == '/') {
+		const char *host = strstr(p, "://");
+		size_t hn = host != NULL ? n - (size_t)(host + 3 - p) : 0;
+		/* after the scheme: host and port only, no path */
+		size_t ok = host != NULL
+				    ? strspn(host + 3, "abcdefghijklmnop"
+						       "qrstuvwxyzABCDEFG"
+						       "HIJKLMNOPQRSTUVWX"
+						       "YZ0123456789.-:[]*")
+				    : 0;
+		if (!is_http || hn == 0 || ok < hn) {
 			cbd_err_set(err, 400, "invalid-config",
 				    "web_embed_origins",
 				    "web_embed_origins must be origins such "
