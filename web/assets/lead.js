@@ -1,0 +1,203 @@
+// lead.js: the shift lead's console. Coverage by hour in the lead's zone
+// (at-risk and overdue calls highlighted, live through GET /v1/events),
+// handoffs (pick calls or an agent, preview the dry run, write the note,
+// apply, annotate, the audit trail), shifts and time off, calendar import
+// with its per-event report.
+import { api, el, explain, fmtTime, rfc3339 } from './api.js';
+import { requireSession } from './session.js';
+
+const $ = (id) => document.getElementById(id);
+const zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
+let agents = [];
+let reloadTimer = null;
+
+function say(msg, kind = 'problem') {
+  $('problem').replaceChildren(msg ? el('p', { class: kind }, msg) : '');
+}
+const agentName = (id) => (agents.find((a) => a.id === id) || { display_name: `#${id}` }).display_name;
+const fmtHour = (iso) => new Intl.DateTimeFormat(undefined, { weekday: 'short', hour: '2-digit', minute: '2-digit', timeZone: zone }).format(new Date(iso));
+
+async function loadAgents() {
+  const page = await api('GET', '/v1/agents?limit=200');
+  agents = page.items || page;
+}
+
+async function loadCoverage() {
+  try {
+    const c = await api('GET', '/v1/coverage');
+    const now = Date.now();
+    const rows = c.hours.map((hr) => {
+      const risk = hr.at_risk.length > 0;
+      const isNow = Date.parse(hr.hour) <= now && now < Date.parse(hr.hour) + 3600e3;
+      return el('tr', {},
+        el('th', { scope: 'row' }, fmtHour(hr.hour), isNow ? ' (now)' : ''),
+        el('td', { class: hr.on_duty ? 'on' : (hr.unstaffed ? 'risk' : '') }, String(hr.on_duty), hr.unstaffed ? ' — nobody on duty' : ''),
+        el('td', {}, `${hr.booked} / ${hr.capacity}`),
+        el('td', { class: risk ? 'risk' : '' }, risk ? hr.at_risk.map((r) => `call ${r.callback_id} (${agentName(r.owner_id)})`).join(', ') : '—'),
+        el('td', { class: hr.over_capacity.length ? 'risk' : '' }, hr.over_capacity.map((o) => `${agentName(o.agent_id)}: ${o.booked}`).join(', ') || '—'));
+    });
+    $('coverage').replaceChildren(
+      el('p', {}, el('span', { class: c.at_risk_total ? 'badge bad' : 'badge good' }, `${c.at_risk_total} at risk`), ' ',
+        el('span', { class: c.overdue_total ? 'badge bad' : 'badge good' }, `${c.overdue_total} overdue`), ` · times in ${zone}`),
+      el('div', { class: 'scroll' }, el('table', {},
+        el('caption', { class: 'visually-hidden' }, 'Coverage by hour'),
+        el('thead', {}, el('tr', {}, ['Hour', 'On duty', 'Booked / capacity', 'At risk', 'Over capacity'].map((t) => el('th', { scope: 'col' }, t)))),
+        el('tbody', {}, rows))),
+      c.overdue.length ? el('div', {}, el('h3', {}, 'Overdue now'), el('ul', {}, c.overdue.map((o) => el('li', { class: 'card overdue' },
+        el('label', { class: 'inline' }, el('input', { type: 'checkbox', name: 'pick', value: String(o.callback_id) }), ` Call ${o.callback_id}`),
+        ` — ${agentName(o.owner_id)}, ${Math.round((o.late_sec || 0) / 60)} min late`)))) : null);
+  } catch (e) {
+    say(explain(e, zone).message);
+  }
+}
+
+function handoffRequest(dryRun) {
+  const body = { note: { summary: $('ho-summary').value.trim(), next_step: $('ho-next').value.trim(), reason: $('ho-reason').value.trim() }, dry_run: dryRun };
+  const ids = $('ho-ids').value.split(/[\s,]+/).filter(Boolean).map(Number);
+  const picked = [...document.querySelectorAll('input[name=pick]:checked')].map((i) => Number(i.value));
+  const all = [...new Set([...ids, ...picked])];
+  if (all.length) body.callback_ids = all;
+  else if ($('ho-from').value) body.from_agent = Number($('ho-from').value);
+  if ($('ho-to').value) body.to_agent = Number($('ho-to').value);
+  return body;
+}
+
+function planTable(plan) {
+  const row = (m, moves) => el('tr', { class: m.at_risk ? 'risk' : '' },
+    el('td', {}, String(m.callback_id)), el('td', {}, m.due_at ? fmtTime(m.due_at, zone) : ''),
+    el('td', {}, m.from_agent ? agentName(m.from_agent) : ''), el('td', {}, moves ? agentName(m.to_agent) : 'stays'),
+    el('td', {}, m.why, m.at_risk ? ' (at risk)' : ''));
+  return el('div', { class: 'scroll' },
+    el('p', {}, `${plan.counts.moves} move, ${plan.counts.stays} stay, ${plan.counts.at_risk} at risk${plan.dry_run ? ' — preview, nothing changed yet' : ' — done'}.`),
+    el('table', {}, el('caption', { class: 'visually-hidden' }, 'Handoff plan'),
+      el('thead', {}, el('tr', {}, ['Call', 'Due', 'From', 'To', 'Why'].map((t) => el('th', { scope: 'col' }, t)))),
+      el('tbody', {}, plan.moves.map((m) => row(m, true)), plan.stays.map((m) => row(m, false)))));
+}
+
+async function handoff(dryRun) {
+  const body = handoffRequest(dryRun);
+  if (!body.callback_ids && !body.from_agent) return say('Pick calls or an agent to hand over.');
+  try {
+    const plan = await api('POST', '/v1/handoffs', { body });
+    $('ho-plan').replaceChildren(planTable(plan));
+    $('ho-apply').disabled = !dryRun ? true : false;
+    if (!dryRun) { say('Handoff applied. The new owners see your note first.', 'ok'); loadCoverage(); loadAudit(); }
+  } catch (e) {
+    say(explain(e, zone).message);
+  }
+}
+
+async function loadAudit() {
+  try {
+    const page = await api('GET', '/v1/audit?limit=20');
+    $('audit').replaceChildren(...(page.items.length ? page.items.map((x) => {
+      const id = `lann-${x.id}`;
+      const f = el('form', { class: 'card', 'aria-label': `Handoff ${x.id}` },
+        el('p', {}, `${fmtTime(x.at, zone)} · call ${x.callback_id}: ${x.from.display_name} → ${x.to.display_name} by ${x.author} (${x.kind})`),
+        el('p', {}, `Note: ${x.note.summary}${x.note.annotation ? ` — ${x.note.annotation}` : ''}`),
+        el('label', { for: id }, 'Add to the note'), el('input', { type: 'text', id }),
+        el('button', { type: 'submit', class: 'secondary' }, 'Annotate'));
+      f.addEventListener('submit', async (ev) => {
+        ev.preventDefault();
+        try { await api('PATCH', `/v1/handoffs/${x.id}`, { body: { annotation: $(id).value.trim() } }); say('Annotation saved.', 'ok'); loadAudit(); } catch (e) { say(explain(e, zone).message); }
+      });
+      return f;
+    }) : [el('p', {}, 'No handoffs yet.')]));
+  } catch (e) {
+    $('audit').replaceChildren(el('p', {}, explain(e, zone).message));
+  }
+}
+
+function agentOptions(withNone) {
+  return [withNone ? el('option', { value: '' }, withNone) : null, ...agents.map((a) => el('option', { value: String(a.id) }, a.display_name))];
+}
+
+async function timeOff(ev) {
+  ev.preventDefault();
+  try {
+    await api('POST', `/v1/agents/${$('to-agent').value}/time-off`, { body: { from: rfc3339(new Date($('to-from').value)), to: rfc3339(new Date($('to-to').value)), reason: $('to-reason').value.trim() || 'time off' } });
+    say('Time off saved. Calls due then show as at risk until handed over.', 'ok');
+    loadCoverage();
+  } catch (e) {
+    say(explain(e, zone).message);
+  }
+}
+
+async function importIcs(ev) {
+  ev.preventDefault();
+  const file = $('imp-file').files[0];
+  if (!file) return say('Choose an .ics file.');
+  try {
+    const rep = await api('POST', `/v1/shifts/import?dry_run=${$('imp-dry').checked ? 'true' : 'false'}`, { raw: await file.text(), rawType: 'text/calendar' });
+    $('imp-report').replaceChildren(el('p', {}, `${rep.imported} imported, ${rep.rejected} rejected${rep.dry_run ? ' (preview)' : ''}.`),
+      el('div', { class: 'scroll' }, el('table', {}, el('caption', { class: 'visually-hidden' }, 'Import report'),
+        el('thead', {}, el('tr', {}, ['#', 'Event', 'Agent', 'Result'].map((t) => el('th', { scope: 'col' }, t)))),
+        el('tbody', {}, rep.events.map((e) => el('tr', { class: e.status === 'rejected' ? 'risk' : '' },
+          el('td', {}, String(e.index + 1)), el('td', {}, e.uid || ''), el('td', {}, e.agent || ''), el('td', {}, e.status, e.error ? `: ${e.error}` : '')))))));
+    loadCoverage();
+  } catch (e) {
+    say(explain(e, zone).message);
+  }
+}
+
+function field(id, label, input) {
+  return [el('label', { for: id }, label), input];
+}
+
+function build() {
+  $('app').replaceChildren(
+    el('nav', { class: 'tabs', 'aria-label': 'Sections' }, ['coverage', 'handoff', 'audit', 'shifts', 'messages'].map((s) => el('a', { href: `#sec-${s}`, class: 'button secondary' }, s[0].toUpperCase() + s.slice(1)))),
+    el('section', { id: 'sec-coverage', 'aria-labelledby': 'h-coverage' }, el('h2', { id: 'h-coverage' }, 'Coverage'), el('span', { class: 'badge', id: 'live', role: 'status' }, 'Connecting…'), el('div', { id: 'coverage' })),
+    el('section', { id: 'sec-handoff', 'aria-labelledby': 'h-handoff' }, el('h2', { id: 'h-handoff' }, 'Hand off'),
+      el('form', { id: 'ho-form' },
+        field('ho-ids', 'Calls to hand over (ids; or tick overdue calls above)', el('input', { type: 'text', id: 'ho-ids', inputmode: 'numeric' })),
+        field('ho-from', 'Or all open calls of agent', el('select', { id: 'ho-from' }, agentOptions('—'))),
+        field('ho-to', 'To agent', el('select', { id: 'ho-to' }, agentOptions('The best agent on duty'))),
+        field('ho-summary', 'Summary for the next agent', el('textarea', { id: 'ho-summary', required: true })),
+        field('ho-next', 'Next step', el('input', { type: 'text', id: 'ho-next', required: true })),
+        field('ho-reason', 'Reason', el('input', { type: 'text', id: 'ho-reason', required: true })),
+        el('button', { type: 'button', id: 'ho-preview', onclick: () => handoff(true) }, 'Preview'),
+        el('button', { type: 'button', id: 'ho-apply', disabled: true, onclick: () => handoff(false) }, 'Apply')),
+      el('div', { id: 'ho-plan', 'aria-live': 'polite' })),
+    el('section', { id: 'sec-audit', 'aria-labelledby': 'h-audit' }, el('h2', { id: 'h-audit' }, 'Audit trail'), el('div', { id: 'audit' })),
+    el('section', { id: 'sec-shifts', 'aria-labelledby': 'h-shifts' }, el('h2', { id: 'h-shifts' }, 'Shifts and time off'),
+      el('form', { id: 'to-form' },
+        field('to-agent', 'Agent', el('select', { id: 'to-agent' }, agentOptions(null))),
+        field('to-from', 'Away from', el('input', { type: 'datetime-local', id: 'to-from', required: true })),
+        field('to-to', 'Back at', el('input', { type: 'datetime-local', id: 'to-to', required: true })),
+        field('to-reason', 'Reason', el('input', { type: 'text', id: 'to-reason' })),
+        el('button', { type: 'submit' }, 'Save time off')),
+      el('h3', {}, 'Import shifts from a calendar'),
+      el('form', { id: 'imp-form' },
+        field('imp-file', 'Calendar file (.ics)', el('input', { type: 'file', id: 'imp-file', accept: '.ics,text/calendar' })),
+        el('div', { class: 'choice' }, el('input', { type: 'checkbox', id: 'imp-dry', checked: true }), el('label', { for: 'imp-dry' }, 'Preview only')),
+        el('button', { type: 'submit' }, 'Import')),
+      el('div', { id: 'imp-report', 'aria-live': 'polite' })),
+    el('section', { id: 'sec-messages', 'aria-labelledby': 'h-messages' }, el('h2', { id: 'h-messages' }, 'Messages'),
+      el('p', {}, 'Failed and dead messages are shown per call (open a call in the audit trail); a list across all calls and a retry button need an API the service does not have yet.')));
+  $('to-form').addEventListener('submit', timeOff);
+  $('imp-form').addEventListener('submit', importIcs);
+}
+
+function soon() {
+  clearTimeout(reloadTimer);
+  reloadTimer = setTimeout(() => { loadCoverage(); loadAudit(); }, 200);
+}
+
+async function start() {
+  const s = await requireSession(['lead', 'admin']);
+  if (!s) {
+    $('app').replaceChildren(el('p', {}, 'This page is for shift leads. ', el('a', { href: '/signin' }, 'Sign in')));
+    return;
+  }
+  await loadAgents();
+  build();
+  await loadCoverage();
+  await loadAudit();
+  const es = new EventSource('/v1/events');
+  es.addEventListener('callback', soon);
+  es.addEventListener('open', () => { $('live').textContent = 'Live'; });
+  es.addEventListener('error', () => { $('live').textContent = 'Reconnecting…'; });
+}
+
+start();
