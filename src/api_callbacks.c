@@ -392,6 +392,55 @@ api_callbacks_messages_work(struct store_tx *tx, struct http_req *r,
 	return 0;
 }
 
+static int
+api_callbacks_troubled_parse(struct http_req *r, struct cbd_err *err)
+{
+	int64_t limit, before;
+
+	return api_page_parse(r, &limit, &before, err);
+}
+
+/* GET /v1/messages: the messages that failed or gave up, for leads. */
+static int
+api_callbacks_troubled_work(struct store_tx *tx, struct http_req *r,
+			    struct cbd_err *err)
+{
+	int64_t limit, before, last;
+	json_t *items;
+
+	if (api_page_parse(r, &limit, &before, err) != 0 ||
+	    outbox_list_troubled(tx, before, limit, &items, &last, err) != 0)
+		return -1;
+	http_reply_json(r, 200, api_page_wrap(items, limit, last));
+	return 0;
+}
+
+/* A message id as the outbox writes them: a UUID. */
+static int
+api_callbacks_msg_id_parse(struct http_req *r, struct cbd_err *err)
+{
+	const char *s = r->params[0];
+
+	if (s == NULL || strlen(s) != 36 ||
+	    strspn(s, "0123456789abcdef-") != 36) {
+		cbd_err_set(err, 404, "not-found", "id", "no such message");
+		return -1;
+	}
+	return 0;
+}
+
+static int
+api_callbacks_retry_work(struct store_tx *tx, struct http_req *r,
+			 struct cbd_err *err)
+{
+	if (outbox_retry(tx, r->params[0], clock_now(), err) != 0)
+		return -1;
+	http_reply_json(r, 202,
+			json_pack("{s:s, s:s}", "id", r->params[0], "status",
+				  "pending"));
+	return 0;
+}
+
 #define API_CALLBACK_ROLES (HTTP_ROLE_CUSTOMER | HTTP_ROLES_STAFF)
 
 const struct http_route api_callbacks_routes[] = {
@@ -414,5 +463,11 @@ const struct http_route api_callbacks_routes[] = {
 	{ EVHTTP_REQ_GET, "/v1/callbacks/:id/messages", API_CALLBACK_ROLES, 0,
 	  "callbacks_messages", api_callbacks_id_parse,
 	  api_callbacks_messages_work },
+	{ EVHTTP_REQ_GET, "/v1/messages", HTTP_ROLES_LEADS, 0,
+	  "messages_troubled", api_callbacks_troubled_parse,
+	  api_callbacks_troubled_work },
+	{ EVHTTP_REQ_POST, "/v1/messages/:id/retry", HTTP_ROLES_LEADS, 0,
+	  "messages_retry", api_callbacks_msg_id_parse,
+	  api_callbacks_retry_work },
 	{ 0, NULL, 0, 0, NULL, NULL, NULL },
 };

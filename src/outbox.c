@@ -260,6 +260,76 @@ outbox_list(struct store_tx *tx, int64_t callback_id, json_t **out,
 	return 0;
 }
 
+int
+outbox_list_troubled(struct store_tx *tx, int64_t before_id, int64_t limit,
+		     json_t **out, int64_t *last_id, struct cbd_err *err)
+{
+	struct store_rows *r = store_query(
+		tx, err,
+		"SELECT id, msg_id, channel, kind, callback_id, status, "
+		"attempts, due_at, last_error, created_at FROM outbox WHERE "
+		"(status = 'dead' OR (status = 'pending' AND last_error IS NOT "
+		"NULL)) AND (? = 0 OR id < ?) ORDER BY id DESC LIMIT ?",
+		"iii", before_id, before_id, limit);
+	size_t n;
+
+	if (r == NULL)
+		return -1;
+	*out = json_array();
+	n = store_rows_count(r);
+	for (size_t i = 0; i < n; i++) {
+		const char *last = store_rows_str(r, i, 8);
+		json_array_append_new(
+			*out,
+			json_pack("{s:s, s:s, s:s, s:I, s:s, s:I, s:o, s:o, "
+				  "s:o}",
+				  "id", store_rows_str(r, i, 1), "channel",
+				  store_rows_str(r, i, 2), "kind",
+				  store_rows_str(r, i, 3), "callback_id",
+				  (json_int_t)store_rows_int(r, i, 4, 0),
+				  "status", store_rows_str(r, i, 5), "attempts",
+				  (json_int_t)store_rows_int(r, i, 6, 0),
+				  "due_at",
+				  api_time(store_rows_int(r, i, 7, 0), NULL),
+				  "last_error",
+				  last ? json_string(last) : json_null(),
+				  "created_at",
+				  api_time(store_rows_int(r, i, 9, 0), NULL)));
+	}
+	*last_id = (int64_t)n == limit ? store_rows_int(r, n - 1, 0, 0) : 0;
+	store_rows_free(r);
+	return 0;
+}
+
+int
+outbox_retry(struct store_tx *tx, const char *msg_id, int64_t now,
+	     struct cbd_err *err)
+{
+	struct store_rows *r;
+	int64_t n;
+
+	n = store_exec(tx, err,
+		       "UPDATE outbox SET status = 'pending', attempts = 0, "
+		       "due_at = ?, lease_until = 0, last_error = NULL WHERE "
+		       "msg_id = ? AND status = 'dead'",
+		       "is", now, msg_id);
+	if (n != 0)
+		return n > 0 ? 0 : -1;
+	r = store_query(tx, err, "SELECT status FROM outbox WHERE msg_id = ?",
+			"s", msg_id);
+	if (r == NULL)
+		return -1;
+	if (store_rows_count(r) == 0)
+		cbd_err_set(err, 404, "not-found", "id", "no such message");
+	else
+		cbd_err_set(err, 409, "not-dead", "id",
+			    "only a dead message can be sent again; this one "
+			    "is %s",
+			    store_rows_str(r, 0, 0));
+	store_rows_free(r);
+	return -1;
+}
+
 /* ---- the dispatcher ---- */
 
 /* Retry delays after attempt n (1-based), after Svix's schedule. */

@@ -140,6 +140,25 @@ async function importIcs(ev) {
   }
 }
 
+async function loadMessages() {
+  try {
+    const page = await api('GET', '/v1/messages?limit=50');
+    $('messages').replaceChildren(...(page.items.length ? [el('div', { class: 'scroll' }, el('table', {},
+      el('caption', { class: 'visually-hidden' }, 'Failed and dead messages'),
+      el('thead', {}, el('tr', {}, ['Call', 'Message', 'State', 'Last error', ''].map((t) => el('th', { scope: 'col' }, t)))),
+      el('tbody', {}, page.items.map((m) => el('tr', {},
+        el('td', {}, String(m.callback_id)), el('td', {}, `${m.channel} ${m.kind}`),
+        el('td', {}, m.status === 'dead' ? el('span', { class: 'badge bad' }, 'dead') : el('span', { class: 'badge warn' }, `failing, ${m.attempts} tries`)),
+        el('td', {}, m.last_error || ''),
+        el('td', {}, m.status === 'dead' ? el('button', { type: 'button', class: 'secondary', 'aria-label': `Send again: ${m.kind} for call ${m.callback_id}`, onclick: async () => {
+          try { await api('POST', `/v1/messages/${m.id}/retry`); say('Queued to be sent again.', 'ok'); loadMessages(); } catch (e) { say(explain(e, zone).message); }
+        } }, 'Send again') : ''))))))]
+      : [el('p', {}, 'No failed or dead messages.')]));
+  } catch (e) {
+    $('messages').replaceChildren(el('p', {}, explain(e, zone).message));
+  }
+}
+
 function field(id, label, input) {
   return [el('label', { for: id }, label), input];
 }
@@ -174,14 +193,14 @@ function build() {
         el('button', { type: 'submit' }, 'Import')),
       el('div', { id: 'imp-report', 'aria-live': 'polite' })),
     el('section', { id: 'sec-messages', 'aria-labelledby': 'h-messages' }, el('h2', { id: 'h-messages' }, 'Messages'),
-      el('p', {}, 'Failed and dead messages are shown per call (open a call in the audit trail); a list across all calls and a retry button need an API the service does not have yet.')));
+      el('div', { id: 'messages' })));
   $('to-form').addEventListener('submit', timeOff);
   $('imp-form').addEventListener('submit', importIcs);
 }
 
 function soon() {
   clearTimeout(reloadTimer);
-  reloadTimer = setTimeout(() => { loadCoverage(); loadAudit(); }, 200);
+  reloadTimer = setTimeout(() => { loadCoverage(); loadAudit(); loadMessages(); }, 200);
 }
 
 async function start() {
@@ -194,6 +213,7 @@ async function start() {
   build();
   await loadCoverage();
   await loadAudit();
+  await loadMessages();
   const es = new EventSource('/v1/events');
   es.addEventListener('callback', soon);
   es.addEventListener('open', () => { $('live').textContent = 'Live'; });

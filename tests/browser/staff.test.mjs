@@ -1,0 +1,113 @@
+// The staff consoles in a real browser: an agent signed in with a link
+// sees a new booking arrive without reloading, claims it and records the
+// outcome; a lead previews and applies a handoff, and the agent who gets
+// the call sees the lead's note first.
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+
+import { startHarness } from './harness.mjs';
+
+let h;
+before(async () => {
+  h = await startHarness();
+});
+after(async () => {
+  await h?.stop();
+});
+
+async function noSeriousA11yProblems(page, what) {
+  assert.deepEqual(await h.axe(page), [], `${what}: axe found serious or critical violations`);
+}
+
+async function signInWithLink(agent, opts = {}) {
+  const link = await h.api('POST', `/v1/agents/${agent.id}/sign-in-links`, {});
+  assert.match(link.url, /\/signin#/);
+  const page = await h.page(opts);
+  await page.goto(link.url);
+  await page.waitForURL(`${h.url}/agent`);
+  await page.getByRole('status').filter({ hasText: 'Live' }).waitFor();
+  return page;
+}
+
+test("the owner's open console shows a booking without reload; the agent claims and records an outcome", async () => {
+  const alice = await h.agent('alice');
+  const console_ = await signInWithLink(alice);
+  await console_.getByText('Nothing in your queue.').waitFor();
+  await noSeriousA11yProblems(console_, 'agent page');
+  // Marks this document: a reload would lose it.
+  await console_.evaluate(() => { window.notReloaded = true; });
+
+  const customer = await h.page();
+  await customer.goto(`${h.url}/book`);
+  await customer.getByLabel('Your name').fill('Ada Lovelace');
+  await customer.getByLabel('Phone number').fill('+44 20 7946 0999');
+  await customer.getByLabel('What is it about?').fill('Broadband down');
+  await customer.getByRole('button', { name: 'Book the callback' }).click();
+  await customer.getByRole('heading', { name: 'Your callback is booked' }).waitFor();
+
+  const card = console_.getByRole('listitem', { name: 'Call Ada Lovelace' });
+  await card.waitFor();
+  assert.equal(await console_.evaluate(() => window.notReloaded), true, 'shown without a reload');
+  assert.equal(await card.getByRole('link', { name: '+442079460999' }).getAttribute('href'), 'tel:+442079460999');
+  await h.screenshot(console_, 'agent-new-booking');
+
+  await card.getByRole('button', { name: 'Claim the call with Ada Lovelace' }).click();
+  await card.getByText('On the call').waitFor();
+  await noSeriousA11yProblems(console_, 'agent page, on a call');
+  await card.getByRole('button', { name: 'Reached' }).click();
+  await console_.getByText('Nothing in your queue.').waitFor();
+  const q = await h.api('GET', '/v1/me/queue', undefined, alice.key);
+  assert.equal(q.items.length, 0);
+  const cases = await h.api('GET', `/v1/customers?phone=${encodeURIComponent('+442079460999')}`);
+  assert.ok(JSON.stringify(cases).includes('completed'), 'the callback is completed');
+  assert.deepEqual(h.pageErrors, []);
+  await console_.context().close();
+  await customer.context().close();
+});
+
+test('a lead previews and applies a handoff; the next agent sees the note first', async () => {
+  const bob = await h.agent('bob');
+  const carol = await h.agent('carol');
+  const booked = await (await fetch(`${h.url}/v1/callbacks`, {
+    method: 'POST', headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ customer: { name: 'Grace Hopper', phone: '+442079461111', timezone: 'Europe/London' }, topic: 'Compiler licence', when: 'asap' }),
+  })).json();
+  const cb = await h.api('GET', `/v1/callbacks/${booked.id}`);
+  const [from, to] = cb.owner.id === bob.id ? [bob, carol] : [carol, bob];
+  assert.ok([bob.id, carol.id].includes(cb.owner.id), 'booked to bob or carol');
+
+  const leadKey = (await h.api('POST', '/v1/keys', { role: 'lead', name: 'lena' })).key;
+  const lead = await h.page({ wide: true });
+  await lead.goto(`${h.url}/signin`);
+  await lead.getByLabel('Or sign in with an API key').fill(leadKey);
+  await lead.getByRole('button', { name: 'Sign in' }).click();
+  await lead.waitForURL(`${h.url}/lead`);
+  await lead.getByRole('heading', { name: 'Coverage' }).waitFor();
+  await noSeriousA11yProblems(lead, 'lead page');
+
+  await lead.getByLabel('Calls to hand over').fill(String(cb.id));
+  await lead.getByLabel('To agent').selectOption(String(to.id));
+  await lead.getByLabel('Summary for the next agent').fill('Wants the licence moved to the new laptop');
+  await lead.getByLabel('Next step').fill('Send the transfer form');
+  await lead.getByLabel('Reason').fill(`${from.display_name} is at training`);
+  await lead.getByRole('button', { name: 'Preview' }).click();
+  await lead.getByText('1 move, 0 stay').waitFor();
+  assert.equal((await h.api('GET', `/v1/callbacks/${cb.id}`)).owner.id, from.id, 'a preview changes nothing');
+  await h.screenshot(lead, 'lead-handoff-preview');
+  await lead.getByRole('button', { name: 'Apply' }).click();
+  await lead.getByText('Handoff applied').waitFor();
+  assert.equal((await h.api('GET', `/v1/callbacks/${cb.id}`)).owner.id, to.id);
+  await noSeriousA11yProblems(lead, 'lead page, applied');
+
+  const next = await signInWithLink(to);
+  const card = next.getByRole('listitem', { name: 'Call Grace Hopper' });
+  await card.waitFor();
+  // The note comes first: right after the name, before the call's facts.
+  const order = await card.evaluate((li) => [...li.children].map((c) => c.getAttribute('aria-label') || c.tagName));
+  assert.deepEqual(order.slice(0, 3), ['H3', 'Handoff note', 'DL']);
+  assert.match(await card.getByRole('note').innerText(), /Wants the licence moved to the new laptop[\s\S]*Send the transfer form/);
+  await h.screenshot(next, 'agent-handoff-note-first');
+  assert.deepEqual(h.pageErrors, []);
+  await lead.context().close();
+  await next.context().close();
+});
