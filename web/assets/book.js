@@ -102,7 +102,7 @@ function showBooked(cb) {
     el('dl', { class: 'facts' },
       el('dt', {}, 'About'), el('dd', {}, cb.topic),
       el('dt', {}, 'Reference'), el('dd', {}, `#${cb.id}`)),
-    manage ? el('p', {}, el('a', { href: manage, class: 'button', id: 'manage-link' }, 'See, change or cancel this callback')) : null,
+    manage ? el('p', {}, el('a', { href: manage, class: 'button', id: 'manage-link' }, 'See, change or cancel this callback')) : '',
     el('p', { class: 'hint' }, 'We have also sent you this link. Keep it: it is how you change or cancel the call.'));
   $('book-form').hidden = true;
   $('done').hidden = false;

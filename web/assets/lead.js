@@ -45,7 +45,7 @@ async function loadCoverage() {
         el('tbody', {}, rows))),
       c.overdue.length ? el('div', {}, el('h3', {}, 'Overdue now'), el('ul', {}, c.overdue.map((o) => el('li', { class: 'card overdue' },
         el('label', { class: 'inline' }, el('input', { type: 'checkbox', name: 'pick', value: String(o.callback_id) }), ` Call ${o.callback_id}`),
-        ` — ${agentName(o.owner_id)}, ${Math.round((o.late_sec || 0) / 60)} min late`)))) : null);
+        ` — ${o.owner.display_name}${o.owner.on_duty ? '' : ' (off duty)'}, ${o.minutes_late} min late`)))) : '');
   } catch (e) {
     say(explain(e, zone).message);
   }

@@ -24,7 +24,7 @@ export async function requireSession(roles) {
   setCsrfToken(s.csrf_token);
   bar.replaceChildren(
     el('span', {}, `Signed in as ${s.name} (${s.role})`),
-    roles.includes(s.role) ? null : el('a', { href: homeOf(s.role) }, 'Your page'),
+    roles.includes(s.role) ? '' : el('a', { href: homeOf(s.role) }, 'Your page'),
     el('button', { type: 'button', class: 'secondary', id: 'sign-out', onclick: signOut }, 'Sign out'));
   if (!roles.includes(s.role)) return null;
   return s;
