@@ -117,6 +117,10 @@ struct http_req {
 	char *session_token;
 	char *origin;
 	char *set_cookie; /* a Set-Cookie header for the answer (owned) */
+	/* HTTP_F_STREAM routes: Accept names text/event-stream; the
+	 * Last-Event-ID header (or ?last_event_id=), owned. */
+	int accepts_event_stream;
+	char *last_event_id;
 
 	/* Route-private state; freed with ctx_free when set. */
 	void *ctx;

@@ -87,6 +87,7 @@ static const struct {
 	{ 403, "Forbidden" },
 	{ 404, "Not Found" },
 	{ 405, "Method Not Allowed" },
+	{ 406, "Not Acceptable" },
 	{ 409, "Conflict" },
 	{ 410, "Gone" },
 	{ 413, "Content Too Large" },
@@ -294,6 +295,7 @@ http_job_free(struct http_job *j)
 	free(j->r.session_token);
 	free(j->r.origin);
 	free(j->r.set_cookie);
+	free(j->r.last_event_id);
 	if (j->r.ctx_free != NULL)
 		j->r.ctx_free(j->r.ctx);
 	free(j);
@@ -1360,6 +1362,21 @@ http_web_answered(struct http_server *s, struct http_job *j)
 	return 1;
 }
 
+/* What a stream route needs from the headers (see struct http_req). */
+static void
+http_read_stream_headers(struct http_job *j, struct evkeyvalq *in)
+{
+	const char *accept = evhttp_find_header(in, "Accept");
+	const char *last = evhttp_find_header(in, "Last-Event-ID");
+
+	j->r.accepts_event_stream =
+		accept != NULL && strstr(accept, "text/event-stream") != NULL;
+	if (last == NULL)
+		last = http_query(&j->r, "last_event_id");
+	if (last != NULL && strlen(last) < 32)
+		j->r.last_event_id = xstrdup(last);
+}
+
 /*
  * A CORS preflight (OPTIONS with an Origin of cors_origins) for a path of
  * a public customer route: 204 with what such a request may send. Returns
@@ -1444,6 +1461,8 @@ http_dispatch(struct evhttp_request *ev, void *arg)
 	if (http_route_find(s, j) != 0 || http_read_body(s, j) != 0 ||
 	    http_check_credentials(j, in) != 0)
 		return;
+	if (j->r.route->flags & HTTP_F_STREAM)
+		http_read_stream_headers(j, in);
 	if (j->wrong_type_wanted != NULL && !j->need_key_lookup) {
 		http_err_media_type(&err, j->wrong_type_wanted);
 		http_finish(j, &err);
