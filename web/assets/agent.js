@@ -10,6 +10,7 @@ import { requireSession } from './session.js';
 const $ = (id) => document.getElementById(id);
 const zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
 const OUTCOMES = [['reached', 'Reached'], ['no_answer', 'No answer'], ['busy', 'Busy'], ['wrong_number', 'Wrong number']];
+const OVERDUE_GRACE_MS = 15 * 60 * 1000;
 let me = null;
 let reloadTimer = null;
 const openTimelines = new Set();
@@ -26,7 +27,7 @@ async function act(fn, okMsg) {
     return r;
   } catch (e) {
     say(explain(e, zone).message);
-    return null;
+    return undefined; // told; null stays "nothing due" (204)
   }
 }
 
@@ -114,7 +115,8 @@ function followUpForm(item) {
 
 function card(item, now) {
   const due = Date.parse(item.due_at);
-  const overdue = item.state !== 'in_progress' && due < now;
+  // Late by more than the service's default grace (overdue_grace_min).
+  const overdue = item.state !== 'in_progress' && due < now - OVERDUE_GRACE_MS;
   const onCall = item.state === 'in_progress';
   const name = item.customer.name;
   const box = el('div', { class: 'timeline-box' });
@@ -211,7 +213,7 @@ async function start() {
       if (r === null) say('Nothing is due right now.', 'notice');
       else if (r) say(`You are on the call with ${r.customer ? r.customer.name : 'the customer'}.`, 'ok');
     } }, 'Next call'), ' ', el('span', { class: 'badge', id: 'live', role: 'status' }, 'Connecting…'), ' ', el('span', { id: 'queue-count' })),
-    el('h2', {}, 'My queue'), el('ul', { class: 'plain', id: 'queue' }),
+    el('h2', {}, 'Calls in due order'), el('ul', { class: 'plain', id: 'queue' }),
     el('h2', {}, 'My handoffs'), el('div', { id: 'handoffs' }));
   await loadQueue();
   await loadHandoffs();
