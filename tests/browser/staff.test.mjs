@@ -112,3 +112,36 @@ test('a lead previews and applies a handoff; the next agent sees the note first'
   await lead.context().close();
   await next.context().close();
 });
+
+test('a follow-up booked during a call says at once whether I am on duty then', async () => {
+  const erin = await h.agent('erin');
+  // Erin works 07:00-19:00 London time; the others have no shifts (always on).
+  await h.api('PUT', `/v1/agents/${erin.id}/shifts`, { shifts: [{ start: '2026-01-01T07:00:00', duration: 'PT12H', rrule: 'FREQ=DAILY', tz: 'Europe/London' }] });
+  const booked = await (await fetch(`${h.url}/v1/callbacks`, {
+    method: 'POST', headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ customer: { name: 'Alan Turing', phone: '+442079463333', timezone: 'Europe/London' }, topic: 'Enigma spares', when: 'asap' }),
+  })).json();
+  await h.api('POST', '/v1/handoffs', { callback_ids: [booked.id], to_agent: erin.id, note: { summary: 'Knows the product', next_step: 'Call', reason: 'expertise' } });
+  const page = await signInWithLink(erin);
+  const card = page.getByRole('listitem', { name: 'Call Alan Turing' });
+  await card.getByRole('button', { name: 'Claim the call with Alan Turing' }).click();
+  await card.getByText('On the call').waitFor();
+  // Tomorrow in London, at 03:00 (off) and at 10:00 (on duty).
+  const tomorrow = new Intl.DateTimeFormat('en-CA', { timeZone: 'Europe/London' }).format(new Date(Date.now() + 86400e3));
+  const when = card.getByLabel('Follow-up time (your zone)');
+  await when.fill(`${tomorrow}T03:00`);
+  await when.dispatchEvent('change');
+  await card.getByText('You are not on duty then: another agent will call.').waitFor();
+  await when.fill(`${tomorrow}T10:00`);
+  await when.dispatchEvent('change');
+  await card.getByText('You are on duty then').waitFor();
+  await noSeriousA11yProblems(page, 'agent page, follow-up');
+  await h.screenshot(page, 'agent-follow-up');
+  await card.getByRole('button', { name: 'Book the follow-up' }).click();
+  await page.getByText('Follow-up booked for').waitFor();
+  const cb = await h.api('GET', `/v1/callbacks/${booked.id}`);
+  assert.equal(cb.state, 'scheduled');
+  assert.equal(cb.owner.id, erin.id, 'on duty then: it stays mine');
+  assert.deepEqual(h.pageErrors, []);
+  await page.context().close();
+});
