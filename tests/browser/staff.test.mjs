@@ -145,3 +145,27 @@ test('a follow-up booked during a call says at once whether I am on duty then', 
   assert.deepEqual(h.pageErrors, []);
   await page.context().close();
 });
+
+test('a lead sets a weekly shift and sees who is on duty by hour', async () => {
+  const fay = await h.agent('fay');
+  const leadKey = (await h.api('POST', '/v1/keys', { role: 'lead', name: 'lars' })).key;
+  const lead = await h.page({ wide: true });
+  await lead.goto(`${h.url}/signin`);
+  await lead.getByLabel('Or sign in with an API key').fill(leadKey);
+  await lead.getByRole('button', { name: 'Sign in' }).click();
+  await lead.waitForURL(`${h.url}/lead`);
+  const board = lead.getByRole('table', { name: 'Agents on duty by hour' });
+  await board.getByRole('rowheader', { name: /Fay/ }).waitFor();
+  await lead.getByLabel('Agent for the shift').selectOption(String(fay.id));
+  await lead.getByLabel('Starts at').fill('06:00');
+  await lead.getByLabel('Hours').fill('4');
+  await lead.getByRole('button', { name: 'Save shift' }).click();
+  await lead.getByText('Shift saved').waitFor();
+  const roster = await h.api('GET', `/v1/agents/${fay.id}/shifts`);
+  assert.equal(roster.shifts.length, 1);
+  assert.equal(roster.shifts[0].rrule, 'FREQ=WEEKLY;BYDAY=MO,TU,WE,TH,FR');
+  assert.equal(roster.shifts[0].duration, 4 * 3600);
+  await noSeriousA11yProblems(lead, 'lead page, shifts');
+  await h.screenshot(lead, 'lead-board');
+  await lead.context().close();
+});

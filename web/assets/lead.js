@@ -51,6 +51,58 @@ async function loadCoverage() {
   }
 }
 
+// Agents x the next 24 hours, from each agent's worked spans (GET
+// /v1/agents/{id}/shifts, time off cut out): who is on now, who leaves
+// within the hour. An agent without shift rules is always on duty.
+async function loadBoard() {
+  const start = new Date();
+  start.setMinutes(0, 0, 0);
+  const hours = [...Array(24).keys()].map((i) => start.getTime() + i * 3600e3);
+  const end = hours[23] + 3600e3;
+  const now = Date.now();
+  try {
+    const rosters = await Promise.all(agents.filter((a) => a.active !== false).slice(0, 50).map(async (a) => ({
+      a, r: await api('GET', `/v1/agents/${a.id}/shifts?from=${encodeURIComponent(rfc3339(new Date(start)))}&to=${encodeURIComponent(rfc3339(new Date(end)))}`),
+    })));
+    const rows = rosters.map(({ a, r }) => {
+      const always = r.shifts.length === 0;
+      const spans = r.upcoming.map((x) => [Date.parse(x.start), Date.parse(x.end)]);
+      const onAt = (t) => always || spans.some(([s0, e0]) => s0 <= t && t < e0);
+      const cur = spans.find(([s0, e0]) => s0 <= now && now < e0);
+      const leaving = !always && cur && cur[1] - now <= 3600e3;
+      const state = !onAt(now) ? 'off duty now' : leaving ? `leaves at ${fmtTime(new Date(cur[1]).toISOString(), zone, false)}` : 'on duty now';
+      return el('tr', {},
+        el('th', { scope: 'row' }, a.display_name, ' ', el('span', { class: `badge ${leaving ? 'warn' : onAt(now) ? 'good' : ''}` }, state)),
+        hours.map((t) => {
+          const on = onAt(t + 1);
+          return el('td', { class: on ? 'on' : '' }, on ? el('span', { 'aria-hidden': 'true' }, '●') : '', el('span', { class: 'visually-hidden' }, on ? 'on duty' : 'off'));
+        }));
+    });
+    $('board').replaceChildren(el('div', { class: 'scroll' }, el('table', {},
+      el('caption', { class: 'visually-hidden' }, 'Agents on duty by hour'),
+      el('thead', {}, el('tr', {}, el('th', { scope: 'col' }, 'Agent'), hours.map((t) => el('th', { scope: 'col' }, new Intl.DateTimeFormat(undefined, { hour: '2-digit', timeZone: zone }).format(new Date(t)))))),
+      el('tbody', {}, rows))));
+  } catch (e) {
+    $('board').replaceChildren(el('p', {}, explain(e, zone).message));
+  }
+}
+
+async function saveShift(ev) {
+  ev.preventDefault();
+  const days = [...document.querySelectorAll('input[name=sh-day]:checked')].map((i) => i.value);
+  if (!days.length) return say('Pick at least one day.');
+  const [hh, mm] = ($('sh-start').value || '09:00').split(':');
+  const shift = { start: `2026-01-05T${hh}:${mm}:00`, duration: `PT${Number($('sh-hours').value) || 8}H`, rrule: `FREQ=WEEKLY;BYDAY=${days.join(',')}`, tz: zone };
+  try {
+    await api('PUT', `/v1/agents/${$('sh-agent').value}/shifts`, { body: { shifts: [shift] } });
+    say(`Shift saved: ${days.join(', ')} from ${hh}:${mm} for ${$('sh-hours').value} hours (${zone}).`, 'ok');
+    loadBoard();
+    loadCoverage();
+  } catch (e) {
+    say(explain(e, zone).message);
+  }
+}
+
 function handoffRequest(dryRun) {
   const body = { note: { summary: $('ho-summary').value.trim(), next_step: $('ho-next').value.trim(), reason: $('ho-reason').value.trim() }, dry_run: dryRun };
   const ids = $('ho-ids').value.split(/[\s,]+/).filter(Boolean).map(Number);
@@ -167,6 +219,7 @@ function build() {
   $('app').replaceChildren(
     el('nav', { class: 'tabs', 'aria-label': 'Sections' }, ['coverage', 'handoff', 'audit', 'shifts', 'messages'].map((s) => el('a', { href: `#sec-${s}`, class: 'button secondary' }, s[0].toUpperCase() + s.slice(1)))),
     el('section', { id: 'sec-coverage', 'aria-labelledby': 'h-coverage' }, el('h2', { id: 'h-coverage' }, 'Coverage'), el('span', { class: 'badge', id: 'live', role: 'status' }, 'Connecting…'), el('div', { id: 'coverage' })),
+    el('section', { 'aria-labelledby': 'h-board' }, el('h3', { id: 'h-board' }, 'Who is on duty'), el('div', { id: 'board' })),
     el('section', { id: 'sec-handoff', 'aria-labelledby': 'h-handoff' }, el('h2', { id: 'h-handoff' }, 'Hand off'),
       el('form', { id: 'ho-form' },
         field('ho-ids', 'Calls to hand over (ids; or tick overdue calls above)', el('input', { type: 'text', id: 'ho-ids', inputmode: 'numeric' })),
@@ -180,6 +233,14 @@ function build() {
       el('div', { id: 'ho-plan', 'aria-live': 'polite' })),
     el('section', { id: 'sec-audit', 'aria-labelledby': 'h-audit' }, el('h2', { id: 'h-audit' }, 'Audit trail'), el('div', { id: 'audit' })),
     el('section', { id: 'sec-shifts', 'aria-labelledby': 'h-shifts' }, el('h2', { id: 'h-shifts' }, 'Shifts and time off'),
+      el('form', { id: 'sh-form', 'aria-labelledby': 'h-shift' }, el('h3', { id: 'h-shift' }, 'Weekly shift (replaces the agent\'s shifts)'),
+        field('sh-agent', 'Agent for the shift', el('select', { id: 'sh-agent' }, agentOptions(null))),
+        field('sh-start', 'Starts at', el('input', { type: 'time', id: 'sh-start', value: '09:00' })),
+        field('sh-hours', 'Hours', el('input', { type: 'number', id: 'sh-hours', value: '8', min: '1', max: '24' })),
+        el('fieldset', {}, el('legend', {}, 'Days'), ['MO', 'TU', 'WE', 'TH', 'FR', 'SA', 'SU'].map((d) => el('span', { class: 'choice' },
+          el('input', { type: 'checkbox', id: `sh-${d}`, name: 'sh-day', value: d, checked: !['SA', 'SU'].includes(d) }), el('label', { for: `sh-${d}` }, d)))),
+        el('button', { type: 'submit' }, 'Save shift')),
+      el('h3', {}, 'Time off'),
       el('form', { id: 'to-form' },
         field('to-agent', 'Agent', el('select', { id: 'to-agent' }, agentOptions(null))),
         field('to-from', 'Away from', el('input', { type: 'datetime-local', id: 'to-from', required: true })),
@@ -195,6 +256,7 @@ function build() {
     el('section', { id: 'sec-messages', 'aria-labelledby': 'h-messages' }, el('h2', { id: 'h-messages' }, 'Messages'),
       el('div', { id: 'messages' })));
   $('to-form').addEventListener('submit', timeOff);
+  $('sh-form').addEventListener('submit', saveShift);
   $('imp-form').addEventListener('submit', importIcs);
 }
 
@@ -212,6 +274,7 @@ async function start() {
   await loadAgents();
   build();
   await loadCoverage();
+  await loadBoard();
   await loadAudit();
   await loadMessages();
   const es = new EventSource('/v1/events');
