@@ -315,7 +315,10 @@ web_security_headers(const struct web *w, struct evkeyvalq *h,
 	evhttp_add_header(h, "Referrer-Policy", "no-referrer");
 	evhttp_add_header(h, "Permissions-Policy",
 			  "camera=(), microphone=(), geolocation=()");
-	evhttp_add_header(h, "Cross-Origin-Resource-Policy", "same-origin");
+	/* Not on the page other sites frame: their documents embed it. */
+	if (!is_embeddable)
+		evhttp_add_header(h, "Cross-Origin-Resource-Policy",
+				  "same-origin");
 }
 
 static int

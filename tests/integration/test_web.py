@@ -43,6 +43,9 @@ def test_each_page_is_html_with_security_headers(web, path):
     assert r.headers["Cache-Control"] == "no-cache"
     if path != "/book":
         assert r.headers["X-Frame-Options"] == "DENY"
+        assert r.headers["Cross-Origin-Resource-Policy"] == "same-origin"
+    else:
+        assert "Cross-Origin-Resource-Policy" not in r.headers
 
 
 def test_book_page_may_be_framed_by_configured_origins_only(daemon_factory):
