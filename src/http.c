@@ -1353,8 +1353,6 @@ http_read_stream_headers(struct http_job *j, struct evkeyvalq *in)
 
 	j->r.accepts_event_stream =
 		accept != NULL && strstr(accept, "text/event-stream") != NULL;
-	if (last == NULL)
-		last = http_query(&j->r, "last_event_id");
 	if (last != NULL && strlen(last) < 32)
 		j->r.last_event_id = xstrdup(last);
 }
