@@ -753,8 +753,18 @@ http_lookup_caller(struct store_tx *tx, struct http_job *j, struct cbd_err *err)
 	if (j->is_session) {
 		struct session_who who;
 
-		if (session_lookup(tx, r->cfg, j->key_hash, &who, err) != 0)
+		if (session_lookup(tx, r->cfg, j->key_hash, &who, err) != 0) {
+			/* A public route (slots) answers a stale console
+			 * cookie as it answers anyone: a booking page open
+			 * in an agent's browser must not start failing. */
+			if (err->status == 401 &&
+			    (r->route->roles & HTTP_ROLE_PUBLIC)) {
+				cbd_err_clear(err);
+				r->role = HTTP_ROLE_PUBLIC;
+				return 0;
+			}
 			return -1;
+		}
 		r->session_id = who.id;
 		r->key_id = who.key_id;
 		r->agent_id = who.agent_id;
