@@ -986,8 +986,19 @@ http_job_done(void *arg, int rc, struct cbd_err *err)
 	struct http_job *j = arg;
 	struct http_server *s = j->r.srv;
 
+	if (rc == 0 && (j->r.route->flags & HTTP_F_STREAM) && s->is_draining) {
+		struct cbd_err e;
+
+		memset(&e, 0, sizeof(e));
+		cbd_err_set(&e, 503, "shutting-down", "",
+			    "the server is shutting down");
+		e.retry_after_sec = 1;
+		http_finish(j, &e);
+		return;
+	}
+	/* HEAD gets the headers of an empty answer, not a stream. */
 	if (rc == 0 && (j->r.route->flags & HTTP_F_STREAM) &&
-	    s->stream_fn != NULL && !s->is_draining && j->r.status == 0) {
+	    s->stream_fn != NULL && !j->is_head && j->r.status == 0) {
 		/* A stream: the handler answers, for as long as it lasts;
 		 * the request is no longer in flight (draining ends
 		 * streams rather than waiting for them). */
