@@ -118,7 +118,7 @@ struct http_req {
 	char *origin;
 	char *set_cookie; /* a Set-Cookie header for the answer (owned) */
 	/* HTTP_F_STREAM routes: Accept names text/event-stream; the
-	 * Last-Event-ID header (or ?last_event_id=), owned. */
+	 * Last-Event-ID header, owned. */
 	int accepts_event_stream;
 	char *last_event_id;
 

@@ -24,7 +24,11 @@ static int
 api_events_resume(struct store_tx *tx, struct http_req *r,
 		  struct sse_request *q, struct cbd_err *err)
 {
-	const char *s = r->last_event_id;
+	/* EventSource sends the header when it reconnects; a page that
+	 * reloads passes the last id it kept in the query. */
+	const char *s = r->last_event_id != NULL
+				? r->last_event_id
+				: http_query(r, "last_event_id");
 	struct store_rows *row;
 	char *end;
 	long long id;

@@ -755,8 +755,18 @@ http_lookup_caller(struct store_tx *tx, struct http_job *j, struct cbd_err *err)
 	if (j->is_session) {
 		struct session_who who;
 
-		if (session_lookup(tx, r->cfg, j->key_hash, &who, err) != 0)
+		if (session_lookup(tx, r->cfg, j->key_hash, &who, err) != 0) {
+			/* A public route (slots) answers a stale console
+			 * cookie as it answers anyone: a booking page open
+			 * in an agent's browser must not start failing. */
+			if (err->status == 401 &&
+			    (r->route->roles & HTTP_ROLE_PUBLIC)) {
+				cbd_err_clear(err);
+				r->role = HTTP_ROLE_PUBLIC;
+				return 0;
+			}
 			return -1;
+		}
 		r->session_id = who.id;
 		r->key_id = who.key_id;
 		r->agent_id = who.agent_id;
@@ -978,8 +988,19 @@ http_job_done(void *arg, int rc, struct cbd_err *err)
 	struct http_job *j = arg;
 	struct http_server *s = j->r.srv;
 
+	if (rc == 0 && (j->r.route->flags & HTTP_F_STREAM) && s->is_draining) {
+		struct cbd_err e;
+
+		memset(&e, 0, sizeof(e));
+		cbd_err_set(&e, 503, "shutting-down", "",
+			    "the server is shutting down");
+		e.retry_after_sec = 1;
+		http_finish(j, &e);
+		return;
+	}
+	/* HEAD gets the headers of an empty answer, not a stream. */
 	if (rc == 0 && (j->r.route->flags & HTTP_F_STREAM) &&
-	    s->stream_fn != NULL && !s->is_draining && j->r.status == 0) {
+	    s->stream_fn != NULL && !j->is_head && j->r.status == 0) {
 		/* A stream: the handler answers, for as long as it lasts;
 		 * the request is no longer in flight (draining ends
 		 * streams rather than waiting for them). */
@@ -1371,8 +1392,6 @@ http_read_stream_headers(struct http_job *j, struct evkeyvalq *in)
 
 	j->r.accepts_event_stream =
 		accept != NULL && strstr(accept, "text/event-stream") != NULL;
-	if (last == NULL)
-		last = http_query(&j->r, "last_event_id");
 	if (last != NULL && strlen(last) < 32)
 		j->r.last_event_id = xstrdup(last);
 }

@@ -130,6 +130,13 @@ def test_last_event_id_replays_what_was_missed(crew):
         assert [i for i in ids if i in missed] == missed
     finally:
         s.close()
+    # A reloaded page passes the id it kept in the query instead.
+    s = SseStream(d.url, f"/v1/me/events?last_event_id={seen['id']}", key=key)
+    try:
+        got = s.until(lambda e: e["json"]["callback_id"] == missed[-1])
+        assert set(missed) <= {e["json"]["callback_id"] for e in got}
+    finally:
+        s.close()
     # An id no longer kept: the client is told to start over.
     s = SseStream(d.url, "/v1/me/events", key=key, headers={"Last-Event-ID": "999999999"})
     try:
