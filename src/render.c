@@ -19,6 +19,29 @@
 #include "templates.h"
 #include "xalloc.h"
 
+/* ICU writes "3:00 PM" with a narrow no-break space (U+202F) and some
+ * languages use U+00A0: neither is in the GSM 7-bit alphabet, and one of
+ * them makes a whole SMS UCS-2, halving what fits in a part. */
+static void
+render_plain_spaces(char *s)
+{
+	char *w = s;
+
+	for (const char *p = s; *p;) {
+		size_t n = !strncmp(p, "\xe2\x80\xaf", 3) ? 3
+			   : !strncmp(p, "\xc2\xa0", 2)   ? 2
+							  : 0;
+
+		if (n > 0) {
+			p += n; /* before writing: w may be p */
+			*w++ = ' ';
+		} else {
+			*w++ = *p++;
+		}
+	}
+	*w = '\0';
+}
+
 static char *
 render_time(const struct config *cfg, const char *lang, const char *tz,
 	    int64_t t)
@@ -32,6 +55,7 @@ render_time(const struct config *cfg, const char *lang, const char *tz,
 	};
 
 	i18n_format_time(t, tz, lang, &it);
+	render_plain_spaces(it.date);
 	out = templates_expand(tpl ? tpl : "{date} ({zone})", vars,
 			       CBD_ARRAY_LEN(vars));
 	free(tpl);
