@@ -67,7 +67,7 @@ _phone = iter(range(10_000_000, 99_999_999))
 
 def book(daemon, when, name="Ada Lovelace", email=None, notify=None,
          phone=None, topic="Billing question"):
-    customer = {"name": name, "phone": phone or "+4420%08d" % next(_phone),
+    customer = {"name": name, "phone": phone or "+4473%08d" % next(_phone),
                 "timezone": "Europe/London"}
     if email:
         customer["email"] = email

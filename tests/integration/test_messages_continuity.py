@@ -44,7 +44,7 @@ def put_shifts(d, agent_id, *shifts):
 
 
 def book(d, when, tz="Europe/London"):
-    body = {"customer": {"name": "Ada Lovelace", "phone": "+4420%08d" % next(_phone),
+    body = {"customer": {"name": "Ada Lovelace", "phone": "+4473%08d" % next(_phone),
                          "timezone": tz},
             "topic": "Billing question", "when": when, "notify": ["sms"]}
     r = d.req("POST", "/v1/callbacks", json=body)
@@ -428,7 +428,7 @@ def test_retry_moved_to_the_next_shift_sends_updated_invite_and_text(
         {"start": "2030-01-01T09:00:00", "duration": "PT8H", "rrule": "FREQ=DAILY",
          "tz": "Europe/London"}]})
     assert r.status_code == 200, r.text
-    body = {"customer": {"name": "Ada", "phone": "+442079460001", "timezone": "Europe/London",
+    body = {"customer": {"name": "Ada", "phone": "+447400900001", "timezone": "Europe/London",
                          "email": "ada@example.org"},
             "topic": "Invoice", "when": "2030-01-09T16:30:00Z", "notify": ["sms", "email"]}
     r = d.req("POST", "/v1/callbacks", json=body)
@@ -458,7 +458,7 @@ def test_rapid_reschedules_are_one_updated_invite(daemon_factory, make_agent, sq
                             change_coalesce_sec=60))
     clock_to(d, at("12:00"))
     make_agent(d, "alice", display_name="Alice")
-    body = {"customer": {"name": "Ada", "phone": "+442079460002", "timezone": "Europe/London",
+    body = {"customer": {"name": "Ada", "phone": "+447400900002", "timezone": "Europe/London",
                          "email": "ada@example.org"},
             "topic": "Invoice", "when": at("15:00", NEXT), "notify": ["email"]}
     r = d.req("POST", "/v1/callbacks", json=body)

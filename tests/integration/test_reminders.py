@@ -48,7 +48,7 @@ def rfc3339(t):
 
 
 def phone():
-    return "+4477%08d" % (os.getpid() % 1000 * 100000 + next(_phones))
+    return "+4475%08d" % (os.getpid() % 1000 * 100000 + next(_phones))
 
 
 def set_clock(d, now=None, advance=None):
