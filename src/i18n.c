@@ -18,6 +18,7 @@
 #include <unicode/ustring.h>
 
 #include "i18n.h"
+#include "phone.h"
 #include "xalloc.h"
 
 /* Weekday, day, month in words, hour (the language's clock), minutes. */
@@ -106,11 +107,40 @@ i18n_close_all(void)
 	i18n_ncache = 0;
 }
 
+/*
+ * The locale to write dates in: a language without a country takes the
+ * country of the zone when ICU has that variant (English in London writes
+ * "2 December at 15:00", in Denver "December 2 at 3:00 PM"); a variant
+ * ICU lacks (German in Denver) keeps the language's own ways.
+ */
+static void
+i18n_locale(const char *lang, const char *tz, char *out, size_t size)
+{
+	char region[8], want[64];
+	UErrorCode st = U_ZERO_ERROR;
+
+	snprintf(out, size, "%s", lang);
+	if (strchr(lang, '-') != NULL)
+		return;
+	phone_region_of_zone(tz, region, sizeof(region));
+	if (region[0] == '\0')
+		return;
+	snprintf(want, sizeof(want), "%s_%s", lang, region);
+	for (int32_t i = 0, n = uloc_countAvailable(); i < n; i++) {
+		if (strcmp(uloc_getAvailable(i), want) == 0) {
+			uloc_toLanguageTag(want, out, (int32_t)size, 0, &st);
+			if (U_FAILURE(st))
+				snprintf(out, size, "%s", lang);
+			return;
+		}
+	}
+}
+
 /* The cached pair for lang and tz, opened on first use; lock held. */
 static struct i18n_fmt *
 i18n_get(const char *lang, const char *tz)
 {
-	char key[128];
+	char key[128], locale[64];
 	UChar tzid[64];
 	UErrorCode st = U_ZERO_ERROR;
 	struct i18n_fmt *f;
@@ -129,7 +159,8 @@ i18n_get(const char *lang, const char *tz)
 		i18n_cache = xcalloc(I18N_CACHE_MAX, sizeof(*i18n_cache));
 	f = &i18n_cache[i18n_ncache];
 	snprintf(f->key, sizeof(f->key), "%s", key);
-	f->date = i18n_open(lang, tzid, I18N_DATE_SKELETON, 0);
+	i18n_locale(lang, tz, locale, sizeof(locale));
+	f->date = i18n_open(locale, tzid, I18N_DATE_SKELETON, 0);
 	f->zone = i18n_open(lang, tzid, I18N_ZONE_PATTERN, 1);
 	f->city = i18n_open(lang, tzid, I18N_CITY_PATTERN, 1);
 	if (f->date == NULL || f->zone == NULL || f->city == NULL) {

@@ -57,12 +57,12 @@ static const struct {
 	{ "en",
 	  { { "Saturday, March 7 at 3:00 PM (Denver Time)",
 	      "Monday, March 9 at 3:00 PM (Denver Time)" },
-	    { "Saturday, March 28 at 3:00 PM (Germany Time)",
-	      "Monday, March 30 at 3:00 PM (Germany Time)" } } },
+	    { "Saturday, 28 March at 15:00 (Germany Time)",
+	      "Monday, 30 March at 15:00 (Germany Time)" } } },
 	{ "es",
 	  { { "s\xc3\xa1"
-	      "bado, 7 de marzo, 15:00 (hora de Denver)",
-	      "lunes, 9 de marzo, 15:00 (hora de Denver)" },
+	      "bado, 7 de marzo, 3:00 p. m. (hora de Denver)",
+	      "lunes, 9 de marzo, 3:00 p. m. (hora de Denver)" },
 	    { "s\xc3\xa1"
 	      "bado, 28 de marzo, 15:00 (hora de Alemania)",
 	      "lunes, 30 de marzo, 15:00 (hora de Alemania)" } } },
