@@ -28,6 +28,7 @@
 #include "log.h"
 #include "notify.h"
 #include "phone.h"
+#include "render.h"
 #include "slots.h"
 #include "timefmt.h"
 #include "store.h"
@@ -1025,7 +1026,8 @@ callback_invite_ics(struct store_tx *tx, const struct config *cfg, int64_t id,
 {
 	struct store_rows *r = callback_load(tx, cfg, id, who, 0, err);
 	struct ics_invite inv;
-	char uid[96], *desc, *url;
+	struct notify_ctx nc;
+	char uid[96], *desc, *summary;
 
 	if (r == NULL)
 		return -1;
@@ -1036,10 +1038,10 @@ callback_invite_ics(struct store_tx *tx, const struct config *cfg, int64_t id,
 		return -1;
 	}
 	snprintf(uid, sizeof(uid), "callback-%lld@callbackd", (long long)id);
-	url = notify_manage_url(cfg, id);
-	desc = xasprintf("%s will call you about \"%s\".\nChange or cancel: %s",
-			 store_rows_str(r, 0, CALLBACK_COL_OWNER_NAME),
-			 store_rows_str(r, 0, CALLBACK_COL_TOPIC), url);
+	/* The same words as the mailed invite, in the customer's language. */
+	callback_ctx(r, &nc);
+	desc = render_text(cfg, &nc, "invite_description");
+	summary = render_text(cfg, &nc, "invite_summary");
 	memset(&inv, 0, sizeof(inv));
 	inv.uid = uid;
 	inv.sequence = (int)store_rows_int(r, 0, CALLBACK_COL_SEQ, 0);
@@ -1054,12 +1056,12 @@ callback_invite_ics(struct store_tx *tx, const struct config *cfg, int64_t id,
 	inv.attendee_email = store_rows_str(r, 0, CALLBACK_COL_EMAIL);
 	inv.attendee_phone = store_rows_str(r, 0, CALLBACK_COL_PHONE);
 	inv.attendee_cn = store_rows_str(r, 0, CALLBACK_COL_CNAME);
-	inv.summary = store_rows_str(r, 0, CALLBACK_COL_TOPIC);
+	inv.summary = summary;
 	inv.description = desc;
 	inv.alarm_min = 15;
 	*out = ics_invite_build(&inv);
 	free(desc);
-	free(url);
+	free(summary);
 	store_rows_free(r);
 	return 0;
 }
