@@ -201,7 +201,13 @@ api_ops_metrics(struct http_req *r, struct cbd_err *err)
 		    "MariaDB errors seen since start.",
 		    (double)store_db_errors(p));
 	r->status = 200;
-	r->resp_raw = metrics_render(m);
+	{
+		/* log.c counts warnings and errors on every thread. */
+		char *body = metrics_render(m), *logs = log_metrics_text();
+		r->resp_raw = xasprintf("%s%s", body, logs);
+		free(body);
+		free(logs);
+	}
 	r->resp_type = "text/plain; version=0.0.4; charset=utf-8";
 	return 0;
 }
