@@ -30,6 +30,10 @@ int log_level_parse(const char *name, enum log_level *out) CBD_MUSTCHECK;
 /* Write one line: msg is quoted, fields (printf format) follow as is. */
 void log_write(enum log_level level, const char *msg, const char *fmt, ...)
 	CBD_PRINTF(3, 4);
+/* Like log_write, but never held as a repeat: for a run of lines that each
+ * say something different on purpose (one per problem of a config file). */
+void log_write_each(enum log_level level, const char *msg, const char *fmt, ...)
+	CBD_PRINTF(3, 4);
 void log_fatal(const char *msg, const char *fmt, ...)
 	CBD_PRINTF(2, 3) CBD_NORETURN;
 /* Write the count of each repeated line whose interval is over; called

@@ -221,14 +221,15 @@ log_metrics_text(void)
 }
 
 static void
-log_vwrite(enum log_level level, const char *msg, const char *fmt, va_list ap)
+log_vwrite(enum log_level level, int is_held_if_repeated, const char *msg,
+	   const char *fmt, va_list ap)
 {
 	char fields[1536];
 
 	fields[0] = '\0';
 	if (fmt != NULL && fmt[0] != '\0')
 		vsnprintf(fields, sizeof(fields), fmt, ap);
-	if (level >= LOG_WARN && level < LOG_FATAL &&
+	if (is_held_if_repeated && level >= LOG_WARN && level < LOG_FATAL &&
 	    !log_repeat_admit(level, msg, fields))
 		return;
 	log_emit(level, msg, fields, "");
@@ -240,7 +241,19 @@ log_write(enum log_level level, const char *msg, const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	log_vwrite(level, msg, fmt, ap);
+	log_vwrite(level, 1, msg, fmt, ap);
+	va_end(ap);
+}
+
+void
+log_write_each(enum log_level level, const char *msg, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (level < log_min_level)
+		return;
+	va_start(ap, fmt);
+	log_vwrite(level, 0, msg, fmt, ap);
 	va_end(ap);
 }
 
@@ -250,7 +263,7 @@ log_fatal(const char *msg, const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	log_vwrite(LOG_FATAL, msg, fmt, ap);
+	log_vwrite(LOG_FATAL, 0, msg, fmt, ap);
 	va_end(ap);
 	exit(1);
 }

@@ -177,10 +177,11 @@ main_reload_note(void *arg, const char *key, int is_applied)
 {
 	(void)arg;
 	if (is_applied)
-		log_info("config key reloaded", "key=%s", key);
+		log_write_each(LOG_INFO, "config key reloaded", "key=%s", key);
 	else
-		log_warn("config key changed but needs a restart", "key=%s",
-			 key);
+		log_write_each(LOG_WARN,
+			       "config key changed but needs a restart",
+			       "key=%s", key);
 }
 
 /* SIGHUP: a new value for each reloadable key, or nothing at all. */
@@ -199,11 +200,13 @@ main_reload(struct main_state *st)
 	(void)main_config_read(st->conf_path, &fresh, &problems);
 	for (size_t i = 0; i < problems.n; i++) {
 		const struct config_problem *q = &problems.v[i];
-		LOG_AT(q->is_warning ? LOG_WARN : LOG_ERROR,
-		       q->is_warning ? "config warning"
-				     : "config reload refused, old config kept",
-		       "file=%s line=%d key=%s error=\"%s\"", st->conf_path,
-		       q->line, q->key, q->detail);
+		log_write_each(
+			q->is_warning ? LOG_WARN : LOG_ERROR,
+			q->is_warning
+				? "config warning"
+				: "config reload refused, old config kept",
+			"file=%s line=%d key=%s error=\"%s\"", st->conf_path,
+			q->line, q->key, q->detail);
 	}
 	if (problems.nerrors == 0) {
 		skipped =
