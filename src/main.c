@@ -172,6 +172,55 @@ main_apply_log_keys(const struct config *cfg)
 	log_repeat_interval_sec = cfg->log_repeat_interval_sec;
 }
 
+/* Each problem as one log line; errors under error_msg. */
+static void
+main_log_problems(const char *path, const struct config_problems *problems,
+		  const char *error_msg)
+{
+	for (size_t i = 0; i < problems->n; i++) {
+		const struct config_problem *q = &problems->v[i];
+
+		log_write_each(q->is_warning ? LOG_WARN : LOG_ERROR,
+			       q->is_warning ? "config warning" : error_msg,
+			       "file=%s line=%d key=%s error=\"%s\"", path,
+			       q->line, q->key, q->detail);
+	}
+}
+
+/*
+ * The config at start: every problem at once, in file order. With errors,
+ * or for --check-config, they are printed as FILE:LINE: lines and the exit
+ * status returned (78, EX_CONFIG: systemd does not restart into it);
+ * otherwise warnings are logged and -1 says to go on.
+ */
+static int
+main_config_first(const char *path, struct config *cfg, int check_only)
+{
+	struct config_problems problems = { 0 };
+	const char *name = path ? path : "(defaults)";
+	size_t nerrors = main_config_read(path, cfg, &problems);
+	size_t nwarnings = problems.n - nerrors;
+	int rc = -1;
+
+	if (nerrors > 0 || check_only) {
+		config_problems_print(&problems, name, stderr);
+		if (nerrors > 0)
+			fprintf(stderr,
+				"callbackd: %zu error%s, %zu warning%s\n",
+				nerrors, nerrors == 1 ? "" : "s", nwarnings,
+				nwarnings == 1 ? "" : "s");
+		else
+			printf("callbackd: %s is valid (%zu warning%s)\n", name,
+			       nwarnings, nwarnings == 1 ? "" : "s");
+		rc = nerrors > 0 ? MAIN_EXIT_CONFIG : 0;
+	} else {
+		main_apply_log_keys(cfg);
+		main_log_problems(name, &problems, "config error");
+	}
+	config_problems_clear(&problems);
+	return rc;
+}
+
 static void
 main_reload_note(void *arg, const char *key, int is_applied)
 {
@@ -198,16 +247,8 @@ main_reload(struct main_state *st)
 	}
 	config_init(&fresh);
 	(void)main_config_read(st->conf_path, &fresh, &problems);
-	for (size_t i = 0; i < problems.n; i++) {
-		const struct config_problem *q = &problems.v[i];
-		log_write_each(
-			q->is_warning ? LOG_WARN : LOG_ERROR,
-			q->is_warning
-				? "config warning"
-				: "config reload refused, old config kept",
-			"file=%s line=%d key=%s error=\"%s\"", st->conf_path,
-			q->line, q->key, q->detail);
-	}
+	main_log_problems(st->conf_path, &problems,
+			  "config reload refused, old config kept");
 	if (problems.nerrors == 0) {
 		skipped =
 			config_reload(&st->cfg, &fresh, main_reload_note, NULL);
@@ -292,8 +333,6 @@ main(int argc, char **argv)
 	int check_only = 0, migrate_only = 0, o;
 	char *secret = NULL;
 	struct cbd_err err;
-	struct config_problems problems = { 0 };
-	size_t nerrors;
 
 	memset(&st, 0, sizeof(st));
 	memset(&err, 0, sizeof(err));
@@ -348,29 +387,12 @@ main(int argc, char **argv)
 		config_clear(&st.cfg);
 		return MAIN_EXIT_USAGE;
 	}
-	/* Every problem at once, in file order; errors stop the daemon with
-	 * EX_CONFIG (78), which systemd does not restart into. */
 	st.conf_path = conf_path;
-	nerrors = main_config_read(conf_path, &st.cfg, &problems);
-	config_problems_print(&problems, conf_path ? conf_path : "(defaults)",
-			      stderr);
-	if (nerrors > 0 || check_only) {
-		if (nerrors > 0)
-			fprintf(stderr,
-				"callbackd: %zu error%s, %zu warning%s\n",
-				nerrors, nerrors == 1 ? "" : "s",
-				problems.n - nerrors,
-				problems.n - nerrors == 1 ? "" : "s");
-		else
-			printf("callbackd: %s is valid (%zu warning%s)\n",
-			       conf_path ? conf_path : "(defaults)", problems.n,
-			       problems.n == 1 ? "" : "s");
-		config_problems_clear(&problems);
+	o = main_config_first(conf_path, &st.cfg, check_only);
+	if (o >= 0) {
 		config_clear(&st.cfg);
-		return nerrors > 0 ? MAIN_EXIT_CONFIG : 0;
+		return o;
 	}
-	config_problems_clear(&problems);
-	main_apply_log_keys(&st.cfg);
 
 	/* Libraries with global state are set up once, before threads. */
 	evthread_use_pthreads();
