@@ -157,7 +157,7 @@ main_config_read(const char *path, struct config *cfg,
 		(void)config_load_all(cfg, path, problems);
 	else
 		(void)config_parse_all(cfg, "", "(defaults)", problems);
-	if (problems->nerrors == 0 && slots_check_config(cfg, &err) != 0)
+	if (slots_check_config(cfg, &err) != 0)
 		config_problems_add(problems, err.field, 0, err.detail);
 	return problems->nerrors;
 }

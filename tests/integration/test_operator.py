@@ -116,10 +116,11 @@ def test_check_config_warnings_leave_the_config_valid(tmp_path):
 
 
 def test_the_daemon_does_not_start_on_a_bad_config_and_says_every_problem(tmp_path):
-    out, path = check_config(tmp_path, "listen_port = 0\nsms_mode = pigeon\n")
+    out, path = check_config(tmp_path, "listen_port = 0\nsms_mode = pigeon\n"
+                                       "site_timezone = Mars/Base\n")
     assert out.returncode == EX_CONFIG, out.stderr
     assert [(n, k) for n, k, _ in problems(out, path)] == [
-        (1, "listen_port"), (2, "sms_mode")], out.stderr
+        (1, "listen_port"), (2, "sms_mode"), (3, "site_timezone")], out.stderr
 
 
 # --------------------------------------------------------------------------
