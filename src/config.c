@@ -793,8 +793,9 @@ config_check_combinations(const struct config *c, struct config_problems *p)
 		config_bad(p, "service_email",
 			   "smtp_url is set: service_email must be an e-mail "
 			   "address");
-	if (config_line_of(p, "db_socket") > 0 &&
-	    config_line_of(p, "db_host") > 0 && config_is_set(c->db_socket))
+	/* "localhost" is the default and the example's: no news there. */
+	if (config_is_set(c->db_socket) && config_line_of(p, "db_host") > 0 &&
+	    strcmp(c->db_host, "localhost") != 0)
 		config_warn(p, "db_host",
 			    "db_host is ignored: db_socket is set");
 	if (c->max_connections > 0 &&
