@@ -94,10 +94,10 @@ test_reload(void)
 	memset(&seen, 0, sizeof(seen));
 	config_init(&live);
 	config_init(&fresh);
-	tpl = live.sms_template_cancelled;
+	tpl = live.twilio_auth_token;
 	is_int(config_parse(&fresh,
 			    "log_level = debug\nrate_phone_per_hour = 9\n"
-			    "listen_port = 9999\nsms_template_cancelled = "
+			    "listen_port = 9999\ntwilio_auth_token = "
 			    "gone\n",
 			    "t", &err),
 	       0, "fresh config parses: %s", err.detail);
@@ -106,7 +106,7 @@ test_reload(void)
 	is_int(seen.applied, 3, "three applied: %s", seen.keys);
 	is_str(live.log_level, "debug", "log_level applied");
 	is_int(live.rate_phone_per_hour, 9, "rate limit applied");
-	is_str(live.sms_template_cancelled, "gone", "template applied");
+	is_str(live.twilio_auth_token, "gone", "secret applied");
 	is_int(live.listen_port, 8080, "listen_port kept");
 	ok(live.nretired == 2 &&
 		   (live.retired[0] == tpl || live.retired[1] == tpl),
@@ -116,7 +116,7 @@ test_reload(void)
 	config_init(&fresh);
 	is_int(config_parse(&fresh,
 			    "log_level = debug\nrate_phone_per_hour = 9\n"
-			    "listen_port = 9999\nsms_template_cancelled = "
+			    "listen_port = 9999\ntwilio_auth_token = "
 			    "gone\n",
 			    "t", &err),
 	       0, "same file again");
