@@ -14,7 +14,7 @@ import pytest
 import helpers
 from helpers import (MariaDB, make_agent, new_daemon, verify_standard_webhook,
                      wait_until)
-from util_api import assert_problem, book, booking, relaxed
+from util_api import assert_problem, book, booking, relaxed, unique_phone
 
 REPO = Path(__file__).resolve().parents[2]
 EX_CONFIG = 78
@@ -163,7 +163,7 @@ def test_sighup_reloads_limits_and_log_level_without_dropping_connections(
         daemon_factory):
     d = daemon_factory(relaxed(log_level="info"))
     make_agent(d, "alice")
-    phone = "+15550001111"
+    phone = unique_phone()
     for _ in range(2):
         book(d, booking(phone=phone, force_new=True))
     conn = http.client.HTTPConnection("127.0.0.1", d.port, timeout=10)
@@ -198,7 +198,7 @@ def test_sighup_reloads_limits_and_log_level_without_dropping_connections(
 def test_sighup_with_a_bad_config_keeps_the_old_one(daemon_factory):
     d = daemon_factory(relaxed())
     make_agent(d, "alice")
-    phone = "+15550002222"
+    phone = unique_phone()
     book(d, booking(phone=phone, force_new=True))
     edit_config(d, rate_phone_per_hour=1, sms_mode="pigeon", max_attempts=0)
     reload(d, reload_lines(d))
