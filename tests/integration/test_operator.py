@@ -364,7 +364,8 @@ def test_hand_written_docs_name_only_keys_that_exist():
             if key_like.match(w):
                 assert w in keys, f"doc/{name} names {w}, which is no config key"
     example = (REPO / "contrib" / "callbackd.conf.example").read_text()
-    set_keys = re.findall(r"^([a-z_0-9]+)\s*=", example, re.M)
+    # Each key set, or shown commented out ("# key =") with its default.
+    set_keys = re.findall(r"^(?:# )?([a-z_0-9]+) =", example, re.M)
     assert set(set_keys) == keys, (set(set_keys) ^ keys)
 
 
