@@ -13,6 +13,9 @@
 int64_t clock_now(void);
 /* Milliseconds since the epoch, UTC. Thread-safe. */
 int64_t clock_now_ms(void);
+/* The system's wall clock in ms, never simulated: for ordering that must
+ * agree between instances (the change feed), not for decisions. */
+int64_t clock_real_ms(void);
 /* Monotonic milliseconds for measuring durations; never simulated. */
 int64_t clock_mono_ms(void);
 /* Switch to the simulated clock, starting at now_ms. */

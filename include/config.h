@@ -124,6 +124,16 @@ struct config {
 	char *default_language; /* canonical BCP 47 */
 	char *default_region;
 	int change_coalesce_sec;
+	/* the web console: sign-in, sessions, CORS, server push */
+	int signin_link_ttl_sec;
+	int session_ttl_sec;
+	int session_idle_sec;
+	char *cors_origins;
+	int events_heartbeat_sec;
+	int events_retry_ms;
+	int events_poll_ms;
+	int events_lookback_sec;
+	int events_keep_sec;
 	/* typed rules, derived from the text keys above (config_parse) */
 	struct config_week opening;
 	int *closed_days; /* closures as YYYYMMDD, ascending */

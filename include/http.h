@@ -45,6 +45,10 @@ enum http_flag {
 	HTTP_F_RAW_BODY = 1 << 1,   /* body is not JSON (text/calendar) */
 	HTTP_F_BIG_BODY = 1 << 2,   /* up to HTTP_BIG_BODY_BYTES */
 	HTTP_F_ARRAY_BODY = 1 << 3, /* a JSON array body is allowed too */
+	HTTP_F_STREAM = 1 << 4,  /* work ends in a stream (text/event-stream):
+				  * handed to the stream handler, not answered */
+	HTTP_F_NO_CORS = 1 << 5, /* never CORS headers, even on a public
+				  * route (sign-in: cookie routes) */
 };
 #define HTTP_BIG_BODY_BYTES (2 * 1024 * 1024)
 #define HTTP_MAX_PARAMS     4
@@ -93,7 +97,8 @@ struct http_req {
 	/* Set by the store job before work runs. */
 	unsigned role; /* the caller's one role */
 	int64_t key_id;
-	int64_t agent_id; /* agent keys: the agent; else 0 */
+	int64_t agent_id;   /* agent keys: the agent; else 0 */
+	int64_t session_id; /* authenticated by a console session cookie */
 
 	/* The answer, set by parse or work. */
 	int status;
@@ -106,6 +111,16 @@ struct http_req {
 	 * answer that holds a secret (owned; NULL: the answer itself). */
 	char *idem_record;
 	int idem_record_status;
+
+	/* The console session cookie's value (owned), when one was sent and
+	 * the route takes staff credentials; the request's Origin (owned). */
+	char *session_token;
+	char *origin;
+	char *set_cookie; /* a Set-Cookie header for the answer (owned) */
+	/* HTTP_F_STREAM routes: Accept names text/event-stream; the
+	 * Last-Event-ID header, owned. */
+	int accepts_event_stream;
+	char *last_event_id;
 
 	/* Route-private state; freed with ctx_free when set. */
 	void *ctx;
@@ -126,6 +141,29 @@ int http_server_inflight(const struct http_server *s);
 void http_server_free(struct http_server *s); /* NULL ok */
 struct store_pool *http_server_pool(const struct http_server *s);
 struct metrics *http_server_metrics(const struct http_server *s);
+
+/*
+ * Streams (HTTP_F_STREAM routes): after the route's work succeeded, the
+ * request is handed to fn on the loop thread instead of being answered;
+ * fn owns ev from then on (it answers with evhttp_send_reply_start...).
+ * r is borrowed for the call only (ctx may be taken: set it NULL).
+ */
+typedef void (*http_stream_fn)(void *arg, struct evhttp_request *ev,
+			       struct http_req *r);
+void http_server_set_stream_handler(struct http_server *s, http_stream_fn fn,
+				    void *arg);
+/* Call fn(arg) when the connection of ev closes (a stream's client went
+ * away); 0, or -1 when the connection is not known. One watcher per
+ * connection; http_unwatch_close removes it. Loop thread. */
+int http_watch_close(struct http_server *s, struct evhttp_request *ev,
+		     void (*fn)(void *arg), void *arg);
+void http_unwatch_close(struct http_server *s, struct evhttp_request *ev);
+/* Whether origin (an Origin header's value) is public_url's origin or one
+ * of cors_origins. */
+int http_origin_allowed(const struct config *cfg, const char *origin);
+/* Whether origin is one of cors_origins (other sites allowed to call the
+ * public endpoints from a browser). */
+int http_cors_origin_listed(const struct config *cfg, const char *origin);
 
 /* Query parameter value (borrowed) or NULL. */
 const char *http_query(const struct http_req *r, const char *name);

@@ -9,10 +9,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define KEYS_STAFF_PREFIX  "cbk_"
-#define KEYS_MANAGE_PREFIX "cbt_"
-#define KEYS_FEED_PREFIX   "cbf_"
-#define KEYS_HASH_HEX_LEN  64
+#define KEYS_STAFF_PREFIX   "cbk_"
+#define KEYS_MANAGE_PREFIX  "cbt_"
+#define KEYS_FEED_PREFIX    "cbf_"
+#define KEYS_SESSION_PREFIX "cbs_" /* a console session's cookie */
+#define KEYS_SIGNIN_PREFIX  "cbl_" /* a one-time sign-in link */
+#define KEYS_HASH_HEX_LEN   64
 
 /* A new secret "prefix<43 base64url chars>"; caller frees. */
 char *keys_generate(const char *prefix);
@@ -34,5 +36,14 @@ void keys_set_link_secret(const char *secret);
 void keys_manage_token(int64_t id, char *out, size_t size);
 /* Constant-time check that token is callback id's manage token. */
 int keys_manage_token_ok(int64_t id, const char *token);
+
+/*
+ * The CSRF token of a console session: HMAC-SHA256(link secret,
+ * "csrf:<session token>") into out (at least 64 bytes). Derived, so it is
+ * stored nowhere and every instance computes the same one.
+ */
+void keys_csrf_token(const char *session_token, char *out, size_t size);
+/* Constant-time comparison of two NUL-terminated secrets. */
+int keys_equal(const char *a, const char *b);
 
 #endif

@@ -43,6 +43,10 @@ struct listener *listener_new(struct event_base *base, struct evhttp *evh,
 /* The whole request has been read and handed to the application: no
  * deadline applies until the client starts sending the next one. */
 void listener_request_read(struct listener *l, struct evhttp_request *req);
+/* Call fn(arg) once when req's connection closes (before it is freed);
+ * 0, or -1 when the connection is not one of ours. fn NULL: stop. */
+int listener_watch_close(struct listener *l, struct evhttp_request *req,
+			 void (*fn)(void *arg), void *arg);
 /* Stop accepting (the socket is closed); open connections stay. */
 void listener_stop(struct listener *l, struct evhttp *evh);
 /* Open connections now. */

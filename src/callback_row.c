@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "callback_row.h"
+#include "changefeed.h"
 #include "clock.h"
 #include "notify.h"
 #include "store.h"
@@ -99,5 +100,9 @@ callback_event(struct store_tx *tx, int64_t case_id, int64_t callback_id,
 
 	free(s);
 	json_decref(body);
-	return n < 0 ? -1 : 0;
+	if (n < 0)
+		return -1;
+	/* Every change a case's timeline records is also one for the
+	 * consoles that show the callback (server push). */
+	return changefeed_record(tx, callback_id, kind, err);
 }

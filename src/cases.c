@@ -10,6 +10,7 @@
 
 #include "api.h"
 #include "cases.h"
+#include "changefeed.h"
 #include "clock.h"
 #include "store.h"
 #include "xalloc.h"
@@ -196,6 +197,10 @@ cases_add_note(struct store_tx *tx, int64_t case_id, const char *actor,
 	}
 	free(s);
 	id = store_last_id(tx);
+	if (changefeed_record_note(tx, case_id, err) != 0) {
+		json_decref(body);
+		return -1;
+	}
 	*out = json_pack("{s:I, s:I, s:s, s:s, s:o, s:o}", "id", (json_int_t)id,
 			 "case_id", (json_int_t)case_id, "kind", "note",
 			 "actor", actor, "at", api_time(now, NULL), "data",

@@ -12,7 +12,7 @@
 static _Atomic int64_t clock_offset_ms;
 static _Atomic int clock_simulated;
 
-static int64_t
+int64_t
 clock_real_ms(void)
 {
 	struct timespec ts;

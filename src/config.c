@@ -227,6 +227,27 @@ static const struct config_key config_keys[] = {
 	INT(change_coalesce_sec, "60", 0, 3600,
 	    "hold a reschedule's text and invite this long; a later change "
 	    "replaces them"),
+	INT(signin_link_ttl_sec, "900", 60, 86400,
+	    "a console sign-in link works once, within this many seconds"),
+	INT(session_ttl_sec, "43200", 300, 2592000,
+	    "a console session ends this long after sign-in, however used"),
+	INT(session_idle_sec, "3600", 60, 2592000,
+	    "... or after this long without a request"),
+	STR(cors_origins, "",
+	    "web origins (scheme://host[:port], space or comma separated) "
+	    "that may call the public booking endpoints from a browser, and "
+	    "whose Origin a console request may carry"),
+	INT(events_heartbeat_sec, "15", 1, 300,
+	    "a comment line on every event stream this often"),
+	INT(events_retry_ms, "2000", 100, 600000,
+	    "the reconnect delay event streams suggest to browsers"),
+	INT(events_poll_ms, "250", 20, 60000,
+	    "how often each instance reads the change feed"),
+	INT(events_lookback_sec, "30", 1, 3600,
+	    "the change feed is re-read this far back (the longest a "
+	    "transaction may take, plus clock skew between instances)"),
+	INT(events_keep_sec, "3600", 60, 604800,
+	    "changes are kept this long for Last-Event-ID resume"),
 };
 
 static int config_rules(struct config *c, struct config_problems *p);

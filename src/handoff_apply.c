@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "callback_row.h"
+#include "changefeed.h"
 #include "clock.h"
 #include "config.h"
 #include "handoff_apply.h"
@@ -276,6 +277,25 @@ out:
 	return rc;
 }
 
+/* The owner changes on the change feed, for the consoles of both owners. */
+static int
+handoff_apply_feed(struct store_tx *tx, int64_t (*from_of)[2], size_t nmoved,
+		   struct cbd_err *err)
+{
+	int64_t *ids = xcalloc(nmoved + 1, sizeof(int64_t));
+	int64_t *from = xcalloc(nmoved + 1, sizeof(int64_t));
+	int rc;
+
+	for (size_t i = 0; i < nmoved; i++) {
+		ids[i] = from_of[i][0];
+		from[i] = from_of[i][1];
+	}
+	rc = changefeed_record_moves(tx, ids, from, nmoved, err);
+	free(ids);
+	free(from);
+	return rc;
+}
+
 int
 handoff_apply_plan(struct store_tx *tx, const struct config *cfg,
 		   const struct handoff_plan *p,
@@ -296,7 +316,8 @@ handoff_apply_plan(struct store_tx *tx, const struct config *cfg,
 				&nmoved, err) != 0)
 		goto out;
 	if (nmoved > 0 &&
-	    handoff_apply_tell(tx, cfg, moved, from_of, nmoved, err) != 0)
+	    (handoff_apply_tell(tx, cfg, moved, from_of, nmoved, err) != 0 ||
+	     handoff_apply_feed(tx, from_of, nmoved, err) != 0))
 		goto out;
 	if (outbox_batch_end(tx, err) != 0)
 		goto out;

@@ -9,6 +9,7 @@
  * transaction, then come back to the loop to be answered exactly once.
  */
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -32,6 +33,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "netaddr.h"
+#include "session.h"
 #include "store.h"
 #include "valid.h"
 #include "xalloc.h"
@@ -51,6 +53,8 @@ struct http_server {
 	struct netaddr_list *trusted; /* proxies whose client header counts */
 	int inflight;
 	int is_draining;
+	http_stream_fn stream_fn; /* takes HTTP_F_STREAM requests */
+	void *stream_arg;
 };
 
 /* A request travelling to a store job and back. */
@@ -66,6 +70,7 @@ struct http_job {
 	const char *wrong_type_wanted;
 	int is_head;
 	int must_close; /* framing in doubt: close after the answer */
+	int is_session; /* key_hash is a console session cookie's hash */
 };
 
 static const struct {
@@ -80,6 +85,7 @@ static const struct {
 	{ 403, "Forbidden" },
 	{ 404, "Not Found" },
 	{ 405, "Method Not Allowed" },
+	{ 406, "Not Acceptable" },
 	{ 409, "Conflict" },
 	{ 410, "Gone" },
 	{ 413, "Content Too Large" },
@@ -284,9 +290,100 @@ http_job_free(struct http_job *j)
 	free(j->r.resp_raw);
 	free(j->r.location);
 	free(j->r.idem_record);
+	free(j->r.session_token);
+	free(j->r.origin);
+	free(j->r.set_cookie);
+	free(j->r.last_event_id);
 	if (j->r.ctx_free != NULL)
 		j->r.ctx_free(j->r.ctx);
 	free(j);
+}
+
+/* The origin (scheme://host[:port]) a URL's text starts with, lowercased,
+ * into out; "" when it has none. */
+static void
+http_url_origin(const char *url, char *out, size_t size)
+{
+	const char *p = strstr(url, "://");
+	size_t n;
+
+	out[0] = '\0';
+	if (p == NULL)
+		return;
+	n = (size_t)(p + 3 - url) + strcspn(p + 3, "/?#");
+	if (n >= size)
+		return;
+	for (size_t i = 0; i < n; i++)
+		out[i] = (char)tolower((unsigned char)url[i]);
+	out[n] = '\0';
+}
+
+int
+http_cors_origin_listed(const struct config *cfg, const char *origin)
+{
+	const char *p = cfg->cors_origins;
+	char want[256], item[256];
+
+	if (origin == NULL || *origin == '\0' || strcmp(origin, "null") == 0)
+		return 0;
+	http_url_origin(origin, want, sizeof(want));
+	if (want[0] == '\0')
+		return 0;
+	while (*p != '\0') {
+		size_t n;
+		p += strspn(p, " \t,");
+		n = strcspn(p, " \t,");
+		if (n > 0 && n < sizeof(item)) {
+			char *copy = xstrndup(p, n);
+			http_url_origin(copy, item, sizeof(item));
+			free(copy);
+			if (item[0] != '\0' && strcmp(item, want) == 0)
+				return 1;
+		}
+		p += n;
+	}
+	return 0;
+}
+
+int
+http_origin_allowed(const struct config *cfg, const char *origin)
+{
+	char own[256], want[256];
+
+	if (origin == NULL)
+		return 0;
+	http_url_origin(cfg->public_url, own, sizeof(own));
+	http_url_origin(origin, want, sizeof(want));
+	if (want[0] != '\0' && strcmp(own, want) == 0)
+		return 1;
+	return http_cors_origin_listed(cfg, origin);
+}
+
+/*
+ * Public customer routes (booking, slots, ETA, manage) answer browsers of
+ * the origins in cors_origins, so a company can embed booking in its own
+ * site. Never with credentials: the console's cookie routes are staff
+ * routes or marked HTTP_F_NO_CORS, and get no CORS header at all.
+ */
+static int
+http_route_is_cors(const struct http_route *rt)
+{
+	return rt != NULL && !(rt->flags & HTTP_F_NO_CORS) &&
+	       (rt->roles & (HTTP_ROLE_PUBLIC | HTTP_ROLE_CUSTOMER)) &&
+	       strncmp(rt->path, "/v1/", 4) == 0;
+}
+
+static void
+http_add_cors(struct http_job *j, struct evkeyvalq *h)
+{
+	if (!http_route_is_cors(j->r.route) ||
+	    !http_cors_origin_listed(j->r.cfg, j->r.origin))
+		return;
+	evhttp_add_header(h, "Access-Control-Allow-Origin", j->r.origin);
+	evhttp_add_header(h, "Access-Control-Expose-Headers",
+			  "Location, Retry-After, Idempotent-Replayed, "
+			  "X-Request-Id");
+	evhttp_add_header(h, "Vary", "Origin");
 }
 
 /* Answer the request, record metrics, free the job. Loop thread. */
@@ -300,6 +397,9 @@ http_finish(struct http_job *j, const struct cbd_err *err)
 
 	evhttp_add_header(h, "X-Request-Id", j->r.req_id);
 	evhttp_add_header(h, "Cache-Control", "no-store");
+	http_add_cors(j, h);
+	if (j->r.set_cookie != NULL && (err == NULL || err->status < 400))
+		evhttp_add_header(h, "Set-Cookie", j->r.set_cookie);
 	if (err != NULL && err->status >= 400) {
 		char *p = http_problem_json(err, NULL);
 		status = err->status;
@@ -641,31 +741,39 @@ http_new_req_id(char *buf, size_t size)
 }
 
 /*
- * Store thread: authenticate, authorise, replay or record the idempotency
- * key, and run the route's work, all in one transaction. Re-runnable: the
- * pool may call it again after a deadlock, so it resets the answer first.
+ * Store thread: who is calling, from an API key or a console session
+ * cookie (the same person either way: role, agent and key). 0, or -1
+ * with 401/403 in err.
  */
 static int
-http_job_work(struct store_tx *tx, void *arg, struct cbd_err *err)
+http_lookup_caller(struct store_tx *tx, struct http_job *j, struct cbd_err *err)
 {
-	struct http_job *j = arg;
 	struct http_req *r = &j->r;
-	const struct http_route *rt = r->route;
-	char scope[80];
-	int use_idem, rc;
 
-	json_decref(r->resp);
-	r->resp = NULL;
-	free(r->resp_raw);
-	r->resp_raw = NULL;
-	free(r->location);
-	r->location = NULL;
-	r->status = 0;
-	r->is_replay = 0;
-	free(r->idem_record);
-	r->idem_record = NULL;
+	if (j->is_session) {
+		struct session_who who;
 
-	if (j->need_key_lookup) {
+		if (session_lookup(tx, r->cfg, j->key_hash, &who, err) != 0) {
+			/* A public route (slots) answers a stale console
+			 * cookie as it answers anyone: a booking page open
+			 * in an agent's browser must not start failing. */
+			if (err->status == 401 &&
+			    (r->route->roles & HTTP_ROLE_PUBLIC)) {
+				cbd_err_clear(err);
+				r->role = HTTP_ROLE_PUBLIC;
+				return 0;
+			}
+			return -1;
+		}
+		r->session_id = who.id;
+		r->key_id = who.key_id;
+		r->agent_id = who.agent_id;
+		r->role = !strcmp(who.role, "admin")  ? HTTP_ROLE_ADMIN
+			  : !strcmp(who.role, "lead") ? HTTP_ROLE_LEAD
+						      : HTTP_ROLE_AGENT;
+		return 0;
+	}
+	{
 		/* A key tied to an agent works only while the agent is
 		 * active: deactivating someone cuts their access at once. */
 		struct store_rows *k = store_query(
@@ -698,6 +806,38 @@ http_job_work(struct store_tx *tx, void *arg, struct cbd_err *err)
 			  : !strcmp(role, "lead") ? HTTP_ROLE_LEAD
 						  : HTTP_ROLE_AGENT;
 		store_rows_free(k);
+	}
+	return 0;
+}
+
+/*
+ * Store thread: authenticate, authorise, replay or record the idempotency
+ * key, and run the route's work, all in one transaction. Re-runnable: the
+ * pool may call it again after a deadlock, so it resets the answer first.
+ */
+static int
+http_job_work(struct store_tx *tx, void *arg, struct cbd_err *err)
+{
+	struct http_job *j = arg;
+	struct http_req *r = &j->r;
+	const struct http_route *rt = r->route;
+	char scope[80];
+	int use_idem, rc;
+
+	json_decref(r->resp);
+	r->resp = NULL;
+	free(r->resp_raw);
+	r->resp_raw = NULL;
+	free(r->location);
+	r->location = NULL;
+	r->status = 0;
+	r->is_replay = 0;
+	free(r->idem_record);
+	r->idem_record = NULL;
+
+	if (j->need_key_lookup) {
+		if (http_lookup_caller(tx, j, err) != 0)
+			return -1;
 		if ((rt->roles & r->role) == 0) {
 			cbd_err_set(err, 403, "forbidden", "",
 				    "a%s %s key may not call this endpoint",
@@ -734,6 +874,9 @@ http_job_work(struct store_tx *tx, void *arg, struct cbd_err *err)
 		if (r->key_id > 0)
 			snprintf(scope, sizeof(scope), "%s:k%lld", rt->name,
 				 (long long)r->key_id);
+		else if (r->session_id > 0)
+			snprintf(scope, sizeof(scope), "%s:s%lld", rt->name,
+				 (long long)r->session_id);
 		else
 			snprintf(scope, sizeof(scope), "%s:a%s", rt->name,
 				 r->client_ip);
@@ -841,8 +984,119 @@ static void
 http_job_done(void *arg, int rc, struct cbd_err *err)
 {
 	struct http_job *j = arg;
+	struct http_server *s = j->r.srv;
 
+	if (rc == 0 && (j->r.route->flags & HTTP_F_STREAM) && s->is_draining) {
+		struct cbd_err e;
+
+		memset(&e, 0, sizeof(e));
+		cbd_err_set(&e, 503, "shutting-down", "",
+			    "the server is shutting down");
+		e.retry_after_sec = 1;
+		http_finish(j, &e);
+		return;
+	}
+	/* HEAD gets the headers of an empty answer, not a stream. */
+	if (rc == 0 && (j->r.route->flags & HTTP_F_STREAM) &&
+	    s->stream_fn != NULL && !j->is_head && j->r.status == 0) {
+		/* A stream: the handler answers, for as long as it lasts;
+		 * the request is no longer in flight (draining ends
+		 * streams rather than waiting for them). */
+		evhttp_add_header(evhttp_request_get_output_headers(j->ev),
+				  "X-Request-Id", j->r.req_id);
+		s->stream_fn(s->stream_arg, j->ev, &j->r);
+		metrics_request(s->metrics, j->r.route->name, 200,
+				clock_mono_ms() - j->r.start_mono_ms);
+		s->inflight--;
+		http_job_free(j);
+		return;
+	}
 	http_finish(j, rc == 0 ? NULL : err);
+}
+
+void
+http_server_set_stream_handler(struct http_server *s, http_stream_fn fn,
+			       void *arg)
+{
+	s->stream_fn = fn;
+	s->stream_arg = arg;
+}
+
+int
+http_watch_close(struct http_server *s, struct evhttp_request *ev,
+		 void (*fn)(void *arg), void *arg)
+{
+	return listener_watch_close(s->listener, ev, fn, arg);
+}
+
+void
+http_unwatch_close(struct http_server *s, struct evhttp_request *ev)
+{
+	(void)listener_watch_close(s->listener, ev, NULL, NULL);
+}
+
+/* The console session cookie (cbd_session=cbs_...) of the request, if any. */
+static void
+http_extract_session(struct http_job *j, struct evkeyvalq *in)
+{
+	struct evkeyval *h;
+
+	TAILQ_FOREACH(h, in, next)
+	{
+		const char *p = h->value;
+
+		if (strcasecmp(h->key, "Cookie") != 0)
+			continue;
+		while (*p != '\0') {
+			size_t n;
+			p += strspn(p, " \t;");
+			n = strcspn(p, ";");
+			if (n > 12 && strncmp(p, "cbd_session=", 12) == 0 &&
+			    n - 12 < 200 && j->r.session_token == NULL) {
+				char *v = xstrndup(p + 12, n - 12);
+				if (strncmp(v, KEYS_SESSION_PREFIX,
+					    strlen(KEYS_SESSION_PREFIX)) == 0)
+					j->r.session_token = v;
+				else
+					free(v);
+			}
+			p += n;
+		}
+	}
+}
+
+/*
+ * A browser sends the cookie with any request to this host, whoever made
+ * the page: so a request that changes something must prove it comes from
+ * the console (the session's CSRF token, which only a page of the console
+ * can read from GET /v1/sessions/current), and an Origin, when the browser
+ * sends one, must be ours or a configured one. 0, or -1 answered 403.
+ */
+static int
+http_check_csrf(struct http_job *j, struct evkeyvalq *in)
+{
+	enum evhttp_cmd_type m = evhttp_request_get_command(j->ev);
+	const char *given = evhttp_find_header(in, "X-CSRF-Token");
+	char want[64];
+
+	if (m != EVHTTP_REQ_POST && m != EVHTTP_REQ_PUT &&
+	    m != EVHTTP_REQ_PATCH && m != EVHTTP_REQ_DELETE)
+		return 0;
+	if (j->r.origin != NULL &&
+	    !http_origin_allowed(j->r.cfg, j->r.origin)) {
+		http_fail(j, 403, "origin-refused", "Origin",
+			  "requests signed in with a session cookie must come "
+			  "from the console's own origin");
+		return -1;
+	}
+	keys_csrf_token(j->r.session_token, want, sizeof(want));
+	if (!keys_equal(given, want)) {
+		http_fail(j, 403, "csrf-failed", "X-CSRF-Token",
+			  "a request signed in with a session cookie needs the "
+			  "session's X-CSRF-Token header");
+		return -1;
+	}
+	return 0;
 }
 
 static void
@@ -1025,6 +1279,17 @@ http_check_credentials(struct http_job *j, struct evkeyvalq *in)
 	unsigned role;
 
 	http_extract_bearer(j, in);
+	http_extract_session(j, in);
+	if (j->r.session_token != NULL && j->r.bearer == NULL &&
+	    (found->roles & HTTP_ROLES_STAFF)) {
+		/* The console's cookie stands for its person's key. */
+		if (http_check_csrf(j, in) != 0)
+			return -1;
+		j->need_key_lookup = 1;
+		j->is_session = 1;
+		keys_hash_hex(j->r.session_token, j->key_hash);
+		return 0;
+	}
 	if (found->roles & HTTP_ROLE_PUBLIC) {
 		if (j->r.bearer != NULL && (found->roles & HTTP_ROLES_STAFF) &&
 		    strncmp(j->r.bearer, KEYS_STAFF_PREFIX,
@@ -1100,6 +1365,63 @@ http_read_idem_key(struct http_job *j, struct evkeyvalq *in)
 	return 0;
 }
 
+/* What a stream route needs from the headers (see struct http_req). */
+static void
+http_read_stream_headers(struct http_job *j, struct evkeyvalq *in)
+{
+	const char *accept = evhttp_find_header(in, "Accept");
+	const char *last = evhttp_find_header(in, "Last-Event-ID");
+
+	j->r.accepts_event_stream =
+		accept != NULL && strstr(accept, "text/event-stream") != NULL;
+	if (last != NULL && strlen(last) < 32)
+		j->r.last_event_id = xstrdup(last);
+}
+
+/*
+ * A CORS preflight (OPTIONS with an Origin of cors_origins) for a path of
+ * a public customer route: 204 with what such a request may send. Returns
+ * 1 when answered; 0 to go on (then OPTIONS gets its usual 405).
+ */
+static int
+http_preflight(struct http_server *s, struct http_job *j)
+{
+	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(j->ev);
+	const char *path = evhttp_uri_get_path(uri);
+	struct evkeyvalq *h = evhttp_request_get_output_headers(j->ev);
+	char methods[64] = "";
+	char *decoded;
+
+	if (!http_cors_origin_listed(s->cfg, j->r.origin) || path == NULL)
+		return 0;
+	decoded = evhttp_uridecode(path, 0, NULL);
+	for (const struct http_route *const *t = s->tables; *t; t++)
+		for (const struct http_route *rt = *t; rt->path; rt++) {
+			char *params[HTTP_MAX_PARAMS] = { 0 };
+			if (!http_route_is_cors(rt) ||
+			    !http_match(rt->path, decoded, params))
+				continue;
+			for (int i = 0; i < HTTP_MAX_PARAMS; i++)
+				free(params[i]);
+			snprintf(methods + strlen(methods),
+				 sizeof(methods) - strlen(methods), "%s%s",
+				 methods[0] ? ", " : "",
+				 http_method_name(rt->method));
+		}
+	free(decoded);
+	if (methods[0] == '\0')
+		return 0;
+	evhttp_add_header(h, "Access-Control-Allow-Origin", j->r.origin);
+	evhttp_add_header(h, "Access-Control-Allow-Methods", methods);
+	evhttp_add_header(h, "Access-Control-Allow-Headers",
+			  "Content-Type, Authorization, Idempotency-Key");
+	evhttp_add_header(h, "Access-Control-Max-Age", "600");
+	evhttp_add_header(h, "Vary", "Origin");
+	j->r.status = 204;
+	http_finish(j, NULL);
+	return 1;
+}
+
 /* Loop thread: everything up to the store job, one step after another;
  * a step that fails has answered. */
 static void
@@ -1127,9 +1449,19 @@ http_dispatch(struct evhttp_request *ev, void *arg)
 		http_finish(j, &err);
 		return;
 	}
+	{
+		const char *origin = evhttp_find_header(in, "Origin");
+		if (origin != NULL && strlen(origin) < 256)
+			j->r.origin = xstrdup(origin);
+	}
+	if (evhttp_request_get_command(ev) == EVHTTP_REQ_OPTIONS &&
+	    http_preflight(s, j))
+		return;
 	if (http_route_find(s, j) != 0 || http_read_body(s, j) != 0 ||
 	    http_check_credentials(j, in) != 0)
 		return;
+	if (j->r.route->flags & HTTP_F_STREAM)
+		http_read_stream_headers(j, in);
 	if (j->wrong_type_wanted != NULL && !j->need_key_lookup) {
 		http_err_media_type(&err, j->wrong_type_wanted);
 		http_finish(j, &err);

@@ -122,3 +122,40 @@ keys_manage_token_ok(int64_t id, const char *token)
 	n = strlen(want);
 	return strlen(token) == n && CRYPTO_memcmp(want, token, n) == 0;
 }
+
+void
+keys_csrf_token(const char *session_token, char *out, size_t size)
+{
+	unsigned char mac[EVP_MAX_MD_SIZE];
+	unsigned int maclen = 0;
+	char *msg, b64[64];
+	int n;
+
+	if (keys_link_secret == NULL)
+		log_fatal("link secret not loaded", "%s", "");
+	msg = xasprintf("csrf:%s", session_token);
+	HMAC(EVP_sha256(), keys_link_secret, (int)strlen(keys_link_secret),
+	     (const unsigned char *)msg, strlen(msg), mac, &maclen);
+	free(msg);
+	n = EVP_EncodeBlock((unsigned char *)b64, mac, (int)maclen);
+	for (int i = 0; i < n; i++) {
+		if (b64[i] == '+')
+			b64[i] = '-';
+		else if (b64[i] == '/')
+			b64[i] = '_';
+	}
+	while (n > 0 && b64[n - 1] == '=')
+		b64[--n] = '\0';
+	snprintf(out, size, "%s", b64);
+}
+
+int
+keys_equal(const char *a, const char *b)
+{
+	size_t n;
+
+	if (a == NULL || b == NULL)
+		return 0;
+	n = strlen(a);
+	return strlen(b) == n && CRYPTO_memcmp(a, b, n) == 0;
+}

@@ -111,6 +111,8 @@ struct listener_conn {
 	int line_len;   /* header scanner: bytes in the current line */
 	int seen_line;  /* header scanner: the request line has ended */
 	int is_closing; /* on the dead list, waiting for the reaper */
+	void (*on_close)(void *arg); /* a stream's watcher, or NULL */
+	void *on_close_arg;
 	struct listener_conn *next_dead;
 };
 
@@ -381,6 +383,8 @@ listener_close_cb(struct evhttp_connection *evcon, void *arg)
 		return;
 	c->is_closing = 1;
 	event_del(c->timer);
+	if (c->on_close != NULL)
+		c->on_close(c->on_close_arg);
 	evbuffer_remove_cb_entry(bufferevent_get_input(c->bev), c->input_cb);
 	if ((size_t)c->fd < l->by_fd_len && l->by_fd[c->fd] == c)
 		l->by_fd[c->fd] = NULL;
@@ -536,6 +540,38 @@ listener_request_read(struct listener *l, struct evhttp_request *req)
 	c = l->by_fd[fd];
 	if (c != NULL && c->evcon == evcon)
 		listener_enter(c, LISTENER_BUSY);
+}
+
+/* The record of req's connection, or NULL. */
+static struct listener_conn *
+listener_conn_of(struct listener *l, struct evhttp_request *req)
+{
+	struct evhttp_connection *evcon = evhttp_request_get_connection(req);
+	struct bufferevent *bev;
+	evutil_socket_t fd;
+	struct listener_conn *c;
+
+	if (l == NULL || evcon == NULL)
+		return NULL;
+	bev = evhttp_connection_get_bufferevent(evcon);
+	fd = bev ? bufferevent_getfd(bev) : -1;
+	if (fd < 0 || (size_t)fd >= l->by_fd_len)
+		return NULL;
+	c = l->by_fd[fd];
+	return c != NULL && c->evcon == evcon && !c->is_closing ? c : NULL;
+}
+
+int
+listener_watch_close(struct listener *l, struct evhttp_request *req,
+		     void (*fn)(void *arg), void *arg)
+{
+	struct listener_conn *c = listener_conn_of(l, req);
+
+	if (c == NULL)
+		return -1;
+	c->on_close = fn;
+	c->on_close_arg = arg;
+	return 0;
 }
 
 /* --- accepting ---------------------------------------------------------- */

@@ -30,6 +30,7 @@
 #include "outbox.h"
 #include "queue.h"
 #include "roster.h"
+#include "sse.h"
 #include "slots.h"
 #include "store.h"
 #include "xalloc.h"
@@ -48,6 +49,7 @@ struct main_state {
 	struct queue_janitor *janitor;
 	struct handoff_planner *planner;
 	struct memtrim *memtrim;
+	struct sse_hub *sse;
 	struct metrics *metrics;
 	struct event *sig_term, *sig_int, *sig_hup, *drain_timer;
 	struct event *log_timer;
@@ -304,6 +306,7 @@ main_signal_cb(evutil_socket_t sig, short what, void *arg)
 	log_info("shutting down", "signal=%d grace_sec=%d", (int)sig,
 		 st->cfg.shutdown_grace_sec);
 	http_server_stop_accepting(st->http);
+	sse_hub_stop(st->sse);
 	outbox_stop(st->outbox);
 	st->drain_deadline_ms =
 		clock_mono_ms() + (int64_t)st->cfg.shutdown_grace_sec * 1000;
@@ -438,6 +441,7 @@ main(int argc, char **argv)
 	st.janitor = queue_janitor_new(st.base, st.pool);
 	st.planner = handoff_planner_new(st.base, &st.cfg, st.pool, st.metrics);
 	st.memtrim = memtrim_new(st.base, st.cfg.malloc_trim_sec);
+	st.sse = sse_hub_new(st.base, &st.cfg, st.pool, st.http, st.metrics);
 	st.sig_term = evsignal_new(st.base, SIGTERM, main_signal_cb, &st);
 	st.sig_int = evsignal_new(st.base, SIGINT, main_signal_cb, &st);
 	st.sig_hup = evsignal_new(st.base, SIGHUP, main_signal_cb, &st);
@@ -471,6 +475,7 @@ main(int argc, char **argv)
 	queue_janitor_free(st.janitor);
 	handoff_planner_free(st.planner);
 	memtrim_free(st.memtrim);
+	sse_hub_free(st.sse);
 	http_server_free(st.http);
 	event_free(st.sig_term);
 	event_free(st.sig_int);
