@@ -9,6 +9,7 @@
 #include "cases.h"
 #include "clock.h"
 #include "config.h"
+#include "event_hooks.h"
 #include "ics.h"
 #include "keys.h"
 #include "store.h"
@@ -69,14 +70,26 @@ api_cases_note_work(struct store_tx *tx, struct http_req *r,
 	const char *text;
 	int64_t corrects;
 	char actor[48];
-	json_t *out;
+	json_t *out = NULL;
 
 	if (api_cases_note_read(r, &text, &corrects, err) != 0)
 		return -1;
 	http_actor(r, actor, sizeof(actor));
 	if (cases_add_note(tx, http_param_id(r, 0), actor, text, corrects, &out,
-			   err) != 0)
+			   err) != 0 ||
+	    event_hooks_emit(tx, r->cfg, "callback.note_added", 0,
+			     json_pack("{s:I, s:O, s:s, s:s, s:o, s:O}",
+				       "case_id",
+				       (json_int_t)http_param_id(r, 0),
+				       "note_id", json_object_get(out, "id"),
+				       "actor", actor, "text", text, "corrects",
+				       corrects > 0 ? json_integer(corrects)
+						    : json_null(),
+				       "at", json_object_get(out, "at")),
+			     err) != 0) {
+		json_decref(out);
 		return -1;
+	}
 	http_reply_json(r, 201, out);
 	return 0;
 }

@@ -14,11 +14,45 @@
 #include "store.h"
 #include "xalloc.h"
 
+/*
+ * Event bodies keep the epoch seconds they were written with (rows are
+ * append-only, and the planner reads some of them); the API speaks RFC
+ * 3339, so the times in them are turned into strings on the way out.
+ */
+static const struct {
+	const char *kind;
+	const char *key;
+} cases_event_times[] = {
+	{ "booked", "due_at" },
+	{ "rescheduled", "from" },
+	{ "rescheduled", "to" },
+	{ "attempt", "next_at" },
+	{ "overdue", "due_at" },
+	{ "claimed", "lease_until" },
+	{ "case_closed", "last_activity_at" },
+};
+
+static void
+cases_event_times_rfc3339(const char *kind, json_t *body)
+{
+	for (size_t k = 0; k < CBD_ARRAY_LEN(cases_event_times); k++) {
+		json_t *v = json_object_get(body, cases_event_times[k].key);
+		if (strcmp(kind, cases_event_times[k].kind) != 0 ||
+		    !json_is_integer(v))
+			continue;
+		json_object_set_new(body, cases_event_times[k].key,
+				    api_time(json_integer_value(v), NULL));
+	}
+}
+
 static json_t *
 cases_event_json(const struct store_rows *r, size_t i)
 {
 	json_t *body = json_loads(store_rows_str(r, i, 4), 0, NULL);
 	const char *cb = store_rows_str(r, i, 1);
+
+	if (json_is_object(body))
+		cases_event_times_rfc3339(store_rows_str(r, i, 2), body);
 
 	return json_pack("{s:I, s:o, s:s, s:s, s:o, s:o}", "id",
 			 (json_int_t)store_rows_int(r, i, 0, 0), "callback_id",

@@ -1,0 +1,154 @@
+"""The API's rough edges for operators and leads: times in timelines as
+RFC 3339, event webhooks for what staff do (claims, attempts, failures,
+notes, handoffs), and (further down) lists, messages, keys, cases and
+agents without shifts.
+
+Time is the daemon's test clock; webhooks go to a real local receiver.
+"""
+
+import base64
+import itertools
+import os
+from datetime import datetime
+
+from helpers import make_key, wait_until
+from util_api import clock_advance, clock_to, relaxed, unique_name
+
+NOW = "2031-03-04T10:00:00Z"  # a Tuesday morning in London
+SECRET = "whsec_" + base64.b64encode(b"ops-api-test-secret-number-1!!").decode()
+NOTE = {"summary": "Billing dispute", "next_step": "Confirm the refund",
+        "reason": "Ann is on leave"}
+
+_phones = itertools.count(1)
+
+
+def phone():
+    return "+4479%02d%06d" % (os.getpid() % 100, next(_phones))
+
+
+def ok(r, status=200):
+    assert r.status_code == status, \
+        f"{r.request.method} {r.request.path_url} -> {r.status_code}: {r.text[:500]}"
+    return r.json() if r.content else None
+
+
+def book(d, when="asap", ph=None):
+    body = {"customer": {"name": "Grace Hopper", "phone": ph or phone(),
+                         "timezone": "Europe/London"},
+            "topic": "Broken router", "when": when}
+    return ok(d.req("POST", "/v1/callbacks", json=body), 201)
+
+
+def is_rfc3339(v):
+    if not isinstance(v, str) or "T" not in v:
+        return False
+    datetime.fromisoformat(v.replace("Z", "+00:00"))
+    return True
+
+
+# --------------------------------------------------------------------------
+# Times
+
+
+def test_timeline_times_are_rfc3339_not_epoch_integers(daemon_factory, make_agent):
+    d = daemon_factory(relaxed())
+    clock_to(d, NOW)
+    _, key = make_agent(d, unique_name("ann"))
+    cid = book(d, when="2031-03-05T11:00:00Z")["id"]
+    case_id = ok(d.admin("GET", f"/v1/callbacks/{cid}"))["case_id"]
+    ok(d.admin("PATCH", f"/v1/callbacks/{cid}", json={"when": "asap"}))
+    ok(d.req("POST", "/v1/me/queue/next", key=key))
+    ok(d.req("POST", f"/v1/callbacks/{cid}/outcome", key=key,
+             json={"result": "no_answer"}))
+    tl = ok(d.req("GET", f"/v1/cases/{case_id}", key=key))["timeline"]
+    by_kind = {e["kind"]: e["data"] for e in tl}
+    assert is_rfc3339(by_kind["booked"]["due_at"]), by_kind["booked"]
+    assert is_rfc3339(by_kind["rescheduled"]["from"]), by_kind["rescheduled"]
+    assert is_rfc3339(by_kind["rescheduled"]["to"]), by_kind["rescheduled"]
+    assert is_rfc3339(by_kind["claimed"]["lease_until"]), by_kind["claimed"]
+    assert is_rfc3339(by_kind["attempt"]["next_at"]), by_kind["attempt"]
+    # No time anywhere in the answer is an epoch integer.
+    for e in tl:
+        for k, v in e["data"].items():
+            if k.endswith("_at") or k.endswith("_until"):
+                assert is_rfc3339(v), (e["kind"], k, v)
+
+
+# --------------------------------------------------------------------------
+# Event webhooks
+
+
+def events_of(rx, cid=None):
+    """The events received, once each (delivery is at least once: a
+    message may come again under the same webhook-id)."""
+    out, seen = [], set()
+    for req in list(rx.requests):
+        if not req.path.startswith("/events") or req.headers["webhook-id"] in seen:
+            continue
+        seen.add(req.headers["webhook-id"])
+        ev = req.json()
+        if cid is None or ev["data"].get("callback_id") == cid:
+            out.append(ev)
+    return out
+
+
+def test_staff_actions_send_event_webhooks(daemon_factory, make_agent, webhook_receiver):
+    rx = webhook_receiver
+    d = daemon_factory(relaxed(webhook_url=rx.url + "/events", webhook_secrets=SECRET,
+                               outbox_poll_ms=50, max_attempts=2))
+    clock_to(d, NOW)
+    ann, key = make_agent(d, unique_name("ann"))
+    cid = book(d)["id"]
+    case_id = ok(d.admin("GET", f"/v1/callbacks/{cid}"))["case_id"]
+    ok(d.req("POST", "/v1/me/queue/next", key=key))
+    ok(d.req("POST", f"/v1/callbacks/{cid}/outcome", key=key,
+             json={"result": "busy", "note": "engaged"}))
+    note = ok(d.req("POST", f"/v1/cases/{case_id}/notes", key=key,
+                    json={"text": "call after lunch"}), 201)
+    clock_advance(d, 3 * 3600)
+    ok(d.req("POST", f"/v1/callbacks/{cid}/claim", key=key))
+    ok(d.req("POST", f"/v1/callbacks/{cid}/outcome", key=key,
+             json={"result": "no_answer"}))
+
+    def types():
+        return [e["type"] for e in events_of(rx, cid)]
+    wait_until(lambda: "callback.failed" in types(), msg="callback.failed sent")
+    evs = events_of(rx, cid)
+    claimed = [e for e in evs if e["type"] == "callback.claimed"]
+    attempted = [e for e in evs if e["type"] == "callback.attempted"]
+    assert len(claimed) == 2 and claimed[0]["data"]["agent_id"] == ann["id"]
+    assert is_rfc3339(claimed[0]["data"]["lease_until"])
+    assert [a["data"]["outcome"] for a in attempted] == ["busy", "no_answer"]
+    assert attempted[0]["data"]["note"] == "engaged"
+    assert attempted[0]["data"]["state"] == "retry_wait"
+    assert is_rfc3339(attempted[0]["data"]["next_at"])
+    [failed] = [e for e in evs if e["type"] == "callback.failed"]
+    assert failed["data"]["attempts"] == 2 and failed["data"]["case_id"] == case_id
+    wait_until(lambda: any(e["type"] == "callback.note_added" for e in events_of(rx)),
+               msg="note_added sent")
+    added_all = [e for e in events_of(rx) if e["type"] == "callback.note_added"]
+    [added] = added_all
+    assert added["data"]["case_id"] == case_id
+    assert added["data"]["note_id"] == note["id"]
+    assert added["data"]["text"] == "call after lunch"
+
+    # A lead's handoff of another callback.
+    bob, _ = make_agent(d, unique_name("bob"))
+    lead = make_key(d, "lead", unique_name("lead"))
+    cid2 = book(d)["id"]
+    ok(d.req("POST", "/v1/handoffs", key=lead,
+             json={"callback_ids": [cid2], "to_agent": bob["id"], "note": NOTE}), 201)
+    wait_until(lambda: any(e["type"] == "handoff.created" for e in events_of(rx, cid2)),
+               msg="handoff.created sent")
+    [h] = [e for e in events_of(rx, cid2) if e["type"] == "handoff.created"]
+    assert h["data"]["to_agent"] == bob["id"]
+    assert h["data"]["summary"] == NOTE["summary"]
+
+
+def test_no_webhook_url_no_staff_events(daemon_factory, make_agent, sql):
+    d = daemon_factory(relaxed())
+    clock_to(d, NOW)
+    _, key = make_agent(d, unique_name("ann"))
+    cid = book(d)["id"]
+    ok(d.req("POST", "/v1/me/queue/next", key=key))
+    assert sql.scalar("SELECT COUNT(*) FROM outbox WHERE channel = 'webhook'") == 0
