@@ -120,6 +120,8 @@ struct config {
 	char *sms_template_retry;
 	char *sms_template_running_late;
 	int change_coalesce_sec;
+	char *agents_without_shifts; /* off_duty or always */
+	int case_close_days;         /* 0: cases never close */
 	/* typed rules, derived from the text keys above (config_parse) */
 	struct config_week opening;
 	int *closed_days; /* closures as YYYYMMDD, ascending */

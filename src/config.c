@@ -205,6 +205,13 @@ static const struct config_key config_keys[] = {
 	INT(change_coalesce_sec, "60", 0, 3600,
 	    "hold a reschedule's text and invite this long; a later change "
 	    "replaces them"),
+	STR(agents_without_shifts, "off_duty",
+	    "off_duty: an agent created without shift rules is on duty only "
+	    "inside shifts (so never until some are set); always: around the "
+	    "clock. Per agent: on_duty_without_shifts"),
+	INT(case_close_days, "30", 0, 3650,
+	    "close a case this many days after its last callback ended; a "
+	    "customer coming back then gets a new case; 0: never"),
 };
 
 static int config_rules(struct config *c, struct cbd_err *err);
@@ -565,6 +572,12 @@ config_check(const struct config *c, struct cbd_err *err)
 	    strcmp(c->quiet_hours_mode, "skip")) {
 		cbd_err_set(err, 400, "invalid-config", "quiet_hours_mode",
 			    "quiet_hours_mode must be defer or skip");
+		return -1;
+	}
+	if (strcmp(c->agents_without_shifts, "off_duty") &&
+	    strcmp(c->agents_without_shifts, "always")) {
+		cbd_err_set(err, 400, "invalid-config", "agents_without_shifts",
+			    "agents_without_shifts must be off_duty or always");
 		return -1;
 	}
 	return 0;

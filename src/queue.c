@@ -230,6 +230,21 @@ queue_retry_time(struct store_tx *tx, const struct config *cfg, int64_t owner,
 		return -1;
 	shift_plan_spans(plan, &nspans);
 	is_rostered = nspans > 0;
+	if (!is_rostered) {
+		/* No shifts: on duty always, or never (then the plain delay
+		 * stands and the planner finds the call a new owner). */
+		struct store_rows *a =
+			store_query(tx, err,
+				    "SELECT on_duty_without_shifts FROM agents "
+				    "WHERE id = ?",
+				    "i", owner);
+		if (a == NULL) {
+			shift_plan_free(plan);
+			return -1;
+		}
+		is_rostered = store_rows_int(a, 0, 0, 1) == 0;
+		store_rows_free(a);
+	}
 	for (int i = 0; i < QUEUE_RETRY_STEPS && at > 0 && at <= limit; i++) {
 		int64_t quiet_end;
 

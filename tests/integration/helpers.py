@@ -421,6 +421,10 @@ def new_daemon(workdir, mariadb, dbname, extra=None, binary=None, env=None,
         "log_level": "debug",
         "test_clock": True,
         "store_threads": 4,
+        # Most tests book with agents that have no shift rules; the
+        # product's default (off duty until shifts are set) is tested
+        # where it matters, with this key set back.
+        "agents_without_shifts": "always",
     }
     conf.update(extra or {})
     if "listen_port" in (extra or {}):

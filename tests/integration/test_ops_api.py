@@ -152,3 +152,60 @@ def test_no_webhook_url_no_staff_events(daemon_factory, make_agent, sql):
     cid = book(d)["id"]
     ok(d.req("POST", "/v1/me/queue/next", key=key))
     assert sql.scalar("SELECT COUNT(*) FROM outbox WHERE channel = 'webhook'") == 0
+
+
+# --------------------------------------------------------------------------
+# Agents without shift rules
+
+
+def test_new_agent_without_shifts_is_off_duty_by_default(daemon_factory, sql):
+    """The product default (the test base config sets always)."""
+    d = daemon_factory(relaxed(agents_without_shifts="off_duty"))
+    clock_to(d, NOW)
+    body = {"name": unique_name("nia"), "display_name": "Nia",
+            "timezone": "Europe/London", "team": "blue"}
+    nia = ok(d.admin("POST", "/v1/agents", json=body), 201)
+    assert nia["on_duty_without_shifts"] is False
+    assert "off duty" in nia["hint"] and "shifts" in nia["hint"]
+    # Nobody is on duty: no ASAP booking, no slot.
+    n = sql.scalar("SELECT COUNT(*) FROM callbacks")
+    r = d.req("POST", "/v1/callbacks",
+              json={"customer": {"name": "Grace Hopper", "phone": phone(),
+                                 "timezone": "Europe/London"},
+                    "topic": "x", "when": "asap"})
+    assert r.status_code == 409 and r.json()["type"] == "/problems/no-agents-on-duty", r.text
+    assert sql.scalar("SELECT COUNT(*) FROM callbacks") == n
+    slots = ok(d.req("GET", "/v1/slots", params={"tz": "Europe/London"}))
+    assert not [s for s in slots if s["available"]], slots
+    # Inside a shift she is bookable.
+    ok(d.admin("PUT", f"/v1/agents/{nia['id']}/shifts",
+               json={"shifts": [{"start": "2031-03-03T08:00:00", "duration": "PT10H",
+                                 "rrule": "FREQ=WEEKLY;BYDAY=MO,TU,WE,TH,FR"}]}))
+    assert book(d)["id"] > 0
+    # Per agent, the flag puts another one on duty around the clock.
+    body = dict(body, name=unique_name("ola"), on_duty_without_shifts=True)
+    ola = ok(d.admin("POST", "/v1/agents", json=body), 201)
+    assert ola["on_duty_without_shifts"] is True and "around the clock" in ola["hint"]
+    r = d.admin("PATCH", f"/v1/agents/{ola['id']}", json={"on_duty_without_shifts": "yes"})
+    assert r.status_code == 400 and r.json()["errors"][0]["field"] == "on_duty_without_shifts"
+    clock_to(d, "2031-03-04T22:00:00Z")  # after Nia's shift
+    assert book(d)["owner"]["display_name"] == ola["display_name"]
+
+
+def test_agents_without_shifts_always_keeps_them_on_duty(daemon_factory):
+    d = daemon_factory(relaxed(agents_without_shifts="always"))
+    clock_to(d, "2031-03-04T03:00:00Z")
+    body = {"name": unique_name("al"), "display_name": "Al", "timezone": "Europe/London"}
+    al = ok(d.admin("POST", "/v1/agents", json=body), 201)
+    assert al["on_duty_without_shifts"] is True
+    assert book(d)["owner"]["display_name"] == "Al"
+
+
+def test_agents_without_shifts_rejects_unknown_value(tmp_path):
+    import subprocess
+    from util_api import binary
+    conf = tmp_path / "c.conf"
+    conf.write_text("agents_without_shifts = sometimes\n")
+    out = subprocess.run([binary(), "--check-config", "-c", str(conf)],
+                         capture_output=True, text=True, timeout=10)
+    assert out.returncode != 0 and "agents_without_shifts" in out.stderr + out.stdout
