@@ -209,3 +209,123 @@ def test_agents_without_shifts_rejects_unknown_value(tmp_path):
     out = subprocess.run([binary(), "--check-config", "-c", str(conf)],
                          capture_output=True, text=True, timeout=10)
     assert out.returncode != 0 and "agents_without_shifts" in out.stderr + out.stdout
+
+
+# --------------------------------------------------------------------------
+# Dead letters
+
+
+def test_dead_messages_are_listed_logged_and_requeued(daemon_factory, make_agent,
+                                                      webhook_receiver, sql):
+    rx = webhook_receiver
+    rx.set_status(410)  # gone: not retried, the message dies at once
+    d = daemon_factory(relaxed(webhook_url=rx.url + "/events", webhook_secrets=SECRET,
+                               outbox_poll_ms=50))
+    clock_to(d, NOW)
+    make_agent(d, unique_name("ann"))
+    lead = make_key(d, "lead", unique_name("lead"))
+    cid = book(d)["id"]
+    wait_until(lambda: sql.scalar("SELECT COUNT(*) FROM outbox WHERE status = 'dead'") >= 1,
+               msg="a dead message")
+    page = ok(d.req("GET", "/v1/messages", key=lead,
+                    params={"status": "dead", "tz": "Asia/Kolkata", "limit": 1}))
+    [m] = page["items"]
+    assert m["status"] == "dead" and m["callback_id"] == cid
+    assert m["last_error"] == "HTTP 410" and m["next_attempt_at"] is None
+    assert m["due_at"].endswith("Z") and m["due_local"].endswith("+05:30")
+    # One warning line per death, naming the message.
+    with open(d.log_path, encoding="utf-8") as f:
+        deaths = [line for line in f if 'msg="message dead"' in line]
+    assert len(deaths) == sql.scalar("SELECT COUNT(*) FROM outbox WHERE status = 'dead'")
+    assert all("level=warn" in line for line in deaths)
+    assert any(m["id"] in line for line in deaths)
+    # Bad input changes nothing.
+    r = d.req("GET", "/v1/messages", key=lead, params={"status": "sent"})
+    assert r.status_code == 400 and r.json()["errors"][0]["field"] == "status"
+    r = d.req("GET", "/v1/messages", key=lead, params={"tz": "Mars/Olympus"})
+    assert r.status_code == 400 and r.json()["errors"][0]["field"] == "tz"
+    # Agents may not see or requeue dead letters.
+    _, agent_key = make_agent(d, unique_name("bo"))
+    assert d.req("GET", "/v1/messages", key=agent_key).status_code == 403
+    path = f"/v1/messages/{m['outbox_id']}/requeue"
+    assert d.req("POST", path, key=agent_key).status_code == 403
+    assert d.req("POST", path).status_code == 401
+
+    # Requeued, it goes out again under the same id and is delivered.
+    rx.set_status(200)
+    n_before = len([q for q in rx.requests if q.headers.get("webhook-id") == m["id"]])
+    r = ok(d.req("POST", path, key=lead, headers={"Idempotency-Key": "rq-1"}))
+    assert r["id"] == m["id"] and r["status"] == "pending" and r["attempts"] == 0
+    # The same request again replays; without the key, it is no longer dead.
+    assert ok(d.req("POST", path, key=lead, headers={"Idempotency-Key": "rq-1"})) == r
+    wait_until(lambda: sql.scalar("SELECT status FROM outbox WHERE id = %s",
+                                  (m["outbox_id"],)) == "sent", msg="requeued message sent")
+    assert len([q for q in rx.requests if q.headers.get("webhook-id") == m["id"]]) == n_before + 1
+    r = d.req("POST", path, key=lead)
+    assert r.status_code == 409 and r.json()["type"] == "/problems/not-requeueable"
+    assert d.req("POST", "/v1/messages/999999/requeue", key=lead).status_code == 404
+    audit = ok(d.req("GET", "/v1/audit/staff", key=lead,
+                     params={"action": "message.requeued"}))["items"]
+    assert len(audit) == 1 and audit[0]["subject_id"] == m["outbox_id"]
+    assert audit[0]["actor"].startswith("lead")
+
+
+# --------------------------------------------------------------------------
+# Leads and agent keys
+
+
+def test_lead_manages_agent_keys_of_own_team_only(daemon_factory, make_agent):
+    d = daemon_factory(relaxed())
+    ann, ann_key = make_agent(d, unique_name("ann"), team="blue")
+    red, _ = make_agent(d, unique_name("red"), team="red")
+    lead = ok(d.admin("POST", "/v1/keys", json={"role": "lead", "name": "bl", "team": "blue"}),
+              201)["key"]
+    teamless = make_key(d, "lead", unique_name("tl"))
+
+    k = ok(d.req("POST", "/v1/keys", key=lead,
+                 json={"role": "agent", "name": "ann-2", "agent_id": ann["id"]}), 201)
+    assert k["role"] == "agent" and k["key"]
+    assert d.req("GET", "/v1/me/queue", key=k["key"]).status_code == 200
+    # Not for another team, not a lead or admin key, not as a team-less lead.
+    for key, body, field in (
+            (lead, {"role": "agent", "name": "x", "agent_id": red["id"]}, "agent_id"),
+            (lead, {"role": "lead", "name": "x"}, "role"),
+            (lead, {"role": "admin", "name": "x"}, "role"),
+            (lead, {"role": "lead", "name": "x", "team": "blue"}, "role"),
+            (teamless, {"role": "agent", "name": "x", "agent_id": ann["id"]}, "agent_id")):
+        r = d.req("POST", "/v1/keys", key=key, json=body)
+        assert r.status_code == 403 and r.json()["errors"][0]["field"] == field, (body, r.text)
+    r = d.req("POST", "/v1/keys", key=ann_key,
+              json={"role": "agent", "name": "x", "agent_id": ann["id"]})
+    assert r.status_code == 403
+    r = d.admin("POST", "/v1/keys", json={"role": "agent", "name": "x", "agent_id": ann["id"],
+                                          "team": "blue"})
+    assert r.status_code == 400 and r.json()["errors"][0]["field"] == "team"
+
+    # Revoke: own team's agent keys only.
+    red_key = ok(d.admin("POST", "/v1/keys", json={"role": "agent", "name": "red-1",
+                                                   "agent_id": red["id"]}), 201)
+    other_lead = ok(d.admin("POST", "/v1/keys", json={"role": "lead", "name": "l2",
+                                                      "team": "blue"}), 201)
+    assert d.req("DELETE", f"/v1/keys/{red_key['id']}", key=lead).status_code == 403
+    assert d.req("DELETE", f"/v1/keys/{other_lead['id']}", key=lead).status_code == 403
+    assert d.req("DELETE", f"/v1/keys/{k['id']}", key=ann_key).status_code == 403
+    assert d.req("DELETE", f"/v1/keys/{k['id']}", key=lead).status_code == 204
+    assert d.req("GET", "/v1/me/queue", key=k["key"]).status_code == 401
+    assert d.req("GET", "/v1/me/queue", key=red_key["key"]).status_code == 200
+
+    # Every change is in the audit trail, with who made it; agents may not read it.
+    audit = ok(d.req("GET", "/v1/audit/staff", key=lead))["items"]
+    created = [a for a in audit if a["action"] == "key.created"]
+    revoked = [a for a in audit if a["action"] == "key.revoked"]
+    assert [a["subject_id"] for a in revoked] == [k["id"]]
+    assert revoked[0]["actor"].startswith("lead")
+    assert k["id"] in [a["subject_id"] for a in created]
+    assert {a["actor"].split(":")[0] for a in created} == {"admin", "lead"}
+    assert d.req("GET", "/v1/audit/staff", key=ann_key).status_code == 403
+    r = d.req("GET", "/v1/audit/staff", key=lead, params={"action": "x"})
+    assert r.status_code == 400 and r.json()["errors"][0]["field"] == "action"
+    page = ok(d.req("GET", "/v1/audit/staff", key=lead, params={"limit": 2}))
+    rest = ok(d.req("GET", "/v1/audit/staff", key=lead,
+                    params={"limit": 200, "cursor": page["next_cursor"]}))
+    assert [a["id"] for a in page["items"] + rest["items"]] == [a["id"] for a in audit]
