@@ -238,7 +238,8 @@ cases_add_note(struct store_tx *tx, int64_t case_id, const char *actor,
 }
 
 int
-cases_by_phone(struct store_tx *tx, const char *phone, json_t **out,
+cases_by_phone(struct store_tx *tx, const char *phone, int64_t before_id,
+	       int64_t limit, json_t **out, int64_t *last_id,
 	       struct cbd_err *err)
 {
 	struct store_rows *c, *k;
@@ -256,8 +257,10 @@ cases_by_phone(struct store_tx *tx, const char *phone, json_t **out,
 			"SELECT k.id, k.is_open, k.opened_at, a.display_name, "
 			"(SELECT COUNT(*) FROM callbacks c WHERE c.case_id = "
 			"k.id) FROM cases k JOIN agents a ON a.id = k.owner_id "
-			"WHERE k.customer_id = ? ORDER BY k.id DESC LIMIT 100",
-			"i", cid);
+			"WHERE k.customer_id = ? AND k.id < ? ORDER BY k.id "
+			"DESC LIMIT ?",
+			"iii", cid, before_id > 0 ? before_id : INT64_MAX,
+			limit);
 	if (k == NULL) {
 		store_rows_free(c);
 		return -1;
@@ -282,6 +285,9 @@ cases_by_phone(struct store_tx *tx, const char *phone, json_t **out,
 			email ? json_string(email) : json_null(), "timezone",
 			store_rows_str(c, 0, 3), "cases", cases);
 	}
+	*last_id = store_rows_count(k)
+			   ? store_rows_int(k, store_rows_count(k) - 1, 0, 0)
+			   : 0;
 	store_rows_free(c);
 	store_rows_free(k);
 	return 0;

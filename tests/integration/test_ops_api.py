@@ -329,3 +329,89 @@ def test_lead_manages_agent_keys_of_own_team_only(daemon_factory, make_agent):
     rest = ok(d.req("GET", "/v1/audit/staff", key=lead,
                     params={"limit": 200, "cursor": page["next_cursor"]}))
     assert [a["id"] for a in page["items"] + rest["items"]] == [a["id"] for a in audit]
+
+
+# --------------------------------------------------------------------------
+# Lists: cursors and local times
+
+
+def test_customer_cases_page_with_cursors(daemon_factory, make_agent, sql):
+    d = daemon_factory(relaxed())
+    clock_to(d, NOW)
+    _, key = make_agent(d, unique_name("ann"))
+    ph = phone()
+    cid = book(d, ph=ph)["id"]
+    cust = sql.scalar("SELECT customer_id FROM callbacks WHERE id = %s", (cid,))
+    owner = sql.scalar("SELECT owner_id FROM callbacks WHERE id = %s", (cid,))
+    # Past cases of this customer, closed long ago.
+    for _ in range(4):
+        sql.execute("INSERT INTO cases (customer_id, owner_id, is_open, opened_at, closed_at) "
+                    "VALUES (%s, %s, 0, 1000, 2000)", (cust, owner))
+    all_ids = [r["id"] for r in sql.query(
+        "SELECT id FROM cases WHERE customer_id = %s ORDER BY id DESC", (cust,))]
+    seen, cursor = [], None
+    while True:
+        params = {"phone": ph, "limit": 2}
+        if cursor:
+            params["cursor"] = cursor
+        page = ok(d.req("GET", "/v1/customers", key=key, params=params))
+        assert page["customer"]["phone"] == ph
+        seen += [c["id"] for c in page["cases"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == all_ids
+    page = ok(d.req("GET", "/v1/customers", key=key, params={"phone": ph, "tz": "Asia/Kolkata"}))
+    assert page["cases"][0]["opened_local"].endswith("+05:30")
+    for bad, field in (({"cursor": "x"}, "cursor"), ({"limit": 0}, "limit"),
+                       ({"tz": "Nowhere/Else"}, "tz")):
+        r = d.req("GET", "/v1/customers", key=key, params=dict(bad, phone=ph))
+        assert r.status_code == 400 and r.json()["errors"][0]["field"] == field, r.text
+
+
+def test_my_handoffs_page_with_cursors(daemon_factory, make_agent):
+    d = daemon_factory(relaxed())
+    clock_to(d, NOW)
+    ann, ann_key = make_agent(d, unique_name("ann"))
+    bob, bob_key = make_agent(d, unique_name("bob"))
+    lead = make_key(d, "lead", unique_name("lead"))
+    ok(d.admin("PATCH", f"/v1/agents/{bob['id']}", json={"active": False}))
+    cids = [book(d, when=f"2031-03-05T{9 + i:02d}:00:00Z")["id"] for i in range(5)]
+    ok(d.admin("PATCH", f"/v1/agents/{bob['id']}", json={"active": True}))
+    ok(d.req("POST", "/v1/handoffs", key=lead,
+             json={"callback_ids": cids, "to_agent": bob["id"], "note": NOTE}), 201)
+    old = ok(d.req("GET", "/v1/me/handoffs", key=bob_key))  # both lists, as before
+    assert len(old["received"]) == 5
+    got, cursor = [], None
+    while True:
+        params = {"direction": "received", "limit": 2, "tz": "America/New_York"}
+        if cursor:
+            params["cursor"] = cursor
+        page = ok(d.req("GET", "/v1/me/handoffs", key=bob_key, params=params))
+        got += page["items"]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert [h["callback_id"] for h in got] == cids
+    assert all(h["due_local"].endswith("-05:00") for h in got), got[0]
+    given = ok(d.req("GET", "/v1/me/handoffs", key=ann_key, params={"direction": "given"}))
+    assert len(given["items"]) == 5 and given["next_cursor"] is None
+    r = d.req("GET", "/v1/me/handoffs", key=bob_key, params={"direction": "sideways"})
+    assert r.status_code == 400 and r.json()["errors"][0]["field"] == "direction"
+
+
+def test_lead_lists_answer_local_times_with_tz(daemon_factory, make_agent):
+    d = daemon_factory(relaxed())
+    clock_to(d, NOW)
+    _, key = make_agent(d, unique_name("ann"))
+    lead = make_key(d, "lead", unique_name("lead"))
+    book(d)
+    clock_advance(d, 3600)
+    items = ok(d.req("GET", "/v1/overdue", key=lead, params={"tz": "Asia/Tokyo"}))["items"]
+    assert items and items[0]["due_at"].endswith("Z")
+    assert items[0]["due_local"].endswith("+09:00"), items[0]
+    q = ok(d.req("GET", "/v1/me/queue", key=key, params={"tz": "Asia/Tokyo"}))["items"]
+    assert q[0]["due_local"].endswith("+09:00"), q[0]
+    for path, k in (("/v1/overdue", lead), ("/v1/audit", lead), ("/v1/me/queue", key)):
+        r = d.req("GET", path, key=k, params={"tz": "Europe/Atlantis"})
+        assert r.status_code == 400 and r.json()["errors"][0]["field"] == "tz", (path, r.text)
