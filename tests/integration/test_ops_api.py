@@ -415,3 +415,64 @@ def test_lead_lists_answer_local_times_with_tz(daemon_factory, make_agent):
     for path, k in (("/v1/overdue", lead), ("/v1/audit", lead), ("/v1/me/queue", key)):
         r = d.req("GET", path, key=k, params={"tz": "Europe/Atlantis"})
         assert r.status_code == 400 and r.json()["errors"][0]["field"] == "tz", (path, r.text)
+
+
+# --------------------------------------------------------------------------
+# Cases close
+
+
+def test_case_closes_after_case_close_days_and_next_case_links_back(daemon_factory,
+                                                                    make_agent, sql):
+    d = daemon_factory(relaxed(case_close_days=30))
+    clock_to(d, NOW)
+    ann, key = make_agent(d, unique_name("ann"))
+    ph = phone()
+
+    def done(cid):
+        ok(d.req("POST", f"/v1/callbacks/{cid}/claim", key=key))
+        ok(d.req("POST", f"/v1/callbacks/{cid}/outcome", key=key, json={"result": "reached"}))
+
+    def force_book():
+        body = {"customer": {"name": "Grace Hopper", "phone": ph, "timezone": "Europe/London"},
+                "topic": "Broken router", "when": "asap", "force_new": True}
+        return ok(d.req("POST", "/v1/callbacks", json=body), 201)["id"]
+
+    first = book(d, ph=ph)["id"]
+    case1 = sql.scalar("SELECT case_id FROM callbacks WHERE id = %s", (first,))
+    done(first)
+    # Within the days, a returning customer joins the same case.
+    clock_advance(d, 29 * 86400)
+    second = force_book()
+    assert sql.scalar("SELECT case_id FROM callbacks WHERE id = %s", (second,)) == case1
+    done(second)
+    # After case_close_days with no open callback: a new case, naming the old.
+    clock_advance(d, 31 * 86400)
+    bob, _ = make_agent(d, unique_name("bob"))
+    third = force_book()
+    case2 = sql.scalar("SELECT case_id FROM callbacks WHERE id = %s", (third,))
+    assert case2 != case1
+    old = ok(d.req("GET", f"/v1/cases/{case1}", key=key))
+    assert old["open"] is False
+    [closed] = [e for e in old["timeline"] if e["kind"] == "case_closed"]
+    assert closed["callback_id"] is None and closed["data"]["case_close_days"] == 30
+    assert is_rfc3339(closed["data"]["last_activity_at"])
+    new = ok(d.req("GET", f"/v1/cases/{case2}", key=key))
+    assert new["open"] is True
+    assert [e["data"]["previous_case_id"] for e in new["timeline"]
+            if e["kind"] == "previous_case"] == [case1]
+    cases = ok(d.req("GET", "/v1/customers", key=key, params={"phone": ph}))["cases"]
+    assert [c["id"] for c in cases] == [case2, case1]
+
+
+def test_case_close_days_zero_keeps_cases_open(daemon_factory, make_agent, sql):
+    d = daemon_factory(relaxed(case_close_days=0))
+    clock_to(d, NOW)
+    _, key = make_agent(d, unique_name("ann"))
+    ph = phone()
+    first = book(d, ph=ph)["id"]
+    ok(d.req("POST", f"/v1/callbacks/{first}/claim", key=key))
+    ok(d.req("POST", f"/v1/callbacks/{first}/outcome", key=key, json={"result": "reached"}))
+    clock_advance(d, 300 * 86400)
+    second = book(d, ph=ph)["id"]
+    assert sql.scalar("SELECT COUNT(DISTINCT case_id) FROM callbacks WHERE id IN (%s, %s)",
+                      (first, second)) == 1
