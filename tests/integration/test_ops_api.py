@@ -476,3 +476,25 @@ def test_case_close_days_zero_keeps_cases_open(daemon_factory, make_agent, sql):
     second = book(d, ph=ph)["id"]
     assert sql.scalar("SELECT COUNT(DISTINCT case_id) FROM callbacks WHERE id IN (%s, %s)",
                       (first, second)) == 1
+
+
+# --------------------------------------------------------------------------
+# The catalogue of events
+
+
+def test_every_event_the_sources_emit_is_in_the_webhook_catalogue():
+    import re
+    import yaml
+    from pathlib import Path
+    import helpers
+    doc = yaml.safe_load((helpers.REPO_ROOT / "contrib" / "openapi.yaml").read_text())
+    catalogue = doc["x-webhooks"]
+    src = "\n".join(p.read_text() for p in Path(helpers.REPO_ROOT / "src").glob("*.c"))
+    emitted = set(re.findall(r'"((?:callback|handoff|agent)\.[a-z_]+)"', src)) - {"callback.h", "agent.h"}
+    for name in ("callback.claimed", "callback.attempted", "callback.failed",
+                 "callback.note_added", "callback.overdue", "handoff.created"):
+        assert name in emitted, name
+    assert emitted <= set(catalogue), emitted - set(catalogue)
+    for name, item in catalogue.items():
+        schema = item["post"]["requestBody"]["content"]["application/json"]["schema"]
+        assert schema["allOf"][1]["properties"]["type"]["enum"] == [name]
