@@ -13,6 +13,12 @@
 
 #include "common.h"
 
+/* The kinds written here, as an SQL list: a case timeline leaves them out,
+ * since each repeats an entry the timeline already has. */
+#define EVENT_HOOKS_KINDS_SQL                                                  \
+	"'callback.claimed','callback.attempted','callback.failed',"           \
+	"'callback.note_added','handoff.created'"
+
 struct config;
 struct store_tx;
 struct handoff_plan;

@@ -11,6 +11,7 @@
 #include "api.h"
 #include "cases.h"
 #include "clock.h"
+#include "event_hooks.h"
 #include "store.h"
 #include "xalloc.h"
 
@@ -101,6 +102,8 @@ cases_get(struct store_tx *tx, int64_t id, json_t **out, struct cbd_err *err)
 				 "o.sent_at FROM outbox o JOIN callbacks c ON "
 				 "c.id = o.callback_id WHERE c.case_id = ? AND "
 				 "o.status NOT IN ('skipped', 'withdrawn') "
+				 "AND o.kind NOT IN (" EVENT_HOOKS_KINDS_SQL
+				 ") "
 				 "ORDER BY o.created_at, "
 				 "o.id LIMIT 5000",
 				 "i", id)
