@@ -30,4 +30,12 @@ int outbox_dead_list(struct store_tx *tx, const char *status, int64_t before_id,
 int outbox_dead_requeue(struct store_tx *tx, int64_t id, json_t **out,
 			struct cbd_err *err) CBD_MUSTCHECK;
 
+/*
+ * Add to each message of a callback's list (outbox_list: items with "id")
+ * "next_attempt_at" (when a pending one goes out next; null otherwise) and
+ * "outbox_id" (what POST /v1/messages/{id}/requeue takes).
+ */
+int outbox_dead_annotate(struct store_tx *tx, int64_t callback_id,
+			 json_t *items, struct cbd_err *err) CBD_MUSTCHECK;
+
 #endif

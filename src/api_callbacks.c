@@ -11,6 +11,7 @@
 #include "clock.h"
 #include "config.h"
 #include "outbox.h"
+#include "outbox_dead.h"
 #include "store.h"
 #include "timefmt.h"
 #include "valid.h"
@@ -364,6 +365,10 @@ api_callbacks_messages_work(struct store_tx *tx, struct http_req *r,
 	json_decref(cb);
 	if (outbox_list(tx, http_param_id(r, 0), &items, err) != 0)
 		return -1;
+	if (outbox_dead_annotate(tx, http_param_id(r, 0), items, err) != 0) {
+		json_decref(items);
+		return -1;
+	}
 	http_reply_json(r, 200, json_pack("{s:o}", "items", items));
 	return 0;
 }

@@ -112,3 +112,44 @@ outbox_dead_requeue(struct store_tx *tx, int64_t id, json_t **out,
 	store_rows_free(r);
 	return 0;
 }
+
+int
+outbox_dead_annotate(struct store_tx *tx, int64_t callback_id, json_t *items,
+		     struct cbd_err *err)
+{
+	struct store_rows *r = store_query(
+		tx, err,
+		"SELECT msg_id, id, status, due_at, lease_until FROM outbox "
+		"WHERE callback_id = ?",
+		"i", callback_id);
+	json_t *item;
+	size_t i;
+
+	if (r == NULL)
+		return -1;
+	json_array_foreach(items, i, item)
+	{
+		const char *msg_id =
+			json_string_value(json_object_get(item, "id"));
+
+		for (size_t k = 0; msg_id && k < store_rows_count(r); k++) {
+			int64_t due = store_rows_int(r, k, 3, 0);
+			int64_t lease = store_rows_int(r, k, 4, 0);
+
+			if (strcmp(store_rows_str(r, k, 0), msg_id) != 0)
+				continue;
+			json_object_set_new(
+				item, "outbox_id",
+				json_integer(store_rows_int(r, k, 1, 0)));
+			json_object_set_new(
+				item, "next_attempt_at",
+				strcmp(store_rows_str(r, k, 2), "pending") == 0
+					? api_time(lease > due ? lease : due,
+						   NULL)
+					: json_null());
+			break;
+		}
+	}
+	store_rows_free(r);
+	return 0;
+}

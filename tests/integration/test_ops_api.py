@@ -498,3 +498,26 @@ def test_every_event_the_sources_emit_is_in_the_webhook_catalogue():
     for name, item in catalogue.items():
         schema = item["post"]["requestBody"]["content"]["application/json"]["schema"]
         assert schema["allOf"][1]["properties"]["type"]["enum"] == [name]
+
+
+def test_callback_messages_show_next_attempt_and_last_error(daemon_factory, make_agent,
+                                                            webhook_receiver, sql):
+    rx = webhook_receiver
+    rx.set_status(503)  # retried with backoff
+    d = daemon_factory(relaxed(webhook_url=rx.url + "/events", webhook_secrets=SECRET,
+                               outbox_poll_ms=50))
+    clock_to(d, NOW)
+    make_agent(d, unique_name("ann"))
+    cid = book(d)["id"]
+    wait_until(lambda: sql.scalar(
+        "SELECT COUNT(*) FROM outbox WHERE callback_id = %s AND last_error IS NOT NULL",
+        (cid,)) >= 1, msg="a failed attempt")
+    items = ok(d.admin("GET", f"/v1/callbacks/{cid}/messages"))["items"]
+    [m] = [i for i in items if i["last_error"]]
+    assert m["last_error"] == "HTTP 503" and m["status"] == "pending"
+    assert is_rfc3339(m["next_attempt_at"])
+    assert m["next_attempt_at"] > m["due_at"]
+    lead = make_key(d, "lead", unique_name("lead"))
+    failed = ok(d.req("GET", "/v1/messages", key=lead, params={"status": "failed"}))["items"]
+    assert [f["outbox_id"] for f in failed] == [m["outbox_id"]]
+    assert failed[0]["next_attempt_at"] == m["next_attempt_at"]
