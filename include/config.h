@@ -119,6 +119,9 @@ struct config {
 	char *sms_template_manage_link;
 	char *sms_template_retry;
 	char *sms_template_running_late;
+	char *template_dir;
+	char *default_language; /* canonical BCP 47 */
+	char *default_region;
 	int change_coalesce_sec;
 	char *agents_without_shifts; /* off_duty or always */
 	int case_close_days;         /* 0: cases never close */
