@@ -134,6 +134,8 @@ struct config {
 	int events_poll_ms;
 	int events_lookback_sec;
 	int events_keep_sec;
+	char *agents_without_shifts; /* off_duty or always */
+	int case_close_days;         /* 0: cases never close */
 	/* typed rules, derived from the text keys above (config_parse) */
 	struct config_week opening;
 	int *closed_days; /* closures as YYYYMMDD, ascending */

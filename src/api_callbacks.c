@@ -13,6 +13,7 @@
 #include "config.h"
 #include "i18n.h"
 #include "outbox.h"
+#include "outbox_dead.h"
 #include "phone.h"
 #include "store.h"
 #include "timefmt.h"
@@ -406,6 +407,10 @@ api_callbacks_messages_work(struct store_tx *tx, struct http_req *r,
 	json_decref(cb);
 	if (outbox_list(tx, http_param_id(r, 0), &items, err) != 0)
 		return -1;
+	if (outbox_dead_annotate(tx, http_param_id(r, 0), items, err) != 0) {
+		json_decref(items);
+		return -1;
+	}
 	http_reply_json(r, 200, json_pack("{s:o}", "items", items));
 	return 0;
 }

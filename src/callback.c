@@ -18,6 +18,7 @@
 #include "api.h"
 #include "callback.h"
 #include "callback_row.h"
+#include "case_close.h"
 #include "clock.h"
 #include "config.h"
 #include "handoff_apply.h"
@@ -638,7 +639,7 @@ callback_book(struct store_tx *tx, const struct config *cfg,
 	      struct cbd_err *err)
 {
 	int64_t now = clock_now(), customer_id, case_id = 0, owner_id = 0, id;
-	int64_t prefer = 0, nopen;
+	int64_t prefer = 0, nopen, previous_case = 0;
 	struct store_rows *r;
 	char notify[32];
 
@@ -673,6 +674,8 @@ callback_book(struct store_tx *tx, const struct config *cfg,
 		return -1;
 	}
 	if (callback_customer(tx, b, now, &customer_id, err) != 0 ||
+	    case_close_stale(tx, cfg, customer_id, now, &previous_case, err) !=
+		    0 ||
 	    callback_open_case(tx, customer_id, &case_id, &prefer, err) != 0 ||
 	    callback_place(tx, cfg, b->is_asap, b->is_asap ? now : b->when,
 			   prefer, 0, b->timezone, &owner_id, err) != 0)
@@ -684,6 +687,8 @@ callback_book(struct store_tx *tx, const struct config *cfg,
 			       "iii", customer_id, owner_id, now) < 0)
 			return -1;
 		case_id = store_last_id(tx);
+		if (case_close_link(tx, case_id, previous_case, err) != 0)
+			return -1;
 	}
 
 	snprintf(notify, sizeof(notify), "%s%s%s",

@@ -248,6 +248,13 @@ static const struct config_key config_keys[] = {
 	    "transaction may take, plus clock skew between instances)"),
 	INT(events_keep_sec, "3600", 60, 604800,
 	    "changes are kept this long for Last-Event-ID resume"),
+	STR(agents_without_shifts, "off_duty",
+	    "off_duty: an agent created without shift rules is on duty only "
+	    "inside shifts (so never until some are set); always: around the "
+	    "clock. Per agent: on_duty_without_shifts"),
+	INT(case_close_days, "30", 0, 3650,
+	    "close a case this many days after its last callback ended; a "
+	    "customer coming back then gets a new case; 0: never"),
 };
 
 static int config_rules(struct config *c, struct config_problems *p);
@@ -864,6 +871,10 @@ config_check_combinations(const struct config *c, struct config_problems *p)
 		config_warn(p, "test_clock",
 			    "test_clock lets admins set the time: tests and "
 			    "simulation only");
+	if (strcmp(c->agents_without_shifts, "off_duty") &&
+	    strcmp(c->agents_without_shifts, "always"))
+		config_bad(p, "agents_without_shifts",
+			   "agents_without_shifts must be off_duty or always");
 }
 
 int

@@ -33,6 +33,7 @@
 
 #include <jansson.h>
 
+#include "agent.h"
 #include "callback_row.h"
 #include "handoff_world.h"
 #include "roster.h"
@@ -113,10 +114,11 @@ handoff_world_load_agents(struct store_tx *tx, struct handoff_world *w,
 	struct store_rows *a;
 
 	a = store_query(tx, err,
-			"SELECT a.id, a.team, EXISTS (SELECT 1 "
-			"FROM shifts s WHERE s.agent_id = a.id), "
-			"a.display_name FROM agents a WHERE a.is_active = 1 "
-			"ORDER BY a.id",
+			"SELECT a.id, a.team, " AGENT_ROSTERED_SQL(
+				"a") ", "
+				     "a.display_name FROM agents a WHERE "
+				     "a.is_active = 1 "
+				     "ORDER BY a.id",
 			"");
 	if (a == NULL)
 		return -1;

@@ -520,6 +520,11 @@ outbox_finish(struct outbox_msg *m, int outcome, const char *error)
 	case OUTBOX_DEAD:
 		metrics_add(ob->metrics, "callbackd_outbox_dead_total",
 			    "Messages given up on.", 1);
+		/* One line per death: staff requeue it (GET /v1/messages). */
+		log_warn("message dead",
+			 "msg_id=%s kind=%s attempts=%d "
+			 "error=\"%s\"",
+			 m->msg_id, m->kind, m->attempts, m->error);
 		break;
 	default:
 		metrics_add(ob->metrics, "callbackd_outbox_skipped_total",

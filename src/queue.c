@@ -23,6 +23,7 @@
 #include "callback_row.h"
 #include "clock.h"
 #include "config.h"
+#include "event_hooks.h"
 #include "handoff_apply.h"
 #include "handoff_plan.h"
 #include "http.h"
@@ -91,11 +92,18 @@ queue_take(struct store_tx *tx, const struct config *cfg, int64_t id,
 		return -1;
 	if (was_open && n != 1)
 		return store_conflict(tx, err, "claim");
-	return callback_event(
-		tx, case_id, id, "claimed", actor,
-		json_pack("{s:I, s:I}", "agent_id", (json_int_t)agent_id,
-			  "lease_until",
-			  (json_int_t)(now + cfg->claim_lease_sec)),
+	if (callback_event(tx, case_id, id, "claimed", actor,
+			   json_pack("{s:I, s:I}", "agent_id",
+				     (json_int_t)agent_id, "lease_until",
+				     (json_int_t)(now + cfg->claim_lease_sec)),
+			   err) != 0)
+		return -1;
+	return event_hooks_emit(
+		tx, cfg, "callback.claimed", id,
+		json_pack("{s:I, s:I, s:I, s:o}", "callback_id", (json_int_t)id,
+			  "case_id", (json_int_t)case_id, "agent_id",
+			  (json_int_t)agent_id, "lease_until",
+			  api_time(now + cfg->claim_lease_sec, NULL)),
 		err);
 }
 
@@ -222,6 +230,21 @@ queue_retry_time(struct store_tx *tx, const struct config *cfg, int64_t owner,
 		return -1;
 	shift_plan_spans(plan, &nspans);
 	is_rostered = nspans > 0;
+	if (!is_rostered) {
+		/* No shifts: on duty always, or never (then the plain delay
+		 * stands and the planner finds the call a new owner). */
+		struct store_rows *a =
+			store_query(tx, err,
+				    "SELECT on_duty_without_shifts FROM agents "
+				    "WHERE id = ?",
+				    "i", owner);
+		if (a == NULL) {
+			shift_plan_free(plan);
+			return -1;
+		}
+		is_rostered = store_rows_int(a, 0, 0, 1) == 0;
+		store_rows_free(a);
+	}
 	for (int i = 0; i < QUEUE_RETRY_STEPS && at > 0 && at <= limit; i++) {
 		int64_t quiet_end;
 
@@ -254,6 +277,35 @@ queue_is_other_day(int64_t a, int64_t b, const char *tz)
 	timefmt_strftime(a, tz, "%Y-%m-%d", da, sizeof(da));
 	timefmt_strftime(b, tz, "%Y-%m-%d", db, sizeof(db));
 	return strcmp(da, db) != 0;
+}
+
+/* callback.attempted for every outcome, and callback.failed when it was
+ * the last attempt (or a wrong number): what leads' systems follow. */
+static int
+queue_outcome_hooks(struct store_tx *tx, const struct config *cfg, int64_t id,
+		    int64_t case_id, int64_t agent_id, const char *result,
+		    const char *note, int attempt, const char *next_state,
+		    int64_t next_at, struct cbd_err *err)
+{
+	json_t *d = json_pack(
+		"{s:I, s:I, s:I, s:s, s:i, s:s, s:o, s:o}", "callback_id",
+		(json_int_t)id, "case_id", (json_int_t)case_id, "agent_id",
+		(json_int_t)agent_id, "outcome", result, "attempt", attempt,
+		"state", next_state, "note",
+		note ? json_string(note) : json_null(), "next_at",
+		next_at > 0 ? api_time(next_at, NULL) : json_null());
+
+	if (event_hooks_emit(tx, cfg, "callback.attempted", id, d, err) != 0)
+		return -1;
+	if (strcmp(next_state, "failed") != 0)
+		return 0;
+	return event_hooks_emit(
+		tx, cfg, "callback.failed", id,
+		json_pack("{s:I, s:I, s:I, s:s, s:i}", "callback_id",
+			  (json_int_t)id, "case_id", (json_int_t)case_id,
+			  "agent_id", (json_int_t)agent_id, "outcome", result,
+			  "attempts", attempt),
+		err);
 }
 
 int
@@ -376,7 +428,10 @@ queue_outcome(struct store_tx *tx, const struct config *cfg, int64_t id,
 		if (due > 0)
 			json_object_set_new(body, "next_at", json_integer(due));
 		if (callback_event(tx, case_id, id, "attempt", who->actor, body,
-				   err) != 0)
+				   err) != 0 ||
+		    queue_outcome_hooks(tx, cfg, id, case_id, holder, result,
+					note, attempts, next_state, due,
+					err) != 0)
 			goto out;
 	}
 	/* A reschedule the owner cannot take moves the call, as a handoff;

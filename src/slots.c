@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "agent.h"
 #include "api.h"
 #include "clock.h"
 #include "config.h"
@@ -182,9 +183,10 @@ slots_view_load(struct store_tx *tx, const struct config *cfg, int64_t from,
 	v->nslots =
 		to > from ? (size_t)((to - v->from + v->len - 1) / v->len) : 0;
 	a = store_query(tx, err,
-			"SELECT a.id, a.capacity, a.open_count, EXISTS (SELECT "
-			"1 FROM shifts s WHERE s.agent_id = a.id) FROM agents "
-			"a WHERE a.is_active = 1 ORDER BY a.id",
+			"SELECT a.id, a.capacity, a.open_count, "
+			"" AGENT_ROSTERED_SQL(
+				"a") " FROM agents "
+				     "a WHERE a.is_active = 1 ORDER BY a.id",
 			"");
 	if (a == NULL)
 		goto out;
