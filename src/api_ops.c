@@ -24,7 +24,8 @@ const struct http_route *const api_tables[] = {
 	api_agents_routes,   api_callbacks_routes,
 	api_queue_routes,    api_shifts_routes,
 	api_cases_routes,    api_slots_routes,
-	api_handoffs_routes, NULL,
+	api_handoffs_routes, api_routing_routes,
+	NULL,
 };
 
 int
