@@ -66,8 +66,9 @@ static int
 api_callbacks_read(const struct http_req *r, struct callback_booking *b,
 		   struct cbd_err *err)
 {
-	static const char *const top[] = { "customer", "topic",     "when",
-					   "notify",   "force_new", NULL };
+	static const char *const top[] = { "customer",  "topic", "when",
+					   "notify",    "force_new",
+					   "queue",     NULL };
 	static const char *const cust[] = { "name", "phone", "email",
 					    "timezone", NULL };
 	json_t *c = json_object_get(r->body, "customer");
@@ -95,7 +96,8 @@ api_callbacks_read(const struct http_req *r, struct callback_booking *b,
 			 err) ||
 	    http_get_str(c, "timezone", "customer.timezone", 64, 1,
 			 &b->timezone, err) ||
-	    http_get_str(r->body, "topic", "topic", 200, 1, &b->topic, err))
+	    http_get_str(r->body, "topic", "topic", 200, 1, &b->topic, err) ||
+	    http_get_str(r->body, "queue", "queue", 64, 0, &b->queue, err))
 		return -1;
 	if (!valid_e164(b->phone)) {
 		cbd_err_set(err, 400, "invalid-phone", "customer.phone",

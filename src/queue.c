@@ -30,6 +30,7 @@
 #include "notify.h"
 #include "queue.h"
 #include "roster.h"
+#include "routing_queue.h"
 #include "shift.h"
 #include "slots.h"
 #include "store.h"
@@ -81,12 +82,13 @@ queue_take(struct store_tx *tx, const struct config *cfg, int64_t id,
 
 	n = store_exec(tx, err,
 		       "UPDATE callbacks SET state = 'in_progress', "
-		       "claimed_by = ?, lease_until = ?, updated_at = ? WHERE "
-		       "id = ? AND (state IN ('pending','scheduled',"
+		       "claimed_by = ?, lease_until = ?, updated_at = ?, "
+		       "first_attempt_at = COALESCE(first_attempt_at, ?) "
+		       "WHERE id = ? AND (state IN ('pending','scheduled',"
 		       "'retry_wait') OR (state = 'in_progress' AND "
 		       "claimed_by = ?))",
-		       "iiiii", agent_id, now + cfg->claim_lease_sec, now, id,
-		       agent_id);
+		       "iiiiii", agent_id, now + cfg->claim_lease_sec, now, now,
+		       id, agent_id);
 	if (n < 0)
 		return -1;
 	if (was_open && n != 1)
@@ -108,17 +110,23 @@ queue_claim_next(struct store_tx *tx, const struct config *cfg,
 	int64_t id, case_id;
 
 	*out = NULL;
-	/* Walk the owner's calls in due order (callbacks_owner_due) and stop
-	 * at the first free one: rows of other states are read and released
-	 * (READ COMMITTED), rows another claim holds are skipped, so one
-	 * claim locks one row and concurrent claims never wait or collide. */
+	/* Walk the owner's due calls (callbacks_owner_due) by effective
+	 * priority, then age, and stop at the first free one: rows of other
+	 * states are read and released (READ COMMITTED), rows another claim
+	 * holds are skipped, so one claim locks one row and concurrent claims
+	 * never wait or collide. The effective priority is the booked one
+	 * plus a level per priority_ageing_min waited (routing_queue.h), so
+	 * with equal priorities this is due order, and a low priority call
+	 * is never passed over for ever. */
 	r = store_query(
 		tx, err,
-		"SELECT id, case_id FROM callbacks FORCE INDEX "
-		"(callbacks_owner_due) WHERE owner_id = ? AND due_at <= "
-		"? AND state IN ('pending','scheduled','retry_wait') "
-		"ORDER BY due_at, id LIMIT 1 FOR UPDATE SKIP LOCKED",
-		"ii", agent_id, clock_now() + cfg->claim_ahead_sec);
+		"SELECT c.id, c.case_id FROM callbacks c FORCE INDEX "
+		"(callbacks_owner_due) WHERE c.owner_id = ? AND c.due_at <= "
+		"? AND c.state IN ('pending','scheduled','retry_wait') "
+		"ORDER BY " ROUTING_EFFECTIVE_SQL " DESC, c.due_at, c.id "
+		"LIMIT 1 FOR UPDATE SKIP LOCKED",
+		"iiii", agent_id, clock_now() + cfg->claim_ahead_sec,
+		clock_now(), (int64_t)cfg->priority_ageing_min * 60);
 	if (r == NULL)
 		return -1;
 	if (store_rows_count(r) == 0) {
@@ -333,7 +341,8 @@ queue_outcome(struct store_tx *tx, const struct config *cfg, int64_t id,
 	} else { /* reschedule, checked by the caller */
 		struct store_rows *tz = store_query(
 			tx, err,
-			"SELECT COALESCE(c.contact_tz, cu.timezone) FROM "
+			"SELECT COALESCE(c.contact_tz, cu.timezone), "
+			"COALESCE(c.queue_id, 0) FROM "
 			"callbacks c JOIN customers cu "
 			"ON cu.id = c.customer_id WHERE c.id = ?",
 			"i", id);
@@ -342,8 +351,9 @@ queue_outcome(struct store_tx *tx, const struct config *cfg, int64_t id,
 
 		if (tz == NULL)
 			goto out;
-		prc = callback_place(tx, cfg, 0, when, owner, id,
-				     store_rows_str(tz, 0, 0), &new_owner, err);
+		prc = callback_place(tx, cfg, store_rows_int(tz, 0, 1, 0), 0,
+				     when, owner, id, store_rows_str(tz, 0, 0),
+				     &new_owner, err);
 		store_rows_free(tz);
 		if (prc != 0)
 			goto out;
