@@ -151,6 +151,7 @@ handoff_planner_decide(const struct config *cfg, struct handoff_world *w,
 	it->case_id = store_rows_int(cbs, i, CALLBACK_COL_CASE, 0);
 	it->due_at = store_rows_int(cbs, i, CALLBACK_COL_DUE, 0);
 	it->from_agent = store_rows_int(cbs, i, CALLBACK_COL_OWNER, 0);
+	it->queue_id = store_rows_int(cbs, i, CALLBACK_COL_QUEUE, 0);
 	owner = handoff_world_agent(w, it->from_agent);
 	t = it->due_at > now ? it->due_at : now;
 	/* A call already due stays with its owner while they are on duty:
@@ -163,15 +164,16 @@ handoff_planner_decide(const struct config *cfg, struct handoff_world *w,
 		return;
 	}
 	if (it->due_at >= now) {
-		to = handoff_world_pick(w, it->case_id, it->from_agent, t,
-					cfg->avg_handle_sec);
+		to = handoff_world_pick(w, it->queue_id, it->case_id,
+					it->from_agent, t, cfg->avg_handle_sec);
 		snprintf(it->why, sizeof(it->why),
 			 "owner off shift at due time");
 	} else {
 		/* Late, the owner gone: once, to whoever stays longest, so
 		 * it is not handed on again at the next shift end. */
-		to = handoff_world_pick_late(w, it->case_id, it->from_agent,
-					     now, cfg->avg_handle_sec);
+		to = handoff_world_pick_late(w, it->queue_id, it->case_id,
+					     it->from_agent, now,
+					     cfg->avg_handle_sec);
 		snprintf(it->why, sizeof(it->why),
 			 "owner's shift ended before the call was made");
 		if (handoff_is_overdue(cfg, it->due_at, now))
