@@ -14,6 +14,7 @@
 #include "coverage.h"
 #include "handoff_plan.h"
 #include "handoff_world.h"
+#include "routing_figures.h"
 #include "slots.h"
 #include "store.h"
 
@@ -226,6 +227,20 @@ coverage_look_back(struct store_tx *tx, const struct config *cfg, json_t *out,
 	return 0;
 }
 
+/* Each routing queue against its service-level target (routing_figures.h). */
+static int
+coverage_queues(struct store_tx *tx, const struct config *cfg, json_t *out,
+		struct cbd_err *err)
+{
+	json_t *fig;
+
+	if (routing_figures(tx, cfg, &fig, err) != 0)
+		return -1;
+	json_object_set(out, "queues", json_object_get(fig, "queues"));
+	json_decref(fig);
+	return 0;
+}
+
 int
 coverage_report(struct store_tx *tx, const struct config *cfg, int64_t from,
 		int64_t to, json_t **out, struct cbd_err *err)
@@ -268,7 +283,8 @@ coverage_report(struct store_tx *tx, const struct config *cfg, int64_t from,
 			 "to", api_time(to, NULL), "at_risk_total",
 			 (json_int_t)nrisk, "hours", hours);
 	hours = NULL;
-	if (coverage_look_back(tx, cfg, *out, err) != 0) {
+	if (coverage_look_back(tx, cfg, *out, err) != 0 ||
+	    coverage_queues(tx, cfg, *out, err) != 0) {
 		json_decref(*out);
 		*out = NULL;
 		goto out;
