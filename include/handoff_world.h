@@ -114,9 +114,9 @@ struct handoff_agent *handoff_world_pick(const struct handoff_world *w,
  * when nobody is.
  */
 struct handoff_agent *handoff_world_pick_late(const struct handoff_world *w,
-					      int64_t queue_id,
-					      int64_t case_id, int64_t from,
-					      int64_t now, int64_t min_left);
+					      int64_t queue_id, int64_t case_id,
+					      int64_t from, int64_t now,
+					      int64_t min_left);
 
 /* Comparators for int64_t values and (key, value) pairs, used to sort and
  * search id lists here and in the other handoff modules. */

@@ -21,7 +21,11 @@ struct store_tx;
  * within_target, within_target_pct, avg_first_response_sec},
  * scheduled: {due, on_time, on_time_pct}, meets_target}]}; the default
  * queue is named "default" (targets: 80 % in 10 min, 5 min). */
-int routing_figures(struct store_tx *tx, const struct config *cfg,
-		    json_t **out, struct cbd_err *err) CBD_MUSTCHECK;
+int routing_figures(struct store_tx *tx, const struct config *cfg, json_t **out,
+		    struct cbd_err *err) CBD_MUSTCHECK;
+
+/* The figures (as routing_figures gives them) as Prometheus gauges with a
+ * queue label; caller frees. */
+char *routing_figures_metrics(const json_t *figures);
 
 #endif

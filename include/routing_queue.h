@@ -21,10 +21,10 @@
 
 struct store_tx;
 
-#define ROUTING_SKILLS_MAX 8   /* skills one queue may require */
-#define ROUTING_TOPICS_MAX 32  /* topics mapped to one queue */
-#define ROUTING_SKILL_LEN  64  /* longest skill name */
-#define ROUTING_LEVEL_MAX  5   /* levels run 1..5 */
+#define ROUTING_SKILLS_MAX 8      /* skills one queue may require */
+#define ROUTING_TOPICS_MAX 32     /* topics mapped to one queue */
+#define ROUTING_SKILL_LEN  64     /* longest skill name */
+#define ROUTING_LEVEL_MAX  5      /* levels run 1..5 */
 #define ROUTING_REPEAT_SEC 172800 /* a booking this soon after another */
 
 /*
@@ -52,7 +52,8 @@ struct routing_queue {
 	int min_level[ROUTING_SKILLS_MAX];
 	int asap_target_pct;      /* this share of ASAP calls ... */
 	int asap_target_min;      /* ... get a first attempt this soon */
-	int scheduled_target_min; /* scheduled: called within this of the time */
+	int scheduled_target_min; /* scheduled: called within this of the time
+				   */
 	int default_priority;
 };
 
@@ -77,8 +78,7 @@ int routing_is_open(const struct config *cfg, const struct routing_queue *q,
 const char *routing_zone(const struct config *cfg,
 			 const struct routing_queue *q);
 /* "lang:es 2, billing 1": what q needs, for reasons and notes. */
-void routing_needs_text(const struct routing_queue *q, char *buf,
-			size_t size);
+void routing_needs_text(const struct routing_queue *q, char *buf, size_t size);
 
 /*
  * Priority. A call is booked at its queue's default priority, raised by
@@ -87,8 +87,8 @@ void routing_needs_text(const struct routing_queue *q, char *buf,
  * ageing_sec, so a low-priority call is eventually served before any newer
  * one: effective = priority + floor(waited / ageing_sec).
  */
-int routing_priority_at_booking(int default_priority, int is_repeat,
-				int is_vip, int repeat_boost, int vip_boost);
+int routing_priority_at_booking(int default_priority, int is_repeat, int is_vip,
+				int repeat_boost, int vip_boost);
 int64_t routing_effective_priority(int priority, int64_t waited_sec,
 				   int64_t ageing_sec);
 /* SQL expression of the effective priority of callbacks alias c at time
@@ -98,8 +98,8 @@ int64_t routing_effective_priority(int priority, int64_t waited_sec,
 
 /* The booking's priority for customer_id in queue q (NULL: default). */
 int routing_booking_priority(struct store_tx *tx, const struct config *cfg,
-			     const struct routing_queue *q,
-			     int64_t customer_id, int64_t now, int *out,
+			     const struct routing_queue *q, int64_t customer_id,
+			     int64_t now, int *out,
 			     struct cbd_err *err) CBD_MUSTCHECK;
 
 /* The resource (/v1/routing/queues). Bodies are checked by
@@ -116,6 +116,10 @@ int routing_queue_list(struct store_tx *tx, json_t **out,
 /* 409 queue-in-use while open callbacks are in it. */
 int routing_queue_delete(struct store_tx *tx, int64_t id,
 			 struct cbd_err *err) CBD_MUSTCHECK;
+/* Mark customer id VIP or not (their next bookings get priority_vip_boost);
+ * *out {customer_id, vip}; 404 for an unknown customer. */
+int routing_customer_set_vip(struct store_tx *tx, int64_t id, int is_vip,
+			     json_t **out, struct cbd_err *err) CBD_MUSTCHECK;
 /* Is s a skill name: 1..64 of a-z 0-9 and ":._-"? */
 int routing_skill_name_ok(const char *s);
 

@@ -78,9 +78,9 @@ size_t slots_view_staffed(const struct slots_view *v, int64_t t);
 /* First bookable slot start >= from with room, within days; 0 when none.
  * agent_id > 0: room with that agent only. exclude_id as in the view. */
 int slots_next_available(struct store_tx *tx, const struct config *cfg,
-			 const struct routing_queue *rq, int64_t from,
-			 int days, int64_t agent_id, int64_t exclude_id,
-			 int64_t *out, struct cbd_err *err) CBD_MUSTCHECK;
+			 const struct routing_queue *rq, int64_t from, int days,
+			 int64_t agent_id, int64_t exclude_id, int64_t *out,
+			 struct cbd_err *err) CBD_MUSTCHECK;
 /*
  * GET /v1/slots: [{start, end, available}] in zone tz for [from, to);
  * with owner_id > 0 each slot also says whether that agent can take it.

@@ -66,9 +66,9 @@ static int
 api_callbacks_read(const struct http_req *r, struct callback_booking *b,
 		   struct cbd_err *err)
 {
-	static const char *const top[] = { "customer",  "topic", "when",
-					   "notify",    "force_new",
-					   "queue",     NULL };
+	static const char *const top[] = { "customer", "topic",     "when",
+					   "notify",   "force_new", "queue",
+					   NULL };
 	static const char *const cust[] = { "name", "phone", "email",
 					    "timezone", NULL };
 	json_t *c = json_object_get(r->body, "customer");

@@ -47,11 +47,11 @@ static int
 api_handoffs_read(const struct http_req *r, struct api_handoffs_req *q,
 		  struct cbd_err *err)
 {
-	static const char *const fields[] = { "callback_ids", "from_agent",
-					      "from",         "to",
-					      "to_agent",     "note",
-					      "dry_run",      "override_skills",
-					      NULL };
+	static const char *const fields[] = {
+		"callback_ids", "from_agent",      "from",
+		"to",           "to_agent",        "note",
+		"dry_run",      "override_skills", NULL
+	};
 	static const char *const nfields[] = { "summary", "next_step", "reason",
 					       NULL };
 	json_t *b = r->body, *ids = json_object_get(b, "callback_ids");

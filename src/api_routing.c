@@ -129,6 +129,49 @@ api_routing_skills_put_work(struct store_tx *tx, struct http_req *r,
 	return 0;
 }
 
+/* {"vip": true|false}; pure, runs on the loop and again in the job. */
+static int
+api_routing_vip_read(const struct http_req *r, int *is_vip, struct cbd_err *err)
+{
+	static const char *const f[] = { "vip", NULL };
+	json_t *v = json_object_get(r->body, "vip");
+
+	if (http_check_fields(r->body, f, "", err) != 0)
+		return -1;
+	if (!json_is_boolean(v)) {
+		cbd_err_set(err, 400, v ? "invalid-field" : "missing-field",
+			    "vip", "vip must be true or false");
+		return -1;
+	}
+	*is_vip = json_is_true(v);
+	return 0;
+}
+
+static int
+api_routing_vip_parse(struct http_req *r, struct cbd_err *err)
+{
+	int is_vip;
+
+	if (api_routing_id_parse(r, "customer", err) != 0)
+		return -1;
+	return api_routing_vip_read(r, &is_vip, err);
+}
+
+static int
+api_routing_vip_work(struct store_tx *tx, struct http_req *r,
+		     struct cbd_err *err)
+{
+	json_t *out;
+	int is_vip;
+
+	if (api_routing_vip_read(r, &is_vip, err) != 0 ||
+	    routing_customer_set_vip(tx, http_param_id(r, 0), is_vip, &out,
+				     err) != 0)
+		return -1;
+	http_reply_json(r, 200, out);
+	return 0;
+}
+
 static int
 api_routing_figures_work(struct store_tx *tx, struct http_req *r,
 			 struct cbd_err *err)
@@ -162,5 +205,7 @@ const struct http_route api_routing_routes[] = {
 	{ EVHTTP_REQ_PUT, "/v1/agents/:id/skills", HTTP_ROLES_LEADS, 0,
 	  "agents_skills_put", api_routing_skills_parse,
 	  api_routing_skills_put_work },
+	{ EVHTTP_REQ_PUT, "/v1/customers/:id/vip", HTTP_ROLES_LEADS, 0,
+	  "customers_vip", api_routing_vip_parse, api_routing_vip_work },
 	{ 0, NULL, 0, 0, NULL, NULL, NULL },
 };

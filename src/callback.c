@@ -314,11 +314,11 @@ callback_place(struct store_tx *tx, const struct config *cfg, int64_t queue_id,
 				  exclude_id, tz, owner, err);
 }
 
-static int
-callback_place_in(struct store_tx *tx, const struct config *cfg,
-		  const struct routing_queue *rq, int is_asap, int64_t when,
-		  int64_t prefer, int owner_only, int64_t exclude_id,
-		  const char *tz, int64_t *owner, struct cbd_err *err);
+static int callback_place_in(struct store_tx *tx, const struct config *cfg,
+			     const struct routing_queue *rq, int is_asap,
+			     int64_t when, int64_t prefer, int owner_only,
+			     int64_t exclude_id, const char *tz, int64_t *owner,
+			     struct cbd_err *err);
 
 int
 callback_place_for(struct store_tx *tx, const struct config *cfg,

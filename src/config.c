@@ -520,8 +520,8 @@ config_is_closed_day(const struct config *c, int yyyymmdd)
 int
 config_days_has(const int *days, size_t n, int yyyymmdd)
 {
-	return n > 0 && bsearch(&yyyymmdd, days, n, sizeof(int),
-				config_cmp_int) != NULL;
+	return n > 0 &&
+	       bsearch(&yyyymmdd, days, n, sizeof(int), config_cmp_int) != NULL;
 }
 
 static int

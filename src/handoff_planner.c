@@ -21,6 +21,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "notify.h"
+#include "routing_figures.h"
 #include "shift.h"
 #include "store.h"
 #include "xalloc.h"
@@ -364,6 +365,7 @@ struct handoff_planner {
 	/* written by the store thread running the pass, read back on the
 	 * loop after it completes */
 	json_t *report;
+	json_t *figures; /* per routing queue, for /metrics */
 };
 
 static int
@@ -373,6 +375,12 @@ handoff_planner_work(struct store_tx *tx, void *arg, struct cbd_err *err)
 
 	json_decref(hp->report);
 	hp->report = NULL;
+	json_decref(hp->figures);
+	hp->figures = NULL;
+	/* Every instance keeps its own /metrics: the figures are read on
+	 * each pass, whether or not this instance plans. */
+	if (routing_figures(tx, hp->cfg, &hp->figures, err) != 0)
+		return -1;
 	return handoff_planner_pass(tx, hp->cfg, &hp->report, err);
 }
 
@@ -394,6 +402,11 @@ handoff_planner_done(void *arg, int rc, struct cbd_err *err)
 			"Open callbacks past their due time by more than "
 			"overdue_grace_min, at the last planner pass.",
 			(double)handoff_planner_count(hp->report, "overdue"));
+	if (rc == 0 && hp->figures != NULL) {
+		char *text = routing_figures_metrics(hp->figures);
+		metrics_set_lines(hp->metrics, "queue", text);
+		free(text);
+	}
 	if (rc != 0)
 		log_warn("planner pass failed", "error=\"%s\"", err->detail);
 	else if (hp->report != NULL &&
@@ -446,5 +459,6 @@ handoff_planner_free(struct handoff_planner *hp)
 		return;
 	event_free(hp->tick);
 	json_decref(hp->report);
+	json_decref(hp->figures);
 	free(hp);
 }

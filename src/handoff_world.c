@@ -286,13 +286,14 @@ handoff_world_load_skills(struct store_tx *tx, struct handoff_world *w,
 {
 	struct store_rows *q, *p;
 
-	q = store_query(tx, err,
-			"SELECT q.id, q.name, q.timezone, COALESCE(GROUP_CONCAT("
-			"s.skill ORDER BY s.skill SEPARATOR ', '), '') FROM "
-			"routing_queues q LEFT JOIN routing_queue_skills s ON "
-			"s.queue_id = q.id GROUP BY q.id, q.name, q.timezone "
-			"ORDER BY q.id",
-			"");
+	q = store_query(
+		tx, err,
+		"SELECT q.id, q.name, q.timezone, COALESCE(GROUP_CONCAT("
+		"s.skill ORDER BY s.skill SEPARATOR ', '), '') FROM "
+		"routing_queues q LEFT JOIN routing_queue_skills s ON "
+		"s.queue_id = q.id GROUP BY q.id, q.name, q.timezone "
+		"ORDER BY q.id",
+		"");
 	if (q == NULL)
 		return -1;
 	w->nqueues = store_rows_count(q);
@@ -500,8 +501,7 @@ struct handoff_agent *
 handoff_world_pick(const struct handoff_world *w, int64_t queue_id,
 		   int64_t case_id, int64_t from, int64_t t, int64_t handle_sec)
 {
-	return handoff_world_best(w, queue_id, case_id, from, t, 0,
-				  handle_sec);
+	return handoff_world_best(w, queue_id, case_id, from, t, 0, handle_sec);
 }
 
 struct handoff_agent *
@@ -509,6 +509,5 @@ handoff_world_pick_late(const struct handoff_world *w, int64_t queue_id,
 			int64_t case_id, int64_t from, int64_t now,
 			int64_t min_left)
 {
-	return handoff_world_best(w, queue_id, case_id, from, now, 1,
-				  min_left);
+	return handoff_world_best(w, queue_id, case_id, from, now, 1, min_left);
 }

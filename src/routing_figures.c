@@ -1,6 +1,8 @@
 /* routing_figures.c: per-queue service-level figures for leads. */
-#include "clock.h"
+#include <stdio.h>
+
 #include "api.h"
+#include "clock.h"
 #include "routing_figures.h"
 #include "store.h"
 
@@ -26,7 +28,8 @@ routing_figures_row(const struct store_rows *r, size_t i)
 	int64_t due = store_rows_int(r, i, FIG_SCHED_DUE, 0);
 	int64_t on_time = store_rows_int(r, i, FIG_SCHED_ON_TIME, 0);
 	int64_t pct = store_rows_int(r, i, FIG_ASAP_PCT, 80);
-	double asap_pct = booked ? 100.0 * (double)within / (double)booked : 100;
+	double asap_pct =
+		booked ? 100.0 * (double)within / (double)booked : 100;
 	double sched_pct = due ? 100.0 * (double)on_time / (double)due : 100;
 
 	return json_pack(
@@ -92,4 +95,57 @@ routing_figures(struct store_tx *tx, const struct config *cfg, json_t **out,
 	*out = json_pack("{s:o, s:o}", "since", api_time(since, NULL), "queues",
 			 items);
 	return 0;
+}
+
+/* One gauge family: HELP, TYPE and a line per queue of the value at the
+ * path (section, key) of each queue's figures; ratios are shares / 100. */
+static void
+routing_figures_family(FILE *f, const json_t *queues, const char *name,
+		       const char *help, const char *section, const char *key,
+		       double scale)
+{
+	size_t i;
+	json_t *q;
+
+	fprintf(f, "# HELP %s %s\n# TYPE %s gauge\n", name, help, name);
+	json_array_foreach(queues, i, q)
+	{
+		json_t *v = json_object_get(json_object_get(q, section), key);
+		fprintf(f, "%s{queue=\"%s\"} %.17g\n", name,
+			json_string_value(json_object_get(q, "queue")),
+			json_number_value(v) * scale);
+	}
+}
+
+char *
+routing_figures_metrics(const json_t *figures)
+{
+	const json_t *queues = json_object_get(figures, "queues");
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+
+	/* Queue names are a-z, 0-9, '.', '_', '-': nothing to escape. */
+	routing_figures_family(f, queues,
+			       "callbackd_queue_asap_first_response_seconds",
+			       "Average time from booking to first attempt of "
+			       "ASAP calls, last "
+			       "7 days.",
+			       "asap", "avg_first_response_sec", 1);
+	routing_figures_family(f, queues,
+			       "callbackd_queue_asap_within_target_ratio",
+			       "Share of ASAP calls first attempted within the "
+			       "queue's target, "
+			       "last 7 days.",
+			       "asap", "within_target_pct", 0.01);
+	routing_figures_family(f, queues,
+			       "callbackd_queue_scheduled_on_time_ratio",
+			       "Share of scheduled calls first attempted on "
+			       "time, last 7 days.",
+			       "scheduled", "on_time_pct", 0.01);
+	routing_figures_family(f, queues, "callbackd_queue_target_ratio",
+			       "The queue's service-level target share.",
+			       "target", "asap_pct", 0.01);
+	fclose(f);
+	return buf;
 }

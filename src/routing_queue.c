@@ -158,8 +158,7 @@ routing_priority_at_booking(int default_priority, int is_repeat, int is_vip,
 }
 
 int64_t
-routing_effective_priority(int priority, int64_t waited_sec,
-			   int64_t ageing_sec)
+routing_effective_priority(int priority, int64_t waited_sec, int64_t ageing_sec)
 {
 	if (waited_sec < 0)
 		waited_sec = 0;
@@ -235,8 +234,9 @@ routing_queue_check_skills(json_t *v, struct cbd_err *err)
 			return -1;
 		}
 		for (k = 0; k < i; k++)
-			if (!strcmp(s, json_string_value(json_object_get(
-					       json_array_get(v, k), "skill")))) {
+			if (!strcmp(s,
+				    json_string_value(json_object_get(
+					    json_array_get(v, k), "skill")))) {
 				cbd_err_set(err, 400, "invalid-field",
 					    "skills.skill",
 					    "skill %s is listed twice", s);
@@ -303,15 +303,10 @@ routing_queue_check_target(json_t *v, struct cbd_err *err)
 int
 routing_queue_check(json_t *b, int is_create, struct cbd_err *err)
 {
-	static const char *const f[] = { "name",
-					 "timezone",
-					 "opening_hours",
-					 "closures",
-					 "skills",
-					 "topics",
-					 "target",
-					 "default_priority",
-					 NULL };
+	static const char *const f[] = {
+		"name",   "timezone", "opening_hours",    "closures", "skills",
+		"topics", "target",   "default_priority", NULL
+	};
 	const char *name, *tz, *hours, *closures;
 	struct config_week w;
 	int *days = NULL;
@@ -419,8 +414,10 @@ int
 routing_queue_put(struct store_tx *tx, int64_t id, json_t *b, json_t **out,
 		  struct cbd_err *err)
 {
-	const char *hours = json_string_value(json_object_get(b, "opening_hours"));
-	const char *closures = json_string_value(json_object_get(b, "closures"));
+	const char *hours =
+		json_string_value(json_object_get(b, "opening_hours"));
+	const char *closures =
+		json_string_value(json_object_get(b, "closures"));
 	json_t *prio = json_object_get(b, "default_priority");
 	int64_t now = clock_now(), n;
 
@@ -513,8 +510,8 @@ routing_queue_json(struct store_tx *tx, const struct store_rows *r, size_t i,
 	for (size_t k = 0; k < store_rows_count(s); k++)
 		json_array_append_new(
 			skills,
-			json_pack("{s:s, s:I}", "skill", store_rows_str(s, k, 0),
-				  "min_level",
+			json_pack("{s:s, s:I}", "skill",
+				  store_rows_str(s, k, 0), "min_level",
 				  (json_int_t)store_rows_int(s, k, 1, 1)));
 	for (size_t k = 0; k < store_rows_count(t); k++)
 		json_array_append_new(topics,
@@ -541,10 +538,11 @@ int
 routing_queue_get(struct store_tx *tx, int64_t id, json_t **out,
 		  struct cbd_err *err)
 {
-	struct store_rows *r = store_query_one(
-		tx, err, "queue",
-		"SELECT " ROUTING_QUEUE_COLS " FROM routing_queues WHERE id = ?",
-		"i", id);
+	struct store_rows *r =
+		store_query_one(tx, err, "queue",
+				"SELECT " ROUTING_QUEUE_COLS
+				" FROM routing_queues WHERE id = ?",
+				"i", id);
 	int rc;
 
 	if (r == NULL)
@@ -558,11 +556,11 @@ int
 routing_queue_list(struct store_tx *tx, json_t **out, struct cbd_err *err)
 {
 	/* Queues are few (a site's lines of business): no paging. */
-	struct store_rows *r = store_query(
-		tx, err,
-		"SELECT " ROUTING_QUEUE_COLS " FROM routing_queues ORDER BY "
-		"name LIMIT 1000",
-		"");
+	struct store_rows *r = store_query(tx, err,
+					   "SELECT " ROUTING_QUEUE_COLS
+					   " FROM routing_queues ORDER BY "
+					   "name LIMIT 1000",
+					   "");
 	json_t *items;
 
 	if (r == NULL)
@@ -587,7 +585,8 @@ routing_queue_delete(struct store_tx *tx, int64_t id, struct cbd_err *err)
 {
 	struct store_rows *r = store_query_one(
 		tx, err, "queue",
-		"SELECT id FROM routing_queues WHERE id = ? FOR UPDATE", "i", id);
+		"SELECT id FROM routing_queues WHERE id = ? FOR UPDATE", "i",
+		id);
 	int64_t n;
 
 	if (r == NULL)
@@ -617,5 +616,26 @@ routing_queue_delete(struct store_tx *tx, int64_t id, struct cbd_err *err)
 	    store_exec(tx, err, "DELETE FROM routing_queues WHERE id = ?", "i",
 		       id) < 0)
 		return -1;
+	return 0;
+}
+
+int
+routing_customer_set_vip(struct store_tx *tx, int64_t id, int is_vip,
+			 json_t **out, struct cbd_err *err)
+{
+	struct store_rows *r = store_query_one(
+		tx, err, "customer",
+		"SELECT id FROM customers WHERE id = ? FOR UPDATE", "i", id);
+
+	if (r == NULL)
+		return -1;
+	store_rows_free(r);
+	if (store_exec(tx, err,
+		       "UPDATE customers SET is_vip = ?, updated_at = ? WHERE "
+		       "id = ?",
+		       "iii", (int64_t)is_vip, clock_now(), id) < 0)
+		return -1;
+	*out = json_pack("{s:I, s:b}", "customer_id", (json_int_t)id, "vip",
+			 is_vip);
 	return 0;
 }

@@ -48,8 +48,9 @@ skills_check(json_t *b, struct cbd_err *err)
 			return -1;
 		}
 		for (k = 0; k < i; k++)
-			if (!strcmp(s, json_string_value(json_object_get(
-					       json_array_get(v, k), "skill")))) {
+			if (!strcmp(s,
+				    json_string_value(json_object_get(
+					    json_array_get(v, k), "skill")))) {
 				cbd_err_set(err, 400, "invalid-field",
 					    "skills.skill",
 					    "skill %s is listed twice", s);
@@ -81,8 +82,9 @@ skills_get(struct store_tx *tx, int64_t agent_id, json_t **out,
 	for (size_t i = 0; i < store_rows_count(r); i++)
 		json_array_append_new(
 			items,
-			json_pack("{s:s, s:I}", "skill", store_rows_str(r, i, 0),
-				  "level", (json_int_t)store_rows_int(r, i, 1, 1)));
+			json_pack("{s:s, s:I}", "skill",
+				  store_rows_str(r, i, 0), "level",
+				  (json_int_t)store_rows_int(r, i, 1, 1)));
 	store_rows_free(r);
 	*out = json_pack("{s:I, s:o}", "agent_id", (json_int_t)agent_id,
 			 "skills", items);
@@ -101,8 +103,8 @@ skills_put(struct store_tx *tx, int64_t agent_id, json_t *b, json_t **out,
 		return -1;
 	/* The agent's row, locked: two leads' replacements serialise. */
 	r = store_query_one(tx, err, "agent",
-			    "SELECT id FROM agents WHERE id = ? FOR UPDATE", "i",
-			    agent_id);
+			    "SELECT id FROM agents WHERE id = ? FOR UPDATE",
+			    "i", agent_id);
 	if (r == NULL)
 		return -1;
 	store_rows_free(r);

@@ -14,7 +14,7 @@ import random
 
 import pytest
 
-from helpers import make_key
+from helpers import make_key, wait_until
 from util_api import assert_problem as _assert_problem, relaxed, unique_phone
 
 NOW = "2026-11-02T08:05:00Z"
@@ -552,3 +552,48 @@ def test_first_response_figures_per_queue(crew, sql):
     assert not dflt["meets_target"]
     cov = c.d.req("GET", "/v1/coverage", key=c.lead).json()
     assert {q["queue"] for q in cov["queues"]} == {"default", "spanish"}
+
+
+def test_vip_raises_priority_and_only_leads_mark_it(crew, sql):
+    c = crew
+    phone = unique_phone()
+    first = book(c.d, at("10:00"), phone=phone).json()["id"]
+    cust = sql.scalar("SELECT customer_id FROM callbacks WHERE id = %s", (first,))
+    assert_problem(c.d.req("PUT", f"/v1/customers/{cust}/vip", key=c.sam_key,
+                           json={"vip": True}), 403, "forbidden")
+    assert c.d.req("PUT", f"/v1/customers/{cust}/vip", json={"vip": True}).status_code == 401
+    assert_problem(c.d.req("PUT", f"/v1/customers/{cust}/vip", key=c.lead,
+                           json={"vip": "yes"}), 400, "invalid-field", "vip")
+    assert_problem(c.d.req("PUT", "/v1/customers/999999/vip", key=c.lead,
+                           json={"vip": True}), 404, "not-found")
+    r = c.d.req("PUT", f"/v1/customers/{cust}/vip", key=c.lead, json={"vip": True})
+    assert r.status_code == 200 and r.json() == {"customer_id": cust, "vip": True}
+    # VIP (+2) and a repeat within 48 h (+1), in the spanish queue (1).
+    again = book(c.d, at("11:00"), phone=phone, queue="spanish",
+                 force_new=True).json()["id"]
+    assert sql.scalar("SELECT priority FROM callbacks WHERE id = %s", (again,)) == 4
+    assert sql.scalar("SELECT priority FROM callbacks WHERE id = %s", (first,)) == 0
+
+
+def test_queue_figures_in_metrics(daemon_factory, make_agent, sql):
+    d = daemon_factory(relaxed(planner_interval_sec=1))
+    set_clock(d, NOW)
+    lead = make_key(d, "lead", "lena")
+    ag, key = make_agent(d, "solo", capacity=9)
+    skills(d, lead, ag["id"], lang_es=3)
+    new_queue(d, lead, "spanish", [("lang:es", 1)])
+    cb = book(d, queue="spanish").json()["id"]
+    set_clock(d, "2026-11-02T08:07:00Z")
+    assert claim_next(d, key) == cb
+
+    def lines():
+        text = d.req("GET", "/metrics").text
+        return {l.split(" ")[0]: float(l.split(" ")[1])
+                for l in text.splitlines() if l.startswith("callbackd_queue_")}
+    wait_until(lambda: lines().get(
+        'callbackd_queue_asap_first_response_seconds{queue="spanish"}') == 120,
+        timeout=15, msg="the spanish queue's first response in /metrics")
+    got = lines()
+    assert got['callbackd_queue_asap_within_target_ratio{queue="spanish"}'] == 1
+    assert got['callbackd_queue_target_ratio{queue="spanish"}'] == 0.8
+    assert 'callbackd_queue_target_ratio{queue="default"}' in got
