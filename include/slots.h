@@ -42,6 +42,10 @@ int slots_view_load(struct store_tx *tx, const struct config *cfg,
 		    int64_t exclude_id, struct slots_view **out,
 		    struct cbd_err *err) CBD_MUSTCHECK;
 void slots_view_free(struct slots_view *v); /* NULL ok */
+/* Mark the agents who worked case_id (claimed, called, owned or were
+ * handed it; 0: none): picks prefer them after the case owner. */
+int slots_view_mark_worked(struct store_tx *tx, struct slots_view *v,
+			   int64_t case_id, struct cbd_err *err) CBD_MUSTCHECK;
 /* Free places in the slot starting at t (0 when closed or full). */
 int slots_view_available(const struct slots_view *v, int64_t t);
 /* Is agent on duty for the whole slot at t (or at instant t, len 0)? */

@@ -261,9 +261,9 @@ callback_no_agents(const struct routing_queue *rq, struct cbd_err *err)
  * duty; no slot cap applies. */
 static int
 callback_place_now(struct store_tx *tx, const struct config *cfg,
-		   const struct routing_queue *rq, int64_t prefer,
-		   int owner_only, int64_t exclude_id, const char *tz,
-		   int64_t *owner, struct cbd_err *err)
+		   const struct routing_queue *rq, int64_t case_id,
+		   int64_t prefer, int owner_only, int64_t exclude_id,
+		   const char *tz, int64_t *owner, struct cbd_err *err)
 {
 	int64_t now = clock_now();
 	struct slots_view *v = NULL;
@@ -278,6 +278,10 @@ callback_place_now(struct store_tx *tx, const struct config *cfg,
 	}
 	if (slots_view_load(tx, cfg, rq, now, now, 0, &v, err) != 0)
 		return -1;
+	if (slots_view_mark_worked(tx, v, case_id, err) != 0) {
+		slots_view_free(v);
+		return -1;
+	}
 	if (owner_only) {
 		*owner = slots_view_on_duty(v, prefer, now, 0) ? prefer : 0;
 		rc = 0;
@@ -305,44 +309,12 @@ callback_place_now(struct store_tx *tx, const struct config *cfg,
 	return 0;
 }
 
-int
-callback_place(struct store_tx *tx, const struct config *cfg, int64_t queue_id,
-	       int is_asap, int64_t when, int64_t prefer, int64_t exclude_id,
-	       const char *tz, int64_t *owner, struct cbd_err *err)
-{
-	return callback_place_for(tx, cfg, queue_id, is_asap, when, prefer, 0,
-				  exclude_id, tz, owner, err);
-}
-
-static int callback_place_in(struct store_tx *tx, const struct config *cfg,
-			     const struct routing_queue *rq, int is_asap,
-			     int64_t when, int64_t prefer, int owner_only,
-			     int64_t exclude_id, const char *tz, int64_t *owner,
-			     struct cbd_err *err);
-
-int
-callback_place_for(struct store_tx *tx, const struct config *cfg,
-		   int64_t queue_id, int is_asap, int64_t when, int64_t prefer,
-		   int owner_only, int64_t exclude_id, const char *tz,
-		   int64_t *owner, struct cbd_err *err)
-{
-	struct routing_queue *rq = NULL;
-	int rc;
-
-	*owner = 0;
-	if (routing_queue_load(tx, queue_id, &rq, err) != 0)
-		return -1;
-	rc = callback_place_in(tx, cfg, rq, is_asap, when, prefer, owner_only,
-			       exclude_id, tz, owner, err);
-	routing_queue_free(rq);
-	return rc;
-}
-
 static int
 callback_place_in(struct store_tx *tx, const struct config *cfg,
-		  const struct routing_queue *rq, int is_asap, int64_t when,
-		  int64_t prefer, int owner_only, int64_t exclude_id,
-		  const char *tz, int64_t *owner, struct cbd_err *err)
+		  const struct routing_queue *rq, int64_t case_id, int is_asap,
+		  int64_t when, int64_t prefer, int owner_only,
+		  int64_t exclude_id, const char *tz, int64_t *owner,
+		  struct cbd_err *err)
 {
 	int64_t now = clock_now(), len = (int64_t)cfg->slot_minutes * 60;
 	int64_t slot = slots_align(cfg, when);
@@ -352,8 +324,9 @@ callback_place_in(struct store_tx *tx, const struct config *cfg,
 
 	*owner = 0;
 	if (is_asap)
-		return callback_place_now(tx, cfg, rq, prefer, owner_only,
-					  exclude_id, tz, owner, err);
+		return callback_place_now(tx, cfg, rq, case_id, prefer,
+					  owner_only, exclude_id, tz, owner,
+					  err);
 	if (when < now + (int64_t)cfg->min_notice_min * 60) {
 		cbd_err_set(err, 422, "too-soon", "when",
 			    "book at least %d minutes ahead",
@@ -386,6 +359,10 @@ callback_place_in(struct store_tx *tx, const struct config *cfg,
 	if (slots_view_load(tx, cfg, rq, slot, slot + len, exclude_id, &v,
 			    err) != 0)
 		return -1;
+	if (slots_view_mark_worked(tx, v, case_id, err) != 0) {
+		slots_view_free(v);
+		return -1;
+	}
 	if (owner_only) {
 		*owner = slots_view_has_room(v, prefer, slot) ? prefer : 0;
 		rc = 0;
@@ -420,6 +397,34 @@ callback_place_in(struct store_tx *tx, const struct config *cfg,
 		return -1;
 	}
 	return 0;
+}
+
+int
+callback_place_for(struct store_tx *tx, const struct config *cfg,
+		   int64_t queue_id, int64_t case_id, int is_asap, int64_t when,
+		   int64_t prefer, int owner_only, int64_t exclude_id,
+		   const char *tz, int64_t *owner, struct cbd_err *err)
+{
+	struct routing_queue *rq = NULL;
+	int rc;
+
+	*owner = 0;
+	if (routing_queue_load(tx, queue_id, &rq, err) != 0)
+		return -1;
+	rc = callback_place_in(tx, cfg, rq, case_id, is_asap, when, prefer,
+			       owner_only, exclude_id, tz, owner, err);
+	routing_queue_free(rq);
+	return rc;
+}
+
+int
+callback_place(struct store_tx *tx, const struct config *cfg, int64_t queue_id,
+	       int64_t case_id, int is_asap, int64_t when, int64_t prefer,
+	       int64_t exclude_id, const char *tz, int64_t *owner,
+	       struct cbd_err *err)
+{
+	return callback_place_for(tx, cfg, queue_id, case_id, is_asap, when,
+				  prefer, 0, exclude_id, tz, owner, err);
 }
 
 /*
@@ -729,7 +734,7 @@ callback_book(struct store_tx *tx, const struct config *cfg,
 		    0 ||
 	    callback_booking_priority(tx, cfg, queue_id, customer_id, now,
 				      &priority, err) != 0 ||
-	    callback_place(tx, cfg, queue_id, b->is_asap,
+	    callback_place(tx, cfg, queue_id, case_id, b->is_asap,
 			   b->is_asap ? now : b->when, prefer, 0, b->timezone,
 			   &owner_id, err) != 0)
 		return -1;
@@ -994,6 +999,7 @@ callback_reschedule(struct store_tx *tx, const struct config *cfg, int64_t id,
 		goto out;
 	if (callback_place_for(tx, cfg,
 			       store_rows_int(r, 0, CALLBACK_COL_QUEUE, 0),
+			       store_rows_int(r, 0, CALLBACK_COL_CASE, 0),
 			       is_asap, is_asap ? now : when, owner,
 			       choice == CALLBACK_CHOICE_SAME_PERSON, id,
 			       store_rows_str(r, 0, CALLBACK_COL_TZ),

@@ -342,7 +342,7 @@ queue_outcome(struct store_tx *tx, const struct config *cfg, int64_t id,
 		struct store_rows *tz = store_query(
 			tx, err,
 			"SELECT COALESCE(c.contact_tz, cu.timezone), "
-			"COALESCE(c.queue_id, 0) FROM "
+			"COALESCE(c.queue_id, 0), c.case_id FROM "
 			"callbacks c JOIN customers cu "
 			"ON cu.id = c.customer_id WHERE c.id = ?",
 			"i", id);
@@ -351,8 +351,9 @@ queue_outcome(struct store_tx *tx, const struct config *cfg, int64_t id,
 
 		if (tz == NULL)
 			goto out;
-		prc = callback_place(tx, cfg, store_rows_int(tz, 0, 1, 0), 0,
-				     when, owner, id, store_rows_str(tz, 0, 0),
+		prc = callback_place(tx, cfg, store_rows_int(tz, 0, 1, 0),
+				     store_rows_int(tz, 0, 2, 0), 0, when,
+				     owner, id, store_rows_str(tz, 0, 0),
 				     &new_owner, err);
 		store_rows_free(tz);
 		if (prc != 0)

@@ -83,7 +83,8 @@ struct slots_agent {
 	int cap;        /* per-slot room: min(capacity, max per slot) */
 	int open_count; /* load, for picking */
 	int is_rostered;
-	int level; /* sum of levels in the queue's skills (best match) */
+	int level;      /* sum of levels in the queue's skills (best match) */
+	int has_worked; /* worked the call's case (slots_view_mark_worked) */
 };
 
 struct slots_view {
@@ -248,6 +249,42 @@ out:
 	store_rows_free(b);
 	slots_view_free(v);
 	return rc;
+}
+
+int
+slots_view_mark_worked(struct store_tx *tx, struct slots_view *v,
+		       int64_t case_id, struct cbd_err *err)
+{
+	static const char *const keys[] = { "agent_id", "owner_id", "from",
+					    "to" };
+	struct store_rows *ev;
+
+	if (case_id <= 0)
+		return 0;
+	/* The agents the case's events name, as the handoffs' world reads
+	 * them (handoff_world.c). */
+	ev = store_query(
+		tx, err,
+		"SELECT body FROM events WHERE case_id = ? AND kind IN "
+		"('claimed','attempt','handoff','booked') LIMIT 1000",
+		"i", case_id);
+	if (ev == NULL)
+		return -1;
+	for (size_t i = 0; i < store_rows_count(ev); i++) {
+		json_t *b = json_loads(store_rows_str(ev, i, 0), 0, NULL);
+		for (size_t k = 0; b && k < CBD_ARRAY_LEN(keys); k++) {
+			json_t *id = json_object_get(b, keys[k]);
+			size_t ai = json_is_integer(id)
+					    ? slots_agent_index(
+						      v, json_integer_value(id))
+					    : (size_t)-1;
+			if (ai != (size_t)-1)
+				v->agents[ai].has_worked = 1;
+		}
+		json_decref(b);
+	}
+	store_rows_free(ev);
+	return 0;
 }
 
 void
@@ -427,8 +464,9 @@ slots_count_work(struct store_tx *tx, const struct slots_view *v,
 /*
  * The owner for a call at t: prefer (the case owner) when they can take
  * it and stay long enough to make it; else, among those who stay long
- * enough (or, failing them, anyone who can take it), the best match by
- * level in the queue's skills, then the agent whose shift
+ * enough (or, failing them, anyone who can take it), one who worked the
+ * case, then the best match by level in the queue's skills, then the
+ * agent whose shift
  * would be least busy with this call added: (open calls due in the stretch
  * on duty containing t + 1) / (its length), random among equals. For ASAP
  * the work is the queue waiting now plus the rest of the stretch, against
@@ -476,7 +514,15 @@ slots_pick(struct store_tx *tx, const struct slots_view *v, int64_t t,
 			ties = 1;
 			continue;
 		}
-		/* In a queue, the best match by skill level comes first. */
+		/* Continuity inside the skills: who worked the case, then
+		 * (in a queue) the best match by skill level. */
+		if (v->agents[i].has_worked != v->agents[best].has_worked) {
+			if (v->agents[i].has_worked) {
+				best = i;
+				ties = 1;
+			}
+			continue;
+		}
 		if (v->agents[i].level != v->agents[best].level) {
 			if (v->agents[i].level > v->agents[best].level) {
 				best = i;

@@ -597,3 +597,26 @@ def test_queue_figures_in_metrics(daemon_factory, make_agent, sql):
     assert got['callbackd_queue_asap_within_target_ratio{queue="spanish"}'] == 1
     assert got['callbackd_queue_target_ratio{queue="spanish"}'] == 0.8
     assert 'callbackd_queue_target_ratio{queue="default"}' in got
+
+
+def test_after_the_case_owner_who_worked_the_case_then_level(crew, sql, make_agent):
+    c = crew
+    # Zoe speaks better Spanish than Ana and works from 11:00.
+    zoe, _ = make_agent(c.d, "zoe", capacity=4)
+    put_shifts(c.d, zoe["id"], daily("11:00", 11))
+    skills(c.d, c.lead, zoe["id"], lang_es=5)
+    phone = unique_phone()
+    first = book(c.d, at("10:00"), queue="spanish", phone=phone).json()["id"]
+    assert owner(sql, first) == c.ana
+    # A lead gives the case to Eva (off at 10:00, but skilled).
+    r = c.d.req("POST", "/v1/handoffs", key=c.lead, json={
+        "callback_ids": [first], "to_agent": c.eva, "note": NOTE})
+    assert [m["callback_id"] for m in r.json()["moves"]] == [first], r.text
+    # The customer again at 12:00: Eva (the case owner) is off; Ana worked
+    # the case, Zoe is the better match by level: Ana.
+    again = book(c.d, at("12:00"), queue="spanish", phone=phone,
+                 force_new=True).json()["id"]
+    assert owner(sql, again) == c.ana
+    # Someone new at 12:15 gets the best match: Zoe.
+    other = book(c.d, at("12:15"), queue="spanish").json()["id"]
+    assert owner(sql, other) == zoe["id"]
