@@ -1208,6 +1208,9 @@ callback_queue(struct store_tx *tx, int64_t agent_id, int64_t limit,
 			o, "due_at_local",
 			api_time(store_rows_int(r, i, CALLBACK_COL_DUE, 0),
 				 tz));
+		json_object_set_new(o, "priority",
+				    json_integer(store_rows_int(
+					    r, i, CALLBACK_COL_PRIORITY, 0)));
 		json_array_append_new(*out, o);
 	}
 	store_rows_free(r);
