@@ -959,13 +959,16 @@ class Sim:
         ann = ann_before = sched_changes = sched_before = 0
         for h in handoffs:
             times = sms_by_cb.get(h["callback_id"], [])
-            if h["at"] in times:
+            # The test clock runs on in real time, so a transaction that
+            # straddles a second stamps its rows a second apart.
+            told = any(h["at"] <= t <= h["at"] + 2 for t in times)
+            if told:
                 ann += 1
                 if h["at"] < h["due_at"]:
                     ann_before += 1
             if h["due_at"] > h["at"]:
                 sched_changes += 1
-                if h["at"] in times:
+                if told:
                     sched_before += 1
 
         # Same owner, and the best possible under the shift plan; the calls
