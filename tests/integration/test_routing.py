@@ -544,7 +544,9 @@ def test_first_response_figures_per_queue(crew, sql):
     figs = {q["queue"]: q for q in r.json()["queues"]}
     es = figs["spanish"]
     assert es["asap"]["booked"] == 1 and es["asap"]["within_target"] == 1
-    assert es["asap"]["avg_first_response_sec"] == 180
+    # Three minutes, less the seconds the test clock ran on in real time
+    # between setting it and the booking.
+    assert 170 <= es["asap"]["avg_first_response_sec"] <= 180, es
     assert es["meets_target"]
     dflt = figs["default"]
     # Unanswered and past its 10 minutes: against the target.
@@ -590,8 +592,9 @@ def test_queue_figures_in_metrics(daemon_factory, make_agent, sql):
         text = d.req("GET", "/metrics").text
         return {l.split(" ")[0]: float(l.split(" ")[1])
                 for l in text.splitlines() if l.startswith("callbackd_queue_")}
-    wait_until(lambda: lines().get(
-        'callbackd_queue_asap_first_response_seconds{queue="spanish"}') == 120,
+    # Two minutes, less the seconds the test clock ran on in real time.
+    wait_until(lambda: 110 <= lines().get(
+        'callbackd_queue_asap_first_response_seconds{queue="spanish"}', 0) <= 120,
         timeout=15, msg="the spanish queue's first response in /metrics")
     got = lines()
     assert got['callbackd_queue_asap_within_target_ratio{queue="spanish"}'] == 1
