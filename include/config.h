@@ -91,6 +91,9 @@ struct config {
 	int retry_delay_sec;
 	int claim_lease_sec;
 	int claim_ahead_sec;
+	int priority_ageing_min; /* routing: one level per this wait */
+	int priority_repeat_boost;
+	int priority_vip_boost;
 	/* reminders and delivery */
 	char *service_email;
 	char *service_name;
@@ -211,6 +214,13 @@ int config_hhmm(const char *s);
 int config_week_open(const struct config_week *w, int wd, int min, int len_min);
 /* Is the local date (YYYYMMDD) one of the closures? */
 int config_is_closed_day(const struct config *c, int yyyymmdd);
+/* The same rules for another site (routing queues keep their own): parse
+ * opening hours into w, closures into sorted YYYYMMDD (*days freed by the
+ * caller); -1 when malformed. */
+int config_week_parse(const char *text, struct config_week *w);
+int config_closures_parse(const char *text, int **days, size_t *n);
+/* Is yyyymmdd among the n sorted days? */
+int config_days_has(const int *days, size_t n, int yyyymmdd);
 /* Print the key reference (name, default, range, help). */
 void config_print_help(FILE *out);
 /* The key reference as roff paragraphs for callbackd.conf(5). */

@@ -71,7 +71,8 @@ api_callbacks_read(const struct http_req *r, struct callback_booking *b,
 		   struct cbd_err *err)
 {
 	static const char *const top[] = { "customer", "topic",     "when",
-					   "notify",   "force_new", NULL };
+					   "notify",   "force_new", "queue",
+					   NULL };
 	static const char *const cust[] = { "name",     "phone",  "email",
 					    "timezone", "region", "language",
 					    NULL };
@@ -106,7 +107,8 @@ api_callbacks_read(const struct http_req *r, struct callback_booking *b,
 			 err) ||
 	    http_get_str(c, "timezone", "customer.timezone", 64, 1,
 			 &b->timezone, err) ||
-	    http_get_str(r->body, "topic", "topic", 200, 1, &b->topic, err))
+	    http_get_str(r->body, "topic", "topic", 200, 1, &b->topic, err) ||
+	    http_get_str(r->body, "queue", "queue", 64, 0, &b->queue, err))
 		return -1;
 	if (!valid_tz(b->timezone)) {
 		cbd_err_set(err, 400, "invalid-timezone", "customer.timezone",

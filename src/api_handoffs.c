@@ -47,10 +47,11 @@ static int
 api_handoffs_read(const struct http_req *r, struct api_handoffs_req *q,
 		  struct cbd_err *err)
 {
-	static const char *const fields[] = { "callback_ids", "from_agent",
-					      "from",         "to",
-					      "to_agent",     "note",
-					      "dry_run",      NULL };
+	static const char *const fields[] = {
+		"callback_ids", "from_agent",      "from",
+		"to",           "to_agent",        "note",
+		"dry_run",      "override_skills", NULL
+	};
 	static const char *const nfields[] = { "summary", "next_step", "reason",
 					       NULL };
 	json_t *b = r->body, *ids = json_object_get(b, "callback_ids");
@@ -91,6 +92,14 @@ api_handoffs_read(const struct http_req *r, struct api_handoffs_req *q,
 		return -1;
 	}
 	q->is_dry_run = json_is_true(dry);
+	dry = json_object_get(b, "override_skills");
+	if (dry != NULL && !json_is_boolean(dry)) {
+		cbd_err_set(err, 400, "invalid-field", "override_skills",
+			    "override_skills must be true or false");
+		return -1;
+	}
+	q->req.override_skills = json_is_true(dry);
+	q->req.note_reason = q->note.reason;
 	if ((ids != NULL) == (q->req.from_agent > 0)) {
 		cbd_err_set(err, 400, "invalid-field", "callback_ids",
 			    "give either callback_ids or from_agent");

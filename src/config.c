@@ -160,6 +160,13 @@ static const struct config_key config_keys[] = {
 	    "how long a claimed call stays with its agent without an outcome"),
 	INT(claim_ahead_sec, "120", 0, 3600,
 	    "how early a scheduled callback may be claimed"),
+	INT(priority_ageing_min, "10", 1, 10080,
+	    "a waiting ASAP call gains one priority level per this many "
+	    "minutes, so low priorities never starve"),
+	INT(priority_repeat_boost, "1", 0, 100,
+	    "priority added when the customer booked in the last 48 hours"),
+	INT(priority_vip_boost, "2", 0, 100,
+	    "priority added for a customer marked VIP"),
 	STR(service_email, "callbacks@example.com",
 	    "ORGANIZER and From address of invites"),
 	STR(service_name, "Callback service", "display name of the service"),
@@ -503,7 +510,7 @@ config_week_days(char *days, int mask[7])
 }
 
 /* Parse "mon-fri 08:00-20:00; sat 09:00-13:00" (empty: always open). */
-static int
+int
 config_week_parse(const char *text, struct config_week *w)
 {
 	char *copy, *part, *save = NULL;
@@ -557,7 +564,7 @@ config_cmp_int(const void *a, const void *b)
 }
 
 /* "2026-12-25, 2026-12-26" into sorted YYYYMMDD numbers (caller frees). */
-static int
+int
 config_closures_parse(const char *text, int **out, size_t *n)
 {
 	const char *p = text;
@@ -718,9 +725,14 @@ config_week_open(const struct config_week *w, int wd, int min, int len_min)
 int
 config_is_closed_day(const struct config *c, int yyyymmdd)
 {
-	return c->nclosed_days > 0 &&
-	       bsearch(&yyyymmdd, c->closed_days, c->nclosed_days, sizeof(int),
-		       config_cmp_int) != NULL;
+	return config_days_has(c->closed_days, c->nclosed_days, yyyymmdd);
+}
+
+int
+config_days_has(const int *days, size_t n, int yyyymmdd)
+{
+	return n > 0 &&
+	       bsearch(&yyyymmdd, days, n, sizeof(int), config_cmp_int) != NULL;
 }
 
 static int
