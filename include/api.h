@@ -21,6 +21,7 @@ extern const struct http_route api_shifts_routes[];
 extern const struct http_route api_cases_routes[];
 extern const struct http_route api_slots_routes[];
 extern const struct http_route api_handoffs_routes[];
+extern const struct http_route api_sms_routes[];
 
 /* All tables, NULL-terminated, in matching order. */
 extern const struct http_route *const api_tables[];

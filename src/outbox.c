@@ -28,8 +28,10 @@
 #include "ics.h"
 #include "log.h"
 #include "mailer.h"
+#include "optout.h"
 #include "metrics.h"
 #include "sms.h"
+#include "sms_receipt.h"
 #include "timefmt.h"
 #include "webhook.h"
 #include "keys.h"
@@ -279,6 +281,7 @@ struct outbox_msg {
 	/* the outcome */
 	int outcome; /* OUTBOX_SENT, OUTBOX_RETRY, OUTBOX_DEAD, OUTBOX_SKIP */
 	char error[200];
+	char provider_id[65]; /* SMS: the gateway's id of the text, or "" */
 	struct outbox_msg *next;
 	/* while sending: the outbox's list of transfers in flight */
 	struct outbox_msg *snext, *sprev;
@@ -314,6 +317,37 @@ static int
 outbox_lease_sec(const struct config *cfg)
 {
 	return cfg->send_timeout_ms / 1000 + 30;
+}
+
+/*
+ * Drop the claimed texts whose number said STOP, marking them suppressed.
+ * Read here, at send time, from the database: the STOP may have reached
+ * another instance after this text was queued.
+ */
+static int
+outbox_drop_opted_out(struct store_tx *tx, struct outbox_claim *c,
+		      struct cbd_err *err)
+{
+	struct outbox_msg **pp = &c->msgs;
+
+	while (*pp != NULL) {
+		struct outbox_msg *m = *pp;
+		int s = m->channel == OUTBOX_SMS
+				? optout_suppress_claimed(tx, m->id, m->payload,
+							  err)
+				: 0;
+		if (s < 0)
+			return -1;
+		if (s == 0) {
+			pp = &m->next;
+			continue;
+		}
+		*pp = m->next;
+		c->n--;
+		free(m->payload);
+		free(m);
+	}
+	return 0;
 }
 
 static int
@@ -384,6 +418,8 @@ outbox_claim_work(struct store_tx *tx, void *arg, struct cbd_err *err)
 			      c->now + outbox_lease_sec(cfg));
 	if (n2 >= 0 && (size_t)n2 != n)
 		n2 = store_conflict(tx, err, "outbox claim");
+	if (n2 >= 0 && outbox_drop_opted_out(tx, c, err) != 0)
+		n2 = -1;
 	if (n2 >= 0)
 		rc = 0;
 	free(sql);
@@ -484,6 +520,18 @@ outbox_sent_cb(CURLcode rc, long status, const char *errbuf, void *arg)
 		return;
 	}
 	if (rc == CURLE_OK && status >= 200 && status < 300) {
+		if (m->channel == OUTBOX_SMS) {
+			/* Twilio's 201 names the text ("sid"): receipts
+			 * name it so too. */
+			size_t blen;
+			json_t *b = json_loads(
+				curlloop_done_body(ob->curl, &blen), 0, NULL);
+			const char *sid =
+				json_string_value(json_object_get(b, "sid"));
+			snprintf(m->provider_id, sizeof(m->provider_id), "%s",
+				 sid ? sid : "");
+			json_decref(b);
+		}
 		outbox_finish(m, OUTBOX_SENT, NULL);
 		return;
 	}
@@ -599,16 +647,20 @@ outbox_send(struct outbox *ob, struct outbox_msg *m)
 		break;
 	case OUTBOX_SMS:
 		if (!strcmp(cfg->sms_mode, "twilio")) {
+			char *cb = sms_receipt_callback_url(cfg, m->msg_id);
 			struct sms_twilio tw = { cfg->sms_url,
 						 cfg->twilio_account_sid,
 						 cfg->twilio_auth_token,
-						 cfg->twilio_from, NULL };
+						 cfg->twilio_from,
+						 NULL,
+						 cb };
 			struct sms_msg sm = {
 				m->msg_id,
 				json_string_value(json_object_get(p, "to")),
 				json_string_value(json_object_get(p, "body")),
 			};
 			easy = sms_twilio_easy_new(&tw, &sm);
+			free(cb);
 		} else if (!strcmp(cfg->sms_mode, "webhook") &&
 			   cfg->sms_url[0] != '\0') {
 			json_t *b = json_pack("{s:s, s:s, s:O, s:O}", "type",
@@ -657,9 +709,10 @@ outbox_record_work(struct store_tx *tx, void *arg, struct cbd_err *err)
 		case OUTBOX_SENT:
 			n = store_exec(tx, err,
 				       "UPDATE outbox SET status = 'sent', "
-				       "sent_at = ?, last_error = NULL WHERE "
-				       "id = ?",
-				       "ii", now, m->id);
+				       "sent_at = ?, last_error = NULL, "
+				       "provider_id = COALESCE(NULLIF(?, ''), "
+				       "provider_id) WHERE id = ?",
+				       "isi", now, m->provider_id, m->id);
 			break;
 		case OUTBOX_RETRY: {
 			int k = m->attempts - 1;
