@@ -265,10 +265,15 @@ api_sms_webhook_reply_parse(struct http_req *r, struct cbd_err *err)
 	    http_check_fields(r->body, fields, "", err) != 0 ||
 	    http_get_str(r->body, "type", "type", 32, 0, &type, err) != 0 ||
 	    http_get_str(r->body, "from", "from", 16, 1, &from, err) != 0 ||
-	    http_get_str(r->body, "to", "to", 16, 0, &to, err) != 0 ||
-	    http_get_str(r->body, "body", "body", API_SMS_BODY_MAX, 1, &body,
-			 err) != 0)
+	    http_get_str(r->body, "to", "to", 16, 0, &to, err) != 0)
 		return -1;
+	/* Checked by api_sms_body, once CR LF is LF: phones send both. */
+	body = json_string_value(json_object_get(r->body, "body"));
+	if (body == NULL) {
+		cbd_err_set(err, 400, "missing-field", "body",
+			    "body is required, a string");
+		return -1;
+	}
 	if (!valid_e164(from)) {
 		cbd_err_set(err, 400, "invalid-phone", "from",
 			    "from must be an E.164 number");

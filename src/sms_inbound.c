@@ -95,7 +95,7 @@ sms_inbound_event(struct store_tx *tx, int64_t customer_id, int64_t callback_id,
 			"INSERT INTO events (case_id, callback_id, kind, "
 			"actor, body, at) VALUES (?, ?, ?, 'customer "
 			"(SMS)', ?, ?)",
-			"insi", store_rows_int(r, 0, 0, 0),
+			"inssi", store_rows_int(r, 0, 0, 0),
 			callback_id > 0 ? callback_id : STORE_NULL, kind, s,
 			clock_now());
 	free(s);
