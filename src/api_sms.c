@@ -386,15 +386,13 @@ api_sms_optouts_work(struct store_tx *tx, struct http_req *r,
 	return 0;
 }
 
-#define API_SMS_TWILIO (HTTP_F_FORM_BODY | HTTP_F_SIGNED)
-
 const struct http_route api_sms_routes[] = {
 	{ EVHTTP_REQ_POST, "/v1/sms/twilio/replies", HTTP_ROLE_PUBLIC,
-	  API_SMS_TWILIO, "sms_twilio_replies", api_sms_twilio_reply_parse,
-	  api_sms_reply_work },
+	  HTTP_F_FORM_BODY | HTTP_F_SIGNED, "sms_twilio_replies",
+	  api_sms_twilio_reply_parse, api_sms_reply_work },
 	{ EVHTTP_REQ_POST, "/v1/sms/twilio/status", HTTP_ROLE_PUBLIC,
-	  API_SMS_TWILIO, "sms_twilio_status", api_sms_twilio_status_parse,
-	  api_sms_status_work },
+	  HTTP_F_FORM_BODY | HTTP_F_SIGNED, "sms_twilio_status",
+	  api_sms_twilio_status_parse, api_sms_status_work },
 	{ EVHTTP_REQ_POST, "/v1/sms/replies", HTTP_ROLE_PUBLIC, HTTP_F_SIGNED,
 	  "sms_replies", api_sms_webhook_reply_parse, api_sms_reply_work },
 	{ EVHTTP_REQ_POST, "/v1/sms/status", HTTP_ROLE_PUBLIC, HTTP_F_SIGNED,
