@@ -21,13 +21,14 @@ int optout_set(struct store_tx *tx, const char *phone, int is_out,
 	       const char *word, const char *source,
 	       struct cbd_err *err) CBD_MUSTCHECK;
 /*
- * Outbox, inside its claim: if the SMS outbox row id (payload: its JSON,
- * whose "to" is the number; without one, the callback's customer's) is
- * for a number that opted out, mark it 'suppressed' (not sent, never
- * retried). Returns 1 when suppressed, 0 when it may go, -1 with err.
+ * Outbox, inside its claim: of the n SMS outbox rows ids, mark those for
+ * a number that opted out 'suppressed' (not sent, never retried). The
+ * number is the payload's "to", or else the callback's customer's. Their
+ * ids go to *out (caller frees; NULL when none), their count to *nout.
+ * Two statements whatever n. Returns 0, or -1 with err.
  */
-int optout_suppress_claimed(struct store_tx *tx, int64_t outbox_id,
-			    const char *payload,
+int optout_suppress_claimed(struct store_tx *tx, const int64_t *ids, size_t n,
+			    int64_t **out, size_t *nout,
 			    struct cbd_err *err) CBD_MUSTCHECK;
 /*
  * Add sms_opted_out, phone_undeliverable and phone_undeliverable_error to

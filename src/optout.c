@@ -9,6 +9,7 @@
  * outbox (staff see what was not sent, and why) and is never claimed
  * again.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -16,7 +17,7 @@
 #include "clock.h"
 #include "optout.h"
 #include "store.h"
-#include "valid.h"
+#include "xalloc.h"
 
 int
 optout_set(struct store_tx *tx, const char *phone, int is_out, const char *word,
@@ -34,29 +35,68 @@ optout_set(struct store_tx *tx, const char *phone, int is_out, const char *word,
 		       : 0;
 }
 
-int
-optout_suppress_claimed(struct store_tx *tx, int64_t outbox_id,
-			const char *payload, struct cbd_err *err)
+/* "(1,2,3)": ids are our own integers from our own rows, never input. */
+static char *
+optout_id_list(const int64_t *ids, size_t n)
 {
-	json_t *p = json_loads(payload, 0, NULL);
-	const char *to = json_string_value(json_object_get(p, "to"));
-	int64_t n;
+	char *s = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&s, &len);
 
+	for (size_t i = 0; i < n; i++)
+		fprintf(f, "%s%lld", i ? "," : "(", (long long)ids[i]);
+	fputs(")", f);
+	fclose(f);
+	return s;
+}
+
+int
+optout_suppress_claimed(struct store_tx *tx, const int64_t *ids, size_t n,
+			int64_t **out, size_t *nout, struct cbd_err *err)
+{
+	struct store_rows *r = NULL;
+	char *list, *sql;
+	int64_t changed;
+	int rc = -1;
+
+	*out = NULL;
+	*nout = 0;
+	if (n == 0)
+		return 0;
+	list = optout_id_list(ids, n);
 	/* Without a number in the payload (a text rendered at send time),
 	 * the callback's customer is whom it goes to. */
-	n = store_exec(tx, err,
-		       "UPDATE outbox SET status = 'suppressed', last_error = "
-		       "'not sent: the number opted out of texts (STOP)' "
-		       "WHERE id = ? AND status = 'pending' AND EXISTS "
-		       "(SELECT 1 FROM sms_optouts s WHERE s.is_opted_out = 1 "
-		       "AND s.phone = COALESCE(?, (SELECT cu.phone FROM "
-		       "callbacks c JOIN customers cu ON cu.id = "
-		       "c.customer_id WHERE c.id = outbox.callback_id)))",
-		       "is", outbox_id, to);
-	json_decref(p);
-	if (n < 0)
-		return -1;
-	return n > 0 ? 1 : 0;
+	sql = xasprintf(
+		"UPDATE outbox SET status = 'suppressed', last_error = 'not "
+		"sent: the number opted out of texts (STOP)' WHERE id IN %s "
+		"AND status = 'pending' AND EXISTS (SELECT 1 FROM sms_optouts "
+		"s WHERE s.is_opted_out = 1 AND s.phone = "
+		"COALESCE(JSON_VALUE(outbox.payload, '$.to'), (SELECT cu.phone "
+		"FROM callbacks c JOIN customers cu ON cu.id = c.customer_id "
+		"WHERE c.id = outbox.callback_id)))",
+		list);
+	changed = store_exec_built(tx, err, sql, "");
+	free(sql);
+	if (changed <= 0) {
+		rc = changed < 0 ? -1 : 0;
+		goto out;
+	}
+	sql = xasprintf("SELECT id FROM outbox WHERE id IN %s AND status = "
+			"'suppressed'",
+			list);
+	r = store_query_built(tx, err, sql, "");
+	free(sql);
+	if (r == NULL)
+		goto out;
+	*nout = store_rows_count(r);
+	*out = xcalloc(*nout ? *nout : 1, sizeof(**out));
+	for (size_t i = 0; i < *nout; i++)
+		(*out)[i] = store_rows_int(r, i, 0, 0);
+	rc = 0;
+out:
+	store_rows_free(r);
+	free(list);
+	return rc;
 }
 
 int

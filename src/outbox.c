@@ -328,17 +328,21 @@ static int
 outbox_drop_opted_out(struct store_tx *tx, struct outbox_claim *c,
 		      struct cbd_err *err)
 {
-	struct outbox_msg **pp = &c->msgs;
+	struct outbox_msg **pp = &c->msgs, *m;
+	int64_t *ids = xcalloc((size_t)c->n + 1, sizeof(*ids)), *out = NULL;
+	size_t n = 0, nout = 0, i;
 
-	while (*pp != NULL) {
-		struct outbox_msg *m = *pp;
-		int s = m->channel == OUTBOX_SMS
-				? optout_suppress_claimed(tx, m->id, m->payload,
-							  err)
-				: 0;
-		if (s < 0)
-			return -1;
-		if (s == 0) {
+	for (m = c->msgs; m != NULL; m = m->next)
+		if (m->channel == OUTBOX_SMS)
+			ids[n++] = m->id;
+	if (optout_suppress_claimed(tx, ids, n, &out, &nout, err) != 0) {
+		free(ids);
+		return -1;
+	}
+	while (nout > 0 && (m = *pp) != NULL) {
+		for (i = 0; i < nout && out[i] != m->id; i++)
+			;
+		if (i == nout) {
 			pp = &m->next;
 			continue;
 		}
@@ -347,6 +351,8 @@ outbox_drop_opted_out(struct store_tx *tx, struct outbox_claim *c,
 		free(m->payload);
 		free(m);
 	}
+	free(ids);
+	free(out);
 	return 0;
 }
 
