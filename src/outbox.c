@@ -227,7 +227,8 @@ outbox_list(struct store_tx *tx, int64_t callback_id, json_t **out,
 	struct store_rows *r = store_query(
 		tx, err,
 		"SELECT msg_id, channel, kind, status, attempts, due_at, "
-		"sent_at, last_error, created_at FROM outbox WHERE "
+		"sent_at, last_error, created_at, delivery_status, "
+		"delivery_error FROM outbox WHERE "
 		"callback_id = ? ORDER BY id",
 		"i", callback_id);
 	size_t n;
@@ -239,6 +240,8 @@ outbox_list(struct store_tx *tx, int64_t callback_id, json_t **out,
 	for (size_t i = 0; i < n; i++) {
 		const char *sent = store_rows_str(r, i, 6);
 		const char *last = store_rows_str(r, i, 7);
+		const char *ds = store_rows_str(r, i, 9);
+		const char *de = store_rows_str(r, i, 10);
 		json_array_append_new(
 			*out,
 			json_pack("{s:s, s:s, s:s, s:s, s:I, s:o, s:o, s:o, "
@@ -257,6 +260,11 @@ outbox_list(struct store_tx *tx, int64_t callback_id, json_t **out,
 				  last ? json_string(last) : json_null(),
 				  "created_at",
 				  api_time(store_rows_int(r, i, 8, 0), NULL)));
+		/* What the SMS provider's receipts said of it. */
+		json_object_set_new(json_array_get(*out, i), "delivery_status",
+				    ds ? json_string(ds) : json_null());
+		json_object_set_new(json_array_get(*out, i), "delivery_error",
+				    de ? json_string(de) : json_null());
 	}
 	store_rows_free(r);
 	return 0;

@@ -455,6 +455,9 @@ def test_delivery_receipt_undelivered_flags_the_number_for_the_agent(
     assert case["customer"]["phone_undeliverable"] is True
     assert case["customer"]["phone_undeliverable_error"] == "30005"
     assert "phone_undeliverable" in [e["kind"] for e in case["timeline"]]
+    msgs = d.admin("GET", f"/v1/callbacks/{cb['id']}/messages").json()["items"]
+    assert [(m["delivery_status"], m["delivery_error"]) for m in msgs if m["id"] == msg_id] == \
+        [("undelivered", "30005")]
     q = [i for i in d.req("GET", "/v1/me/queue", key=agent_key).json()["items"]
          if i["id"] == cb["id"]][0]
     assert q["customer"]["phone_undeliverable"] is True
@@ -521,6 +524,9 @@ def test_resend_link_reveals_nothing_and_keeps_to_stop(daemon_factory, make_agen
     wait_until(lambda: all(x["status"] != "pending" for x in sms_rows(sql, phone_no=stopped)),
                msg="the stopped number's link dispatched")
     assert [x["status"] for x in sms_rows(sql, phone_no=stopped)] == ["suppressed"]
+    cid = sms_rows(sql, phone_no=stopped)[0]["callback_id"]
+    assert [m["status"] for m in d.admin("GET", f"/v1/callbacks/{cid}/messages").json()["items"]
+            if m["kind"] == "sms.manage_link"] == ["suppressed"]
     assert texts_to(rx, stopped) == [] and texts_to(rx, unknown) == []
     assert_problem(d.req("POST", "/v1/manage-links", json={"phone": "12345"}), 400,
                    "/problems/invalid-phone", "phone")
