@@ -37,6 +37,9 @@ struct callback_booking {
 	int force_new;
 	const char *actor;     /* "customer", "agent:7" ... */
 	const char *client_ip; /* for per-address limits */
+	const char *language;  /* canonical BCP 47 */
+	char phone_e164[24];   /* phone points here once parsed */
+	char language_tag[36]; /* language points here */
 };
 
 /* Who is asking to see or change a callback. */

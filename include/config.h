@@ -122,6 +122,9 @@ struct config {
 	char *sms_template_manage_link;
 	char *sms_template_retry;
 	char *sms_template_running_late;
+	char *template_dir;
+	char *default_language; /* canonical BCP 47 */
+	char *default_region;
 	int change_coalesce_sec;
 	/* typed rules, derived from the text keys above (config_parse) */
 	struct config_week opening;

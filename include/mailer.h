@@ -16,8 +16,8 @@ struct mailer_msg {
 	const char *to;           /* bare address */
 	const char *subject;      /* UTF-8; encoded by mailer */
 	const char *text;         /* text/plain body, UTF-8 */
-	const char *ics;          /* the calendar text */
-	const char *ics_method;   /* "REQUEST" or "CANCEL" */
+	const char *ics;          /* the calendar text; NULL: text only */
+	const char *ics_method;   /* "REQUEST" or "CANCEL"; NULL with ics */
 	const char *message_id;   /* "<id@domain>" */
 	int64_t date;             /* Date header, UTC epoch */
 	const char *user;         /* SMTP AUTH user, NULL for none */

@@ -37,6 +37,7 @@ struct notify_ctx {
 	const char *phone;
 	const char *email; /* NULL: none */
 	const char *tz;
+	const char *language; /* canonical BCP 47; NULL: default_language */
 	int64_t owner_id;
 	const char *owner_name;
 	const char *prev_owner_name; /* owner changes */

@@ -7,6 +7,10 @@
 
 #include <stddef.h>
 
+#include "common.h"
+
+struct phone_number;
+
 /* E.164: '+', a non-zero digit, 7 to 15 digits in all. */
 int valid_e164(const char *s);
 /* Well-formed UTF-8 without NUL or C0 control characters except \t \n. */
@@ -22,5 +26,13 @@ int valid_is_blank(const char *s);
 /* A geographic IANA zone name (Area/Location) or UTC that libical knows
  * (thread-safe); not Factory, posixrules, right/..., or old aliases. */
 int valid_tz(const char *name);
+
+/*
+ * A phone number as a person types it, read in region (a country code;
+ * NULL or "" when none is known), into out. Returns 0, or -1 with err set
+ * (400 invalid-phone on field, the detail naming the problem).
+ */
+int valid_phone(const char *text, const char *region, const char *field,
+		struct phone_number *out, struct cbd_err *err) CBD_MUSTCHECK;
 
 #endif

@@ -3,6 +3,7 @@
  * reading, moving and cancelling take the callback's manage token or a
  * staff key.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -10,7 +11,9 @@
 #include "callback.h"
 #include "clock.h"
 #include "config.h"
+#include "i18n.h"
 #include "outbox.h"
+#include "phone.h"
 #include "store.h"
 #include "timefmt.h"
 #include "valid.h"
@@ -68,8 +71,12 @@ api_callbacks_read(const struct http_req *r, struct callback_booking *b,
 {
 	static const char *const top[] = { "customer", "topic",     "when",
 					   "notify",   "force_new", NULL };
-	static const char *const cust[] = { "name", "phone", "email",
-					    "timezone", NULL };
+	static const char *const cust[] = { "name",     "phone",  "email",
+					    "timezone", "region", "language",
+					    NULL };
+	struct phone_number pn;
+	const char *region = NULL, *language = NULL;
+	char zone_region[8];
 	json_t *c = json_object_get(r->body, "customer");
 	json_t *notify = json_object_get(r->body, "notify");
 	json_t *force = json_object_get(r->body, "force_new");
@@ -90,27 +97,51 @@ api_callbacks_read(const struct http_req *r, struct callback_booking *b,
 	}
 	if (http_check_fields(c, cust, "customer.", err) != 0 ||
 	    http_get_str(c, "name", "customer.name", 100, 1, &b->name, err) ||
-	    http_get_str(c, "phone", "customer.phone", 16, 1, &b->phone, err) ||
+	    http_get_str(c, "phone", "customer.phone", 40, 1, &b->phone, err) ||
+	    http_get_str(c, "region", "customer.region", 2, 0, &region, err) ||
+	    http_get_str(c, "language", "customer.language", 35, 0, &language,
+			 err) ||
 	    http_get_str(c, "email", "customer.email", 254, 0, &b->email,
 			 err) ||
 	    http_get_str(c, "timezone", "customer.timezone", 64, 1,
 			 &b->timezone, err) ||
 	    http_get_str(r->body, "topic", "topic", 200, 1, &b->topic, err))
 		return -1;
-	if (!valid_e164(b->phone)) {
-		cbd_err_set(err, 400, "invalid-phone", "customer.phone",
-			    "phone must be E.164, e.g. +15551234567");
-		return -1;
-	}
-	if (b->email != NULL && !valid_email(b->email)) {
-		cbd_err_set(err, 400, "invalid-email", "customer.email",
-			    "email is not a valid address");
-		return -1;
-	}
 	if (!valid_tz(b->timezone)) {
 		cbd_err_set(err, 400, "invalid-timezone", "customer.timezone",
 			    "timezone must be an IANA zone name such as "
 			    "Europe/London");
+		return -1;
+	}
+	/* A number without + is read as one of the region given, else of
+	 * the country of the customer's zone, else default_region. */
+	if (region != NULL && !phone_region_known(region)) {
+		cbd_err_set(err, 400, "invalid-region", "customer.region",
+			    "region must be a country code such as US or GB");
+		return -1;
+	}
+	if (region == NULL) {
+		phone_region_of_zone(b->timezone, zone_region,
+				     sizeof(zone_region));
+		region = zone_region[0] ? zone_region : r->cfg->default_region;
+	}
+	if (valid_phone(b->phone, region, "customer.phone", &pn, err) != 0)
+		return -1;
+	snprintf(b->phone_e164, sizeof(b->phone_e164), "%s", pn.e164);
+	b->phone = b->phone_e164;
+	if (language == NULL)
+		language = r->cfg->default_language;
+	if (i18n_language(language, b->language_tag, sizeof(b->language_tag)) !=
+	    0) {
+		cbd_err_set(err, 400, "invalid-language", "customer.language",
+			    "language must be a BCP 47 tag such as en, es-MX "
+			    "or hi");
+		return -1;
+	}
+	b->language = b->language_tag;
+	if (b->email != NULL && !valid_email(b->email)) {
+		cbd_err_set(err, 400, "invalid-email", "customer.email",
+			    "email is not a valid address");
 		return -1;
 	}
 	if (notify != NULL) {
@@ -139,6 +170,17 @@ api_callbacks_read(const struct http_req *r, struct callback_booking *b,
 		if (b->notify_email && b->email == NULL) {
 			cbd_err_set(err, 400, "missing-field", "customer.email",
 				    "notify by email needs customer.email");
+			return -1;
+		}
+		/* Only when the library can tell: in some countries (the
+		 * US) a number alone does not say whether it is mobile. */
+		if (b->notify_sms && pn.line == PHONE_LINE_FIXED) {
+			cbd_err_set(err, 422, "phone-not-mobile",
+				    "customer.phone",
+				    "%s is a landline, which cannot receive "
+				    "text messages: give a mobile number or "
+				    "leave out sms",
+				    pn.national);
 			return -1;
 		}
 	}

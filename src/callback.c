@@ -28,6 +28,8 @@
 #include "log.h"
 #include "notify.h"
 #include "optout.h"
+#include "phone.h"
+#include "render.h"
 #include "slots.h"
 #include "timefmt.h"
 #include "store.h"
@@ -109,6 +111,16 @@ callback_ctx(const struct store_rows *r, struct notify_ctx *c)
 	callback_ctx_at(r, 0, c);
 }
 
+/* The number as people in its country write it, beside E.164. */
+static void
+callback_json_phone(json_t *customer, const char *e164)
+{
+	char national[48];
+
+	phone_national(e164, national, sizeof(national));
+	json_object_set_new(customer, "phone_national", json_string(national));
+}
+
 static json_t *
 callback_json(const struct config *cfg, const struct store_rows *r,
 	      const struct callback_caller *who)
@@ -155,7 +167,15 @@ callback_json(const struct config *cfg, const struct store_rows *r,
 		json_object_set_new(json_object_get(o, "owner"), "id",
 				    json_integer(store_rows_int(
 					    r, 0, CALLBACK_COL_OWNER, 0)));
+		callback_json_phone(json_object_get(o, "customer"),
+				    store_rows_str(r, 0, CALLBACK_COL_PHONE));
 	}
+	json_object_set_new(
+		o, "language",
+		json_string(
+			store_rows_str(r, 0, CALLBACK_COL_LANGUAGE)
+				? store_rows_str(r, 0, CALLBACK_COL_LANGUAGE)
+				: cfg->default_language));
 	{
 		char *self = xasprintf("%s/v1/callbacks/%lld", cfg->public_url,
 				       (long long)id);
@@ -674,14 +694,14 @@ callback_book(struct store_tx *tx, const struct config *cfg,
 	if (store_exec(tx, err,
 		       "INSERT INTO callbacks (case_id, customer_id, owner_id,"
 		       " state, topic, is_asap, due_at, notify, client_ip, "
-		       "contact_name, contact_email, contact_tz, created_at, "
-		       "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,"
-		       " ?, ?)",
-		       "iiissiisssssii", case_id, customer_id, owner_id,
+		       "contact_name, contact_email, contact_tz, language, "
+		       "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?,"
+		       " ?, ?, ?, ?, ?, ?, ?)",
+		       "iiissiissssssii", case_id, customer_id, owner_id,
 		       b->is_asap ? "pending" : "scheduled", b->topic,
 		       (int64_t)b->is_asap, b->is_asap ? now : b->when, notify,
 		       b->client_ip ? b->client_ip : "", b->name, b->email,
-		       b->timezone, now, now) < 0)
+		       b->timezone, b->language, now, now) < 0)
 		return -1;
 	id = store_last_id(tx);
 	if (callback_event(tx, case_id, id, "booked", b->actor,
@@ -1013,7 +1033,8 @@ callback_invite_ics(struct store_tx *tx, const struct config *cfg, int64_t id,
 {
 	struct store_rows *r = callback_load(tx, cfg, id, who, 0, err);
 	struct ics_invite inv;
-	char uid[96], *desc, *url;
+	struct notify_ctx nc;
+	char uid[96], *desc, *summary;
 
 	if (r == NULL)
 		return -1;
@@ -1024,10 +1045,10 @@ callback_invite_ics(struct store_tx *tx, const struct config *cfg, int64_t id,
 		return -1;
 	}
 	snprintf(uid, sizeof(uid), "callback-%lld@callbackd", (long long)id);
-	url = notify_manage_url(cfg, id);
-	desc = xasprintf("%s will call you about \"%s\".\nChange or cancel: %s",
-			 store_rows_str(r, 0, CALLBACK_COL_OWNER_NAME),
-			 store_rows_str(r, 0, CALLBACK_COL_TOPIC), url);
+	/* The same words as the mailed invite, in the customer's language. */
+	callback_ctx(r, &nc);
+	desc = render_text(cfg, &nc, "invite_description");
+	summary = render_text(cfg, &nc, "invite_summary");
 	memset(&inv, 0, sizeof(inv));
 	inv.uid = uid;
 	inv.sequence = (int)store_rows_int(r, 0, CALLBACK_COL_SEQ, 0);
@@ -1042,12 +1063,12 @@ callback_invite_ics(struct store_tx *tx, const struct config *cfg, int64_t id,
 	inv.attendee_email = store_rows_str(r, 0, CALLBACK_COL_EMAIL);
 	inv.attendee_phone = store_rows_str(r, 0, CALLBACK_COL_PHONE);
 	inv.attendee_cn = store_rows_str(r, 0, CALLBACK_COL_CNAME);
-	inv.summary = store_rows_str(r, 0, CALLBACK_COL_TOPIC);
+	inv.summary = summary;
 	inv.description = desc;
 	inv.alarm_min = 15;
 	*out = ics_invite_build(&inv);
 	free(desc);
-	free(url);
+	free(summary);
 	store_rows_free(r);
 	return 0;
 }

@@ -29,6 +29,7 @@ callback_ctx_at(const struct store_rows *r, size_t i, struct notify_ctx *c)
 	c->phone = store_rows_str(r, i, CALLBACK_COL_PHONE);
 	c->email = store_rows_str(r, i, CALLBACK_COL_EMAIL);
 	c->tz = store_rows_str(r, i, CALLBACK_COL_TZ);
+	c->language = store_rows_str(r, i, CALLBACK_COL_LANGUAGE);
 	c->owner_id = store_rows_int(r, i, CALLBACK_COL_OWNER, 0);
 	c->owner_name = store_rows_str(r, i, CALLBACK_COL_OWNER_NAME);
 	c->notify_email = strstr(notify, "email") != NULL;

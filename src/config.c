@@ -10,7 +10,9 @@
 #include <string.h>
 
 #include "config.h"
+#include "i18n.h"
 #include "netaddr.h"
+#include "phone.h"
 #include "webhook.h"
 #include "xalloc.h"
 
@@ -178,39 +180,41 @@ static const struct config_key config_keys[] = {
 	STR(quiet_hours_end, "08:00", "... until this local time"),
 	STR(quiet_hours_mode, "defer",
 	    "defer (send at the end of quiet hours) or skip"),
-	STR(sms_template_confirmation,
-	    "Thanks {name}, {agent} will call you {time} about \"{topic}\". "
-	    "Change or cancel: {link}",
-	    "SMS at booking a time; {name} {agent} {time} {topic} {link}"),
-	STR(sms_template_confirmation_asap,
-	    "Thanks {name}, we will call you back as soon as possible about "
-	    "\"{topic}\".",
-	    "SMS at booking ASAP"),
-	STR(sms_template_reminder,
-	    "Reminder: {agent} will call you {time} about \"{topic}\".",
-	    "SMS reminder before the call"),
-	STR(sms_template_rescheduled,
-	    "Your callback is moved: {agent} will call you {time}.",
-	    "SMS after a reschedule"),
-	STR(sms_template_cancelled,
-	    "Your callback about \"{topic}\" is cancelled.",
-	    "SMS after a cancellation"),
-	STR(sms_template_manage_link,
-	    "Your callback about \"{topic}\": {time}. See, change or cancel "
-	    "it: {link}",
-	    "SMS with the manage link, when a customer asks for it again"),
-	STR(sms_template_owner_changed,
-	    "{agent} will call you {time}; {agent} has {previous_agent}'s "
-	    "notes.",
-	    "SMS when another agent takes over; also {previous_agent}"),
-	STR(sms_template_running_late,
-	    "We are running late; {agent} will call you within about "
-	    "{minutes} minutes and has {previous_agent}'s notes.",
-	    "SMS when a call already due moves to another agent; {minutes}"),
-	STR(sms_template_retry,
-	    "We could not reach you. {agent} will try again {time}. Change "
-	    "or cancel: {link}",
-	    "SMS when a call not answered is tried again on another day"),
+	/* The sms_template_* keys predate languages: kept so old
+	 * configurations still read the same, they now replace only the
+	 * English text of their message. */
+	STR(sms_template_confirmation, "",
+	    "replaces the English SMS at booking a time (templates/en/"
+	    "sms_confirmation.txt); prefer template_dir"),
+	STR(sms_template_confirmation_asap, "",
+	    "replaces the English SMS at booking ASAP; prefer template_dir"),
+	STR(sms_template_reminder, "",
+	    "replaces the English SMS reminder; prefer template_dir"),
+	STR(sms_template_rescheduled, "",
+	    "replaces the English SMS after a reschedule; prefer template_dir"),
+	STR(sms_template_cancelled, "",
+	    "replaces the English SMS after a cancellation; prefer "
+	    "template_dir"),
+	STR(sms_template_manage_link, "",
+	    "replaces the English SMS with the manage link; prefer "
+	    "template_dir"),
+	STR(sms_template_owner_changed, "",
+	    "replaces the English SMS when another agent takes over; prefer "
+	    "template_dir"),
+	STR(sms_template_running_late, "",
+	    "replaces the English SMS when a call already due moves to "
+	    "another agent; prefer template_dir"),
+	STR(sms_template_retry, "",
+	    "replaces the English SMS when a call not answered is tried "
+	    "again; prefer template_dir"),
+	STR(template_dir, "",
+	    "directory of <lang>/<message>.txt templates searched before the "
+	    "shipped ones; empty: none"),
+	STR(default_language, "en",
+	    "language (BCP 47) of customers who name none"),
+	STR(default_region, "",
+	    "country (ISO 3166, e.g. US) of phone numbers written without +"
+	    " when the booking's zone names none; empty: none"),
 	INT(change_coalesce_sec, "60", 0, 3600,
 	    "hold a reschedule's text and invite this long; a later change "
 	    "replaces them"),
@@ -467,6 +471,30 @@ config_reminders_parse(struct config *c, struct cbd_err *err)
 }
 
 /* Derive the typed rules from the text keys; err may be NULL (defaults). */
+/* default_language in canonical form, default_region a known country. */
+static int
+config_i18n(struct config *c, struct cbd_err *err)
+{
+	char tag[I18N_LANG_MAX];
+
+	if (i18n_language(c->default_language, tag, sizeof(tag)) != 0) {
+		cbd_err_set(err, 400, "invalid-config", "default_language",
+			    "default_language must be a BCP 47 language tag "
+			    "such as en or es-MX");
+		return -1;
+	}
+	free(c->default_language);
+	c->default_language = xstrdup(tag);
+	if (c->default_region[0] != '\0' &&
+	    !phone_region_known(c->default_region)) {
+		cbd_err_set(err, 400, "invalid-config", "default_region",
+			    "default_region must be a country code such as "
+			    "US or GB");
+		return -1;
+	}
+	return 0;
+}
+
 static int
 config_rules(struct config *c, struct cbd_err *err)
 {
@@ -499,6 +527,8 @@ config_rules(struct config *c, struct cbd_err *err)
 	c->quiet.start_min = qs == qe ? -1 : qs;
 	c->quiet.end_min = qs == qe ? -1 : qe;
 	c->quiet.is_skip = strcmp(c->quiet_hours_mode, "skip") == 0;
+	if (config_i18n(c, err) != 0)
+		return -1;
 	return config_reminders_parse(c, err);
 }
 

@@ -279,6 +279,19 @@ mailer_mime(CURL *easy, const struct mailer_msg *m)
 	int bad = 1;
 
 	mime = curl_mime_init(easy);
+	if (mime != NULL && m->ics == NULL) {
+		/* No calendar (an ASAP confirmation): the text alone. */
+		char *text = mailer_crlf(m->text);
+		part = curl_mime_addpart(mime);
+		bad = part == NULL ||
+		      curl_mime_data(part, text, CURL_ZERO_TERMINATED) !=
+			      CURLE_OK ||
+		      curl_mime_type(part, "text/plain; charset=UTF-8") !=
+			      CURLE_OK ||
+		      curl_mime_encoder(part, "quoted-printable") != CURLE_OK;
+		free(text);
+		goto out;
+	}
 	alt = mailer_alternative(easy, m);
 	if (mime == NULL || alt == NULL)
 		goto out;
@@ -327,10 +340,11 @@ mailer_easy_new(const struct mailer_msg *m)
 	int bad = 0;
 
 	if (!mailer_is_addr(m->from) || !mailer_is_addr(m->to) ||
-	    !mailer_is_message_id(m->message_id) ||
-	    !mailer_is_method(m->ics_method) || m->subject == NULL ||
-	    m->text == NULL || m->ics == NULL ||
-	    !mailer_ics_has_method(m->ics, m->ics_method))
+	    !mailer_is_message_id(m->message_id) || m->subject == NULL ||
+	    m->text == NULL ||
+	    (m->ics == NULL ? m->ics_method != NULL
+			    : (!mailer_is_method(m->ics_method) ||
+			       !mailer_ics_has_method(m->ics, m->ics_method))))
 		goto out;
 	date = mailer_date(m->date);
 	if (date == NULL)

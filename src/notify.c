@@ -1,13 +1,16 @@
 /*
  * notify.c: turn a change into outbox rows.
  *
- * Texts are rendered here, in the customer's own zone, at the moment of the
- * change; invites carry their data and are rendered by the dispatcher, so
- * the .ics of every version comes from one builder (ics.c). What is sent
- * later stays true because every change first withdraws the pending rows
- * it makes untrue (reminders, texts naming a time or owner, an unsent
- * invite), and a cancelled or completed call withdraws them all: a change
- * replaces its texts, never adds to them. Channels that are not configured
+ * A row names its message and the callback; the dispatcher renders the
+ * words when it sends (render.c), from the callback as it is then, in the
+ * customer's language and zone. The body stored with a text is only how
+ * it read when queued, for staff. So an owner change leaves the reminders
+ * alone (they will name the new owner), while a change of time, which
+ * moves when reminders are due, first withdraws the pending rows it makes
+ * untrue (reminders, texts naming a time or owner, an unsent invite); a
+ * cancelled or completed call withdraws them all: a change replaces its
+ * texts, never adds to them. Invites carry their own data (the calendar's
+ * SEQUENCE and time must match its words). Channels that are not configured
  * get no rows: switching a channel on affects changes from then on.
  */
 #include <stdio.h>
@@ -20,6 +23,7 @@
 #include "keys.h"
 #include "notify.h"
 #include "outbox.h"
+#include "render.h"
 #include "store.h"
 #include "timefmt.h"
 #include "xalloc.h"
@@ -41,71 +45,6 @@ notify_manage_url(const struct config *cfg, int64_t callback_id)
 	keys_manage_token(callback_id, tok, sizeof(tok));
 	return xasprintf("%s/v1/callbacks/%lld?token=%s", cfg->public_url,
 			 (long long)callback_id, tok);
-}
-
-static void
-notify_local(const struct notify_ctx *c, int64_t t, char *buf, size_t size)
-{
-	/* "Mon 30 Nov at 15:00 IST": a time a person reads at a glance. */
-	char tm[64], zone[16] = "";
-	int y, mo, d, h, mi, off;
-
-	timefmt_strftime(t, c->tz, "%a %d %b at %H:%M", tm, sizeof(tm));
-	off = timefmt_local(t, c->tz, &y, &mo, &d, &h, &mi, NULL);
-	snprintf(zone, sizeof(zone), "UTC%c%d", off < 0 ? '-' : '+',
-		 (off < 0 ? -off : off) / 3600);
-	if (off % 3600 != 0)
-		snprintf(zone, sizeof(zone), "UTC%c%d:%02d",
-			 off < 0 ? '-' : '+', (off < 0 ? -off : off) / 3600,
-			 ((off < 0 ? -off : off) % 3600) / 60);
-	snprintf(buf, size, "%s (%s)", tm, zone);
-}
-
-/*
- * Expand {name}, {agent}, {previous_agent}, {time}, {topic} and {link} in
- * tpl. Unknown placeholders stay as written, so a typo shows in the text
- * rather than silently vanishing. Returns text the caller frees.
- */
-static char *
-notify_render(const struct config *cfg, const char *tpl,
-	      const struct notify_ctx *c, const char *when)
-{
-	char *out = NULL, *link = notify_manage_url(cfg, c->callback_id);
-	char minutes[16];
-	size_t len = 0;
-	FILE *f = open_memstream(&out, &len);
-	const struct {
-		const char *key;
-		const char *val;
-	} vars[] = {
-		{ "{name}", c->customer_name },
-		{ "{agent}", c->owner_name },
-		{ "{previous_agent}", c->prev_owner_name
-					      ? c->prev_owner_name
-					      : "the previous agent" },
-		{ "{time}", when },
-		{ "{topic}", c->topic },
-		{ "{link}", link },
-		{ "{minutes}", minutes },
-	};
-
-	snprintf(minutes, sizeof(minutes), "%d", c->late_eta_min);
-	for (const char *p = tpl; *p;) {
-		size_t i;
-		for (i = 0; i < CBD_ARRAY_LEN(vars); i++) {
-			size_t n = strlen(vars[i].key);
-			if (strncmp(p, vars[i].key, n) == 0) {
-				fputs(vars[i].val ? vars[i].val : "", f);
-				p += n;
-				break;
-			}
-		}
-		if (i == CBD_ARRAY_LEN(vars))
-			fputc(*p++, f);
-	}
-	fclose(f);
-	free(link);
-	return out;
 }
 
 int64_t
@@ -159,20 +98,31 @@ notify_quiet(const struct config *cfg, const char *tz, int64_t due)
 	return cfg->quiet.is_skip ? -1 : end;
 }
 
+/* Queue message as a text; its words are rendered again at send. */
 static int
 notify_sms(struct store_tx *tx, const struct config *cfg,
-	   const struct notify_ctx *c, const char *kind, const char *text,
+	   const struct notify_ctx *c, const char *kind, const char *message,
 	   int64_t due, struct cbd_err *err)
 {
+	char *text;
 	json_t *p;
 	int rc;
 
 	if (!c->notify_sms || strcmp(cfg->sms_mode, "off") == 0)
 		return 0;
-	p = json_pack("{s:s, s:s, s:s}", "to", c->phone, "body", text, "tz",
-		      c->tz);
+	text = render_text(cfg, c, message);
+	p = json_pack("{s:s, s:s, s:s, s:s, s:s}", "to", c->phone, "body", text,
+		      "tz", c->tz, "message", message, "language",
+		      c->language ? c->language : cfg->default_language);
+	if (c->prev_owner_name != NULL)
+		json_object_set_new(p, "previous_agent",
+				    json_string(c->prev_owner_name));
+	if (c->late_eta_min > 0)
+		json_object_set_new(p, "minutes",
+				    json_integer(c->late_eta_min));
 	rc = outbox_enqueue(tx, OUTBOX_SMS, kind, c->callback_id, p, due, err);
 	json_decref(p);
+	free(text);
 	return rc;
 }
 
@@ -197,10 +147,39 @@ notify_invite(struct store_tx *tx, const struct config *cfg,
 		      c->owner_name, "topic", c->topic, "callback_id",
 		      (json_int_t)c->callback_id);
 	json_object_set_new(p, "manage_url", json_string(url));
+	json_object_set_new(
+		p, "language",
+		json_string(c->language ? c->language : cfg->default_language));
 	free(url);
 	rc = outbox_enqueue(tx, OUTBOX_EMAIL,
 			    is_cancel ? "invite.cancel" : "invite.request",
 			    c->callback_id, p, due, err);
+	json_decref(p);
+	return rc;
+}
+
+/* An ASAP call has no time to put in a calendar: a plain confirmation. */
+static int
+notify_asap_email(struct store_tx *tx, const struct config *cfg,
+		  const struct notify_ctx *c, struct cbd_err *err)
+{
+	char *url;
+	json_t *p;
+	int rc;
+
+	if (!c->notify_email || c->email == NULL || cfg->smtp_url[0] == '\0')
+		return 0;
+	url = notify_manage_url(cfg, c->callback_id);
+	p = json_pack("{s:s, s:s, s:s, s:s, s:I, s:s, s:s, s:I, s:s, s:s, s:s}",
+		      "to", c->email, "to_name", c->customer_name, "phone",
+		      c->phone, "tz", c->tz, "start", (json_int_t)c->start,
+		      "owner_name", c->owner_name, "topic", c->topic,
+		      "callback_id", (json_int_t)c->callback_id, "manage_url",
+		      url, "message", "email_asap", "language",
+		      c->language ? c->language : cfg->default_language);
+	free(url);
+	rc = outbox_enqueue(tx, OUTBOX_EMAIL, "email.confirmation",
+			    c->callback_id, p, clock_now(), err);
 	json_decref(p);
 	return rc;
 }
@@ -229,21 +208,19 @@ notify_webhook(struct store_tx *tx, const struct config *cfg,
 	return rc;
 }
 
-/* Reminders and the agent heads-up for a scheduled time still ahead. */
+/* Reminders (unless only the owner changed: those already queued name
+ * the owner when sent) and the agent heads-up for a time still ahead. */
 static int
 notify_schedule_reminders(struct store_tx *tx, const struct config *cfg,
-			  const struct notify_ctx *c, struct cbd_err *err)
+			  const struct notify_ctx *c, int is_owner_only,
+			  struct cbd_err *err)
 {
 	int64_t now = clock_now();
-	char when[96];
 
 	if (c->is_asap)
 		return 0;
-	notify_local(c, c->start, when, sizeof(when));
-	for (size_t i = 0; i < cfg->nreminders; i++) {
-		char *text;
+	for (size_t i = 0; i < cfg->nreminders && !is_owner_only; i++) {
 		int64_t due = c->start - cfg->reminder_sec[i];
-		int rc;
 
 		/* A reminder whose time has passed would only confuse. */
 		if (due <= now)
@@ -251,10 +228,8 @@ notify_schedule_reminders(struct store_tx *tx, const struct config *cfg,
 		due = notify_quiet(cfg, c->tz, due);
 		if (due < 0 || due >= c->start)
 			continue;
-		text = notify_render(cfg, cfg->sms_template_reminder, c, when);
-		rc = notify_sms(tx, cfg, c, "sms.reminder", text, due, err);
-		free(text);
-		if (rc != 0)
+		if (notify_sms(tx, cfg, c, "sms.reminder", "sms_reminder", due,
+			       err) != 0)
 			return -1;
 	}
 	if (cfg->webhook_url[0] != '\0' && cfg->heads_up_sec > 0 &&
@@ -286,6 +261,12 @@ static const char *const notify_withdrawable[] = {
 	"sms.rescheduled", "sms.owner_changed", "sms.retry",
 	"invite.request",
 };
+/* After an owner change: the same less the reminders, which are about
+ * the time (unchanged) and name the owner only when sent. */
+static const char *const notify_withdrawable_owner[] = {
+	"agent.heads_up",    "sms.confirmation", "sms.rescheduled",
+	"sms.owner_changed", "sms.retry",        "invite.request",
+};
 
 /* Withdraw what no longer holds after ev, before the new rows are written,
  * so a change replaces its pending texts rather than adding to them. */
@@ -297,6 +278,10 @@ notify_withdraw(struct store_tx *tx, const struct notify_ctx *c,
 	 * changes with it. */
 	if (ev == NOTIFY_BOOKED || ev == NOTIFY_OVERDUE)
 		return 0;
+	if (ev == NOTIFY_OWNER_CHANGED)
+		return outbox_withdraw_pending(
+			tx, c->callback_id, notify_withdrawable_owner,
+			CBD_ARRAY_LEN(notify_withdrawable_owner), err);
 	return outbox_withdraw_pending(tx, c->callback_id, notify_withdrawable,
 				       CBD_ARRAY_LEN(notify_withdrawable), err);
 }
@@ -319,24 +304,19 @@ notify_change(struct store_tx *tx, const struct config *cfg,
 	      const struct notify_ctx *c, enum notify_event ev,
 	      struct cbd_err *err)
 {
-	char when[96], *text = NULL;
-	const char *kind = NULL, *tpl = NULL;
+	const char *kind = NULL, *message = NULL;
 	int64_t now = clock_now(), due = now;
-	int rc = -1;
 
 	if (notify_withdraw(tx, c, ev, err) != 0 ||
 	    notify_webhook(tx, cfg, c, ev, err) != 0)
-		goto out;
-	if (ev == NOTIFY_OVERDUE) {
-		rc = 0; /* for leads' systems; the customer hears of a move */
-		goto out;
-	}
-	notify_local(c, c->start, when, sizeof(when));
+		return -1;
+	if (ev == NOTIFY_OVERDUE)
+		return 0; /* for leads' systems; the customer hears of a move */
 	switch (ev) {
 	case NOTIFY_BOOKED:
 		kind = "sms.confirmation";
-		tpl = c->is_asap ? cfg->sms_template_confirmation_asap
-				 : cfg->sms_template_confirmation;
+		message = c->is_asap ? "sms_confirmation_asap"
+				     : "sms_confirmation";
 		break;
 	case NOTIFY_RESCHEDULED:
 		/* The customer (or the agent on their call) asked: send it
@@ -344,61 +324,60 @@ notify_change(struct store_tx *tx, const struct config *cfg,
 		 * further change replaces it and a burst of changes is one
 		 * text and one invite. */
 		kind = "sms.rescheduled";
-		tpl = cfg->sms_template_rescheduled;
+		message = "sms_rescheduled";
 		due += cfg->change_coalesce_sec;
 		break;
 	case NOTIFY_CANCELLED:
 		kind = "sms.cancelled";
-		tpl = cfg->sms_template_cancelled;
+		message = "sms_cancelled";
 		break;
 	case NOTIFY_OWNER_CHANGED:
 		kind = "sms.owner_changed";
-		tpl = cfg->sms_template_owner_changed;
-		if (c->late_eta_min > 0)
-			tpl = cfg->sms_template_running_late;
-		else if (c->is_asap)
-			snprintf(when, sizeof(when), "back soon");
+		message = c->late_eta_min > 0 ? "sms_running_late"
+			  : c->is_asap        ? "sms_owner_changed_asap"
+					      : "sms_owner_changed";
 		/* The system moved the call, not the customer: keep to their
 		 * quiet hours, but never past the call itself. An ASAP call
 		 * may come any minute (they asked for it, awake), so its
 		 * text goes now. */
 		due = notify_quiet(cfg, c->tz, now);
 		if (c->late_eta_min > 0 && due != now)
-			tpl = NULL; /* "within N minutes" would be false later
-				     */
+			message = NULL; /* "within N minutes" would be false
+					   later */
 		else if (due < 0 || c->is_asap || due >= c->start)
 			due = now;
 		break;
 	case NOTIFY_RETRY:
 		kind = "sms.retry";
-		tpl = cfg->sms_template_retry;
+		message = "sms_retry";
 		due = notify_system_due(cfg, c);
 		break;
 	case NOTIFY_COMPLETED:
 	case NOTIFY_OVERDUE:
 		break;
 	}
-	if (tpl != NULL)
-		text = notify_render(cfg, tpl, c, when);
-	if (text != NULL && notify_sms(tx, cfg, c, kind, text, due, err) != 0)
-		goto out;
+	if (message != NULL &&
+	    notify_sms(tx, cfg, c, kind, message, due, err) != 0)
+		return -1;
 	/* A call already due has no time left to put in a calendar; the
-	 * updated invite of a reschedule is held like its text. */
+	 * updated invite of a reschedule is held like its text. An ASAP
+	 * call gets a plain confirmation by e-mail instead. */
+	if (ev == NOTIFY_BOOKED && c->is_asap &&
+	    notify_asap_email(tx, cfg, c, err) != 0)
+		return -1;
 	if (ev != NOTIFY_COMPLETED && !c->is_asap && c->late_eta_min == 0 &&
 	    notify_invite(tx, cfg, c, ev == NOTIFY_CANCELLED,
 			  ev == NOTIFY_RESCHEDULED
 				  ? now + cfg->change_coalesce_sec
 				  : now,
 			  err) != 0)
-		goto out;
+		return -1;
 	if ((ev == NOTIFY_BOOKED || ev == NOTIFY_RESCHEDULED ||
 	     ev == NOTIFY_OWNER_CHANGED || ev == NOTIFY_RETRY) &&
-	    notify_schedule_reminders(tx, cfg, c, err) != 0)
-		goto out;
-	rc = 0;
-out:
-	free(text);
-	return rc;
+	    notify_schedule_reminders(tx, cfg, c, ev == NOTIFY_OWNER_CHANGED,
+				      err) != 0)
+		return -1;
+	return 0;
 }
 
 /*
@@ -411,22 +390,14 @@ notify_manage_link(struct store_tx *tx, const struct config *cfg,
 		   const struct notify_ctx *c, struct cbd_err *err)
 {
 	int64_t due = notify_quiet(cfg, c->tz, clock_now());
-	char when[96], *text;
-	json_t *p;
-	int rc;
+	struct notify_ctx all = *c;
 
 	if (strcmp(cfg->sms_mode, "off") == 0 || due < 0)
 		return 0;
-	if (c->is_asap)
-		snprintf(when, sizeof(when), "as soon as we can");
-	else
-		notify_local(c, c->start, when, sizeof(when));
-	text = notify_render(cfg, cfg->sms_template_manage_link, c, when);
-	p = json_pack("{s:s, s:s, s:s}", "to", c->phone, "body", text, "tz",
-		      c->tz);
-	rc = outbox_enqueue(tx, OUTBOX_SMS, "sms.manage_link", c->callback_id,
-			    p, due, err);
-	json_decref(p);
-	free(text);
-	return rc;
+	/* Asked for: it goes whatever the booking's notify said. */
+	all.notify_sms = 1;
+	return notify_sms(tx, cfg, &all, "sms.manage_link",
+			  c->is_asap ? "sms_manage_link_asap"
+				     : "sms_manage_link",
+			  due, err);
 }

@@ -35,7 +35,9 @@
 #include "timefmt.h"
 #include "webhook.h"
 #include "keys.h"
+#include "callback_row.h"
 #include "outbox.h"
+#include "render.h"
 #include "store.h"
 #include "xalloc.h"
 
@@ -286,6 +288,7 @@ struct outbox_msg {
 	char *payload;
 	int attempts; /* including this one */
 	int64_t due_at;
+	int64_t callback_id; /* 0: none */
 	/* the outcome */
 	int outcome; /* OUTBOX_SENT, OUTBOX_RETRY, OUTBOX_DEAD, OUTBOX_SKIP */
 	char error[200];
@@ -364,6 +367,65 @@ outbox_drop_opted_out(struct store_tx *tx, struct outbox_claim *c,
 	return 0;
 }
 
+/* Render one claimed message's words into its payload. */
+static void
+outbox_render_one(const struct config *cfg, struct outbox_msg *m,
+		  const struct store_rows *cbs)
+{
+	json_t *p = json_loads(m->payload, 0, NULL);
+	ptrdiff_t i;
+
+	if (p == NULL)
+		return; /* the send says so */
+	if (m->channel == OUTBOX_EMAIL) {
+		render_email(cfg, p);
+	} else if (m->channel == OUTBOX_SMS && cbs != NULL &&
+		   (i = callback_row_find(cbs, m->callback_id)) >= 0) {
+		render_sms(cfg, cbs, (size_t)i, p);
+	}
+	free(m->payload);
+	m->payload = json_dumps(p, JSON_COMPACT);
+	json_decref(p);
+}
+
+/*
+ * Messages are rendered here, on the worker, just before they are sent:
+ * a text from its callback as it is now (owner, time, language), an
+ * e-mail from its own data. A text whose callback is gone keeps the body
+ * it was queued with.
+ */
+static int
+outbox_render(struct store_tx *tx, struct outbox_claim *c, struct cbd_err *err)
+{
+	struct store_rows *cbs = NULL;
+	char *in = NULL, *sql;
+	size_t len = 0, n = 0;
+	FILE *f = open_memstream(&in, &len);
+
+	/* Ids are integers from our own table, never input. */
+	for (struct outbox_msg *m = c->msgs; m != NULL; m = m->next)
+		if (m->channel == OUTBOX_SMS && m->callback_id > 0)
+			fprintf(f, "%s%lld", n++ ? "," : "",
+				(long long)m->callback_id);
+	fclose(f);
+	if (n > 0) {
+		sql = xasprintf(CALLBACK_ROW_SELECT
+				"WHERE c.id IN (%s) ORDER BY c.id",
+				in);
+		cbs = store_query_built(tx, err, sql, "");
+		free(sql);
+		if (cbs == NULL) {
+			free(in);
+			return -1;
+		}
+	}
+	free(in);
+	for (struct outbox_msg *m = c->msgs; m != NULL; m = m->next)
+		outbox_render_one(c->ob->cfg, m, cbs);
+	store_rows_free(cbs);
+	return 0;
+}
+
 static int
 outbox_claim_work(struct store_tx *tx, void *arg, struct cbd_err *err)
 {
@@ -385,12 +447,13 @@ outbox_claim_work(struct store_tx *tx, void *arg, struct cbd_err *err)
 	}
 	c->n = 0;
 	c->now = clock_now();
-	r = store_query(tx, err,
-			"SELECT id, msg_id, channel, kind, payload, attempts, "
-			"due_at FROM outbox WHERE status = 'pending' AND "
-			"due_at <= ? AND lease_until <= ? ORDER BY due_at, id "
-			"LIMIT ? FOR UPDATE SKIP LOCKED",
-			"iii", c->now, c->now, (int64_t)cfg->outbox_batch);
+	r = store_query(
+		tx, err,
+		"SELECT id, msg_id, channel, kind, payload, attempts, "
+		"due_at, callback_id FROM outbox WHERE status = 'pending' AND "
+		"due_at <= ? AND lease_until <= ? ORDER BY due_at, id "
+		"LIMIT ? FOR UPDATE SKIP LOCKED",
+		"iii", c->now, c->now, (int64_t)cfg->outbox_batch);
 	if (r == NULL)
 		return -1;
 	n = store_rows_count(r);
@@ -417,6 +480,7 @@ outbox_claim_work(struct store_tx *tx, void *arg, struct cbd_err *err)
 		m->payload = xstrdup(store_rows_str(r, i, 4));
 		m->attempts = (int)store_rows_int(r, i, 5, 0) + 1;
 		m->due_at = store_rows_int(r, i, 6, 0);
+		m->callback_id = store_rows_int(r, i, 7, 0);
 		m->next = c->msgs;
 		c->msgs = m;
 		c->n++;
@@ -434,7 +498,7 @@ outbox_claim_work(struct store_tx *tx, void *arg, struct cbd_err *err)
 		n2 = store_conflict(tx, err, "outbox claim");
 	if (n2 >= 0 && outbox_drop_opted_out(tx, c, err) != 0)
 		n2 = -1;
-	if (n2 >= 0)
+	if (n2 >= 0 && outbox_render(tx, c, err) == 0)
 		rc = 0;
 	free(sql);
 	store_rows_free(r);
@@ -574,69 +638,60 @@ outbox_sent_cb(CURLcode rc, long status, const char *errbuf, void *arg)
 		outbox_finish(m, OUTBOX_RETRY, why);
 }
 
+static const char *
+outbox_str(json_t *p, const char *key)
+{
+	return json_string_value(json_object_get(p, key));
+}
+
+/* The payload was rendered at claim (render_email): words and data. */
 static CURL *
 outbox_build_email(struct outbox *ob, struct outbox_msg *m, json_t *p)
 {
 	const struct config *cfg = ob->cfg;
+	const char *method = outbox_str(p, "method");
 	struct ics_invite inv;
 	struct mailer_msg mm;
-	char uid[96], mid[96], when[64], *ics, *text, *subject;
-	int is_cancel = !strcmp(json_string_value(json_object_get(p, "method")),
-				"CANCEL");
-	const char *tz = json_string_value(json_object_get(p, "tz"));
-	const char *topic = json_string_value(json_object_get(p, "topic"));
-	const char *owner = json_string_value(json_object_get(p, "owner_name"));
-	const char *url = json_string_value(json_object_get(p, "manage_url"));
+	char uid[96], mid[96], *ics = NULL;
 	CURL *easy;
 
 	memset(&inv, 0, sizeof(inv));
-	snprintf(uid, sizeof(uid), "callback-%lld@callbackd",
-		 (long long)json_integer_value(
-			 json_object_get(p, "callback_id")));
-	inv.uid = uid;
-	inv.sequence = (int)json_integer_value(json_object_get(p, "sequence"));
-	inv.is_cancel = is_cancel;
-	inv.start = json_integer_value(json_object_get(p, "start"));
-	inv.end = json_integer_value(json_object_get(p, "end"));
-	inv.dtstamp = clock_now();
-	inv.tz = tz;
-	inv.organizer_email = cfg->service_email;
-	inv.organizer_cn = owner;
-	inv.attendee_email = json_string_value(json_object_get(p, "to"));
-	inv.attendee_phone = json_string_value(json_object_get(p, "phone"));
-	inv.attendee_cn = json_string_value(json_object_get(p, "to_name"));
-	inv.summary = topic;
-	text = xasprintf("%s will call you about \"%s\".\nChange or cancel: %s",
-			 owner, topic, url ? url : "");
-	inv.description = text;
-	inv.alarm_min = 15;
-	ics = ics_invite_build(&inv);
-	free(text);
-	timefmt_strftime(inv.start, tz, "%a %d %b %H:%M", when, sizeof(when));
-	subject = is_cancel ? xasprintf("Cancelled: callback %s", when)
-			    : xasprintf("Callback from %s, %s", owner, when);
-	text = is_cancel ? xasprintf("Your callback about \"%s\" on %s is "
-				     "cancelled.\n",
-				     topic, when)
-			 : xasprintf("%s will call you on %s (your time) about "
-				     "\"%s\".\n\nChange or cancel: %s\n",
-				     owner, when, topic, url ? url : "");
-	snprintf(mid, sizeof(mid), "<%s@callbackd>", m->msg_id);
 	memset(&mm, 0, sizeof(mm));
+	if (method != NULL) {
+		snprintf(uid, sizeof(uid), "callback-%lld@callbackd",
+			 (long long)json_integer_value(
+				 json_object_get(p, "callback_id")));
+		inv.uid = uid;
+		inv.sequence =
+			(int)json_integer_value(json_object_get(p, "sequence"));
+		inv.is_cancel = !strcmp(method, "CANCEL");
+		inv.start = json_integer_value(json_object_get(p, "start"));
+		inv.end = json_integer_value(json_object_get(p, "end"));
+		inv.dtstamp = clock_now();
+		inv.tz = outbox_str(p, "tz");
+		inv.organizer_email = cfg->service_email;
+		inv.organizer_cn = outbox_str(p, "owner_name");
+		inv.attendee_email = outbox_str(p, "to");
+		inv.attendee_phone = outbox_str(p, "phone");
+		inv.attendee_cn = outbox_str(p, "to_name");
+		inv.summary = outbox_str(p, "summary");
+		inv.description = outbox_str(p, "description");
+		inv.alarm_min = 15;
+		ics = ics_invite_build(&inv);
+		mm.ics_method = inv.is_cancel ? "CANCEL" : "REQUEST";
+	}
+	snprintf(mid, sizeof(mid), "<%s@callbackd>", m->msg_id);
 	mm.smtp_url = cfg->smtp_url;
 	mm.from = cfg->service_email;
 	mm.from_name = cfg->service_name;
-	mm.to = inv.attendee_email;
-	mm.subject = subject;
-	mm.text = text;
+	mm.to = outbox_str(p, "to");
+	mm.subject = outbox_str(p, "subject");
+	mm.text = outbox_str(p, "text");
 	mm.ics = ics;
-	mm.ics_method = is_cancel ? "CANCEL" : "REQUEST";
 	mm.message_id = mid;
 	mm.date = clock_now();
 	easy = mailer_easy_new(&mm);
 	free(ics);
-	free(text);
-	free(subject);
 	return easy;
 }
 
@@ -724,9 +779,11 @@ outbox_record_work(struct store_tx *tx, void *arg, struct cbd_err *err)
 			n = store_exec(tx, err,
 				       "UPDATE outbox SET status = 'sent', "
 				       "sent_at = ?, last_error = NULL, "
-				       "provider_id = COALESCE(NULLIF(?, ''), "
-				       "provider_id) WHERE id = ?",
-				       "isi", now, m->provider_id, m->id);
+				       "payload = ?, provider_id = "
+				       "COALESCE(NULLIF(?, ''), provider_id) "
+				       "WHERE id = ?",
+				       "issi", now, m->payload, m->provider_id,
+				       m->id);
 			break;
 		case OUTBOX_RETRY: {
 			int k = m->attempts - 1;

@@ -2,6 +2,7 @@
 #include <string.h>
 
 #include "common.h"
+#include "phone.h"
 #include "timefmt.h"
 #include "valid.h"
 
@@ -186,4 +187,16 @@ valid_tz(const char *name)
 {
 	return name != NULL && name[0] != '\0' && strlen(name) < 64 &&
 	       timefmt_zone(name) != NULL;
+}
+
+int
+valid_phone(const char *text, const char *region, const char *field,
+	    struct phone_number *out, struct cbd_err *err)
+{
+	const char *problem = NULL;
+
+	if (phone_parse(text, region, out, &problem) == 0)
+		return 0;
+	cbd_err_set(err, 400, "invalid-phone", field, "%s", problem);
+	return -1;
 }

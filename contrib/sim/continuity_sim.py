@@ -448,7 +448,8 @@ class Sim:
     def new_phone(self):
         with self.lock:
             self.phone_seq += 1
-            return "+1555%07d" % self.phone_seq
+            # Denver numbers the phone library calls valid.
+            return "+1303%07d" % (2000000 + self.phone_seq)
 
     def set_clock(self, t):
         self.api.ok(self.api.admin("POST", "/v1/test/clock", json={"now": iso(t)}), 200)

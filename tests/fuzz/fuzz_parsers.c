@@ -12,6 +12,7 @@
 
 #include "config.h"
 #include "fuzz.h"
+#include "phone.h"
 #include "timefmt.h"
 #include "valid.h"
 
@@ -43,6 +44,27 @@ fuzz_phone_and_email(const char *s)
 				    strpbrk(s, " \t\r\n<>\",;") == NULL,
 			    "valid_email accepted \"%s\"", s);
 	}
+}
+
+/* A number the phone library accepts (as typed, read in the US) is stored
+ * as E.164 that the shape check accepts, and reads back as itself. */
+static void
+fuzz_phone_number(const char *s)
+{
+	struct phone_number pn, again;
+	const char *problem = NULL;
+
+	if (strlen(s) > 40)
+		return; /* the API's limit */
+	if (phone_parse(s, "US", &pn, &problem) != 0) {
+		FUZZ_ASSERT(problem != NULL && *problem,
+			    "\"%s\" refused without a reason", s);
+		return;
+	}
+	FUZZ_ASSERT(valid_e164(pn.e164), "\"%s\" stored as \"%s\"", s, pn.e164);
+	FUZZ_ASSERT(phone_parse(pn.e164, NULL, &again, &problem) == 0 &&
+			    strcmp(again.e164, pn.e164) == 0,
+		    "\"%s\" as \"%s\" does not read back", s, pn.e164);
 }
 
 /* Formatting an accepted instant and parsing it again gives it back. */
@@ -121,6 +143,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	char *s = fuzz_text(data, size);
 	char *nl = strchr(s, '\n');
 
+	fuzz_phone_number(s);
 	fuzz_phone_and_email(s);
 	fuzz_text_checks(data, size, s);
 	fuzz_time(s, NULL);

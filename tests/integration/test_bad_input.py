@@ -14,7 +14,7 @@ from util_api import (COUNTED_TABLES, assert_problem, booking, from_now, hour_sl
 
 TABLES = COUNTED_TABLES + ("agents", "api_keys", "idempotency")
 T0 = datetime.now(timezone.utc)  # one base for every hour_slot() of this module
-PHONE = "+15550100100"
+PHONE = "+13035550100"
 
 
 class World:
@@ -107,7 +107,7 @@ def _cases():
         C("duplicate-top-level-key", 400, "invalid-json", "body",
           data=raw(valid_json_text()[:-1] + ', "topic": "again"}')),
         C("duplicate-customer-key", 400, "invalid-json", "body",
-          data=raw('{"customer": {"name": "Ada", "phone": "+15550100100", "phone": '
+          data=raw('{"customer": {"name": "Ada", "phone": "+13035550100", "phone": '
                    '"+15550100101", "timezone": "UTC"}, "topic": "x", "when": "asap"}')),
         C("invalid-utf8-bytes", 400, "invalid-json", "body",
           data=b'{"customer": {"name": "Ad\xff\xfe", "phone": "+15550100100", '
@@ -128,7 +128,13 @@ def _cases():
         C("phone-without-plus", 400, "invalid-phone", "customer.phone", body=good(customer_phone="15550100100")),
         C("phone-with-letters", 400, "invalid-phone", "customer.phone", body=good(customer_phone="+1555CALLNOW")),
         C("phone-too-short", 400, "invalid-phone", "customer.phone", body=good(customer_phone="+123456")),
-        C("phone-too-long", 400, "too-long", "customer.phone", body=good(customer_phone="+1234567890123456")),
+        C("phone-too-long", 400, "invalid-phone", "customer.phone", body=good(customer_phone="+1234567890123456")),
+        C("phone-over-length-limit", 400, "too-long", "customer.phone", body=good(customer_phone="+1 " + "2" * 40)),
+        C("phone-not-a-number-of-its-country", 400, "invalid-phone", "customer.phone", body=good(customer_phone="+15550100100")),
+        C("phone-unknown-country-code", 400, "invalid-phone", "customer.phone", body=good(customer_phone="+999999999999")),
+        C("phone-landline-for-sms", 422, "phone-not-mobile", "customer.phone", body=good(customer_phone="+442079460018", notify=["sms"])),
+        C("region-unknown", 400, "invalid-region", "customer.region", body=good(customer_region="XX")),
+        C("language-not-bcp47", 400, "invalid-language", "customer.language", body=good(customer_language="english")),
         C("phone-leading-zero", 400, "invalid-phone", "customer.phone", body=good(customer_phone="+0123456789")),
         C("phone-with-spaces", 400, "invalid-phone", "customer.phone", body=good(customer_phone="+1 555 0100")),
         # Time zones.
@@ -259,13 +265,13 @@ def test_bad_input(world, case):
 def test_valid_booking_from_the_same_template_is_accepted(world):
     # The cases above differ from a good request in one thing only: this
     # shows the template itself is good (and runs last: it writes).
-    r = world.daemon.req("POST", "/v1/callbacks", json=good(customer_phone="+15550100999"))
+    r = world.daemon.req("POST", "/v1/callbacks", json=good(customer_phone="+13035550999"))
     assert r.status_code == 201, r.text
     r = world.daemon.req("PATCH", f"/v1/callbacks/{world.callback_id}", key=world.token,
                          json={"when": hour_slot(2, now=T0)})
     assert r.status_code == 200, r.text
     r = world.daemon.req("POST", "/v1/callbacks",
-                         json=good(customer_phone="+15550100998", customer_name="é" * 100,
+                         json=good(customer_phone="+13035550998", customer_name="é" * 100,
                                    topic="t" * 200, when=from_now(days=59)))
     assert r.status_code == 201, r.text
 

@@ -307,7 +307,7 @@ def test_invite_ics_for_scheduled_callback(daemon, make_agent):
 
     text, uid, seq = ics()
     assert seq == 0
-    assert "SUMMARY:Contract renewal" in text
+    assert "SUMMARY:Callback: Contract renewal" in text
     assert "DTSTART;TZID=Asia/Kolkata:20300115T203000" in text
 
     r = daemon.req("PATCH", f"/v1/callbacks/{cid}", key=tok, json={"when": "2030-01-16T15:00:00Z"})

@@ -67,7 +67,7 @@ _phone = iter(range(10_000_000, 99_999_999))
 
 def book(daemon, when, name="Ada Lovelace", email=None, notify=None,
          phone=None, topic="Billing question"):
-    customer = {"name": name, "phone": phone or "+4420%08d" % next(_phone),
+    customer = {"name": name, "phone": phone or "+4473%08d" % next(_phone),
                 "timezone": "Europe/London"}
     if email:
         customer["email"] = email
@@ -649,7 +649,7 @@ def test_owner_change_writes_the_customers_messages(daemon_factory, make_agent, 
 
     [sms] = [r for r in rows if r["kind"] == "sms.owner_changed"]
     text = json.loads(sms["payload"])["body"]
-    assert text.startswith("Sam will call you Mon 02 Nov at 11:00"), text
+    assert text.startswith("Sam will call you on Monday, 2 November at 11:00"), text
     assert "Sam has Alex's notes" in text, text
     # Told ahead of the call.
     assert sms["due_at"] < h["due_at"]

@@ -44,7 +44,7 @@ def put_shifts(d, agent_id, *shifts):
 
 
 def book(d, when, tz="Europe/London"):
-    body = {"customer": {"name": "Ada Lovelace", "phone": "+4420%08d" % next(_phone),
+    body = {"customer": {"name": "Ada Lovelace", "phone": "+4473%08d" % next(_phone),
                          "timezone": tz},
             "topic": "Billing question", "when": when, "notify": ["sms"]}
     r = d.req("POST", "/v1/callbacks", json=body)
@@ -178,7 +178,7 @@ def test_second_move_replaces_the_pending_owner_text(crew, sql):
     assert "Sam" in old["body"]
 
     clock_to(c.d, at("08:01", NEXT))
-    got = wait_until(lambda: [b for b in sms_bodies(c.rx) if "will call you Tue" in b
+    got = wait_until(lambda: [b for b in sms_bodies(c.rx) if "will call you on Tuesday" in b
                               and "notes" in b], msg="the morning's owner text")
     settle(c.d, sql)
     owner_texts = [b for b in sms_bodies(c.rx) if "notes" in b]
@@ -198,7 +198,7 @@ def test_rapid_reschedules_are_one_text_with_the_final_time(crew, sql):
     after = clock_advance(c.d, 0)
     pending = texts(sql, cb["id"], "sms.rescheduled", "pending")
     assert len(pending) == 1, [t["body"] for t in pending]
-    assert "Tue 03 Nov at 16:45" in pending[0]["body"], pending[0]["body"]
+    assert "Tuesday, 3 November at 16:45" in pending[0]["body"], pending[0]["body"]
     assert len(texts(sql, cb["id"], "sms.rescheduled", "withdrawn")) == 2
     # Held for the coalescing window only, then sent once.
     assert before < pending[0]["due_at"] <= after + 60
@@ -238,8 +238,8 @@ def test_owner_changing_reschedule_confirms_at_once(daemon_factory, make_agent, 
     [confirm] = texts(sql, cb["id"], "sms.rescheduled")
     assert confirm["status"] == "pending"
     assert confirm["due_at"] <= now + 30, "the confirmation waits for the morning"
-    assert confirm["body"] == "Your callback is moved: Sam will call you Tue 03 Nov at " \
-                           "17:00 (UTC+0).", confirm["body"]
+    assert confirm["body"] == "Your callback is moved: Sam will call you on Tuesday, 3 " \
+                           "November at 17:00 (United Kingdom Time).", confirm["body"]
     # No second text saying the same again in the morning.
     assert texts(sql, cb["id"], "sms.owner_changed", "pending") == []
     clock_advance(d, 31)
@@ -373,14 +373,14 @@ def test_retry_keeps_to_the_customers_quiet_hours_across_dst_and_tells_them(
 
     # Told: the updated invite and a text in the customer's zone.
     [text] = texts(sql, cid, "sms.retry")
-    assert "Tue 12 Mar at 08:00 (UTC-6)" in text["body"], text["body"]
+    assert "Tuesday, March 12 at 8:00 AM (Denver Time)" in text["body"], text["body"]
     mails = smtp_receiver.wait_for(2)
     invites = invite_events(smtp_receiver)
     assert [(s, m) for s, _, m in invites] == [(0, "REQUEST"), (1, "REQUEST")], invites
     assert invites[1][1] == local, invites
     assert invites[1][1].tzinfo is not None and \
         invites[1][1].utcoffset().total_seconds() == -6 * 3600
-    wait_until(lambda: [r for r in rx.matching("/sms") if "08:00 (UTC-6)" in r.json()["body"]],
+    wait_until(lambda: [r for r in rx.matching("/sms") if "8:00 AM (Denver Time)" in r.json()["body"]],
                msg="the retry text")
     assert len(mails) == 2
     ics = d.req("GET", f"/v1/callbacks/{cid}/invite.ics", key=d.admin_key).text
@@ -414,7 +414,7 @@ def test_retry_waits_for_opening_hours_and_a_same_day_one_says_nothing(
     due = sql.scalar("SELECT due_at FROM callbacks WHERE id = %s", (cb["id"],))
     assert due == epoch("2030-01-14T09:00:00Z"), utc_of(due)
     [text] = texts(sql, cb["id"], "sms.retry")
-    assert "Mon 14 Jan at 09:00" in text["body"], text["body"]
+    assert "Monday, 14 January at 09:00" in text["body"], text["body"]
 
 
 def test_retry_moved_to_the_next_shift_sends_updated_invite_and_text(
@@ -430,7 +430,7 @@ def test_retry_moved_to_the_next_shift_sends_updated_invite_and_text(
         {"start": "2030-01-01T09:00:00", "duration": "PT8H", "rrule": "FREQ=DAILY",
          "tz": "Europe/London"}]})
     assert r.status_code == 200, r.text
-    body = {"customer": {"name": "Ada", "phone": "+442079460001", "timezone": "Europe/London",
+    body = {"customer": {"name": "Ada", "phone": "+447400900001", "timezone": "Europe/London",
                          "email": "ada@example.org"},
             "topic": "Invoice", "when": "2030-01-09T16:30:00Z", "notify": ["sms", "email"]}
     r = d.req("POST", "/v1/callbacks", json=body)
@@ -449,7 +449,8 @@ def test_retry_moved_to_the_next_shift_sends_updated_invite_and_text(
     assert int(invites[1][1].timestamp()) == due
     got = wait_until(lambda: [r.json()["body"] for r in rx.matching("/sms")
                               if "try again" in r.json()["body"]], msg="the retry text")
-    assert got == ["We could not reach you. Alice will try again Thu 10 Jan at 09:00 (UTC+0). "
+    assert got == ["We could not reach you. Alice will try again on Thursday, 10 January at 09:00 "
+                   "(United Kingdom Time). "
                    f"Change or cancel: {d.url}/v1/callbacks/{cid}?token="
                    + got[0].split("?token=")[1]], got
 
@@ -460,7 +461,7 @@ def test_rapid_reschedules_are_one_updated_invite(daemon_factory, make_agent, sq
                             change_coalesce_sec=60))
     clock_to(d, at("12:00"))
     make_agent(d, "alice", display_name="Alice")
-    body = {"customer": {"name": "Ada", "phone": "+442079460002", "timezone": "Europe/London",
+    body = {"customer": {"name": "Ada", "phone": "+447400900002", "timezone": "Europe/London",
                          "email": "ada@example.org"},
             "topic": "Invoice", "when": at("15:00", NEXT), "notify": ["email"]}
     r = d.req("POST", "/v1/callbacks", json=body)

@@ -51,7 +51,7 @@ def book_all(d, times, notify=("sms",)):
     ids = {}
     for t in _rng.sample(list(times), len(times)):
         body = {"customer": {"name": f"Customer {t}", "timezone": "Europe/London",
-                             "phone": "+4420%08d" % next(_phone)},
+                             "phone": "+4473%08d" % next(_phone)},
                 "topic": "Billing question", "when": at(t)}
         if notify is not None:
             body["notify"] = list(notify)

@@ -48,7 +48,7 @@ def rfc3339(t):
 
 
 def phone():
-    return "+4477%08d" % (os.getpid() % 1000 * 100000 + next(_phones))
+    return "+4475%08d" % (os.getpid() % 1000 * 100000 + next(_phones))
 
 
 def set_clock(d, now=None, advance=None):
@@ -112,16 +112,25 @@ def at_path(rx, path):
     return [r for r in rx.matching() if r.path.split("?")[0] == path]
 
 
+# The zone in words, as ICU names it in English.
+ZONE_WORDS = {"Europe/London": "United Kingdom Time", "Asia/Kolkata": "India Time",
+              "America/Denver": "Denver Time"}
+
+
 def local_phrase(instant, tz):
-    """How notify.c writes a time for a person: "Tue 15 Jan at 15:00
-    (UTC+5:30)", in the customer's zone."""
+    """How an English text writes a time for a person (ICU, in the
+    customer's zone and the English of the zone's country): "Tuesday, 15
+    January at 15:00 (United Kingdom Time)", "Tuesday, January 15 at 8:00
+    AM (Denver Time)", "Tuesday, 15 January at 3:00 pm (India Time)"."""
     lt = instant.astimezone(ZoneInfo(tz))
-    off = int(lt.utcoffset().total_seconds())
-    sign, off = ("-", -off) if off < 0 else ("+", off)
-    zone = f"UTC{sign}{off // 3600}"
-    if off % 3600:
-        zone += f":{off % 3600 // 60:02d}"
-    return lt.strftime("%a %d %b at %H:%M") + f" ({zone})"
+    h12 = f"{lt.hour % 12 or 12}:{lt:%M}"
+    if tz == "America/Denver":
+        date, clock = f"{lt:%A}, {lt:%B} {lt.day}", f"{h12} {'AM' if lt.hour < 12 else 'PM'}"
+    elif tz == "Asia/Kolkata":
+        date, clock = f"{lt:%A}, {lt.day} {lt:%B}", f"{h12} {'am' if lt.hour < 12 else 'pm'}"
+    else:
+        date, clock = f"{lt:%A}, {lt.day} {lt:%B}", f"{lt:%H:%M}"
+    return f"{date} at {clock} ({ZONE_WORDS[tz]})"
 
 
 @pytest.fixture
@@ -401,7 +410,9 @@ def test_sms_webhook_mode(agent, webhook_receiver, sql):
     body = req.json()
     assert body["type"] == "sms" and body["to"] == ph
     assert body["msg_id"] == req.headers["webhook-id"]
-    assert body["body"].startswith("Thanks Ada, Alice will call you Thu 10 Jan at 15:00 (UTC+0)")
+    national = "0" + ph[3:7] + " " + ph[7:]  # the number as people in the UK write it
+    assert body["body"].startswith(f"Thanks Ada, Alice will call you at {national} on Thursday, "
+                                   "10 January at 15:00 (United Kingdom Time)"), body["body"]
     assert b["manage_token"] in body["body"]  # the change-or-cancel link
     r = wait_status(sql, body["msg_id"], "sent")
     assert r["channel"] == "sms" and r["kind"] == "sms.confirmation"
@@ -429,8 +440,8 @@ def test_sms_twilio_mode(agent, webhook_receiver, sql):
     # Delivery receipts come back to this daemon, naming the message.
     assert form["StatusCallback"] == \
         f"{d.url}/v1/sms/twilio/status?m={req.headers['I-Twilio-Idempotency-Token']}"
-    assert form["Body"] == ('Thanks Ada, we will call you back as soon as possible '
-                            'about "Router down".')
+    assert form["Body"] == (f'Thanks Ada, we will call you back at 0{ph[3:7]} {ph[7:]} as soon '
+                            'as possible about "Router down".')
     assert req.status == 201
     msg_id = req.headers["I-Twilio-Idempotency-Token"]
     r = wait_status(sql, msg_id, "sent")
@@ -483,13 +494,13 @@ def test_confirmation_uses_each_customers_zone(agent, webhook_receiver, sql, whe
     instant = utc(when)
     winter = when.startswith("2030-01")
     kolkata, denver = texts[zones["Asia/Kolkata"]], texts[zones["America/Denver"]]
-    assert "15:00 (UTC+5:30)" in kolkata, kolkata
-    assert ("02:30 (UTC-7)" if winter else "03:30 (UTC-6)") in denver, denver
+    assert "3:00 pm (India Time)" in kolkata, kolkata
+    assert ("2:30 AM (Denver Time)" if winter else "3:30 AM (Denver Time)") in denver, denver
     for tz, ph in zones.items():
         text = texts[ph]
-        assert f"Sam, Alice will call you {local_phrase(instant, tz)} about" in text, text
-        assert "09:30" not in text, f"UTC time in {text!r}"
-        assert "UTC+0)" not in text and "UTC+12" not in text and "UTC+13" not in text
+        assert f" on {local_phrase(instant, tz)} about" in text, text
+        assert "9:30" not in text, f"UTC time in {text!r}"
+        assert "UTC" not in text and "GMT" not in text
     # The reminders say the same local time.
     for tz, ph in zones.items():
         for r in sql.query("SELECT payload FROM outbox WHERE kind = 'sms.reminder' "
@@ -538,7 +549,7 @@ def test_quiet_hours_defer(agent, webhook_receiver, sql, now, call_local, due_lo
     r = wait_status(sql, rems[0]["msg_id"], "sent")
     assert r["sent_at"] >= int(due.timestamp())
     text = rx.wait_for(2, path="/sms")[1].json()["body"]
-    assert text.startswith("Reminder: Alice will call you "
+    assert text.startswith("Reminder: Alice will call you on "
                            + local_phrase(start, "Asia/Kolkata")), text
 
 
@@ -597,8 +608,8 @@ def test_reminder_schedule_follows_booking_reschedule_and_cancel(agent, webhook_
     assert [(h["due_at"], h["status"]) for h in heads] == [(start - 600, "pending")]
     for r in outbox(sql, far["id"], "sms.reminder"):
         p = json.loads(r["payload"])
-        assert p["body"] == ("Reminder: Alice will call you Sat 12 Jan at 14:00 (UTC+0) "
-                             'about "Billing question".')
+        assert p["body"] == ("Reminder: Alice will call you on Saturday, 12 January at 14:00 "
+                             '(United Kingdom Time) about "Billing question".')
         assert r["channel"] == "sms"
 
     # One hour ahead: the day-before reminder would be in the past.
@@ -620,7 +631,8 @@ def test_reminder_schedule_follows_booking_reschedule_and_cancel(agent, webhook_
             if h["status"] == "pending"] == [new_start - 600]
     resched = outbox(sql, far["id"], "sms.rescheduled")
     assert len(resched) == 1
-    assert "Sun 13 Jan at 15:00 (UTC+0)" in json.loads(resched[0]["payload"])["body"]
+    assert "Sunday, 13 January at 15:00 (United Kingdom Time)" in \
+        json.loads(resched[0]["payload"])["body"]
     assert len(outbox(sql, far["id"], "callback.rescheduled")) == 1
 
     # Cancel: nothing left to remind of.
@@ -656,7 +668,8 @@ def test_reminders_are_sent_when_due(agent, webhook_receiver, sql):
     set_clock(d, "2030-01-10T12:45:00Z")
     req = rx.wait_for(2, path="/sms")[1]
     assert req.headers["webhook-id"] == rem["msg_id"]
-    assert req.json()["body"].startswith("Reminder: Alice will call you Thu 10 Jan at 13:00")
+    assert req.json()["body"].startswith("Reminder: Alice will call you on Thursday, 10 January "
+                                         "at 13:00")
     wait_status(sql, rem["msg_id"], "sent")
     assert row(sql, head["msg_id"])["status"] == "pending"
     set_clock(d, "2030-01-10T12:50:00Z")

@@ -25,7 +25,7 @@ _phone_seq = itertools.count(1)
 
 def unique_phone():
     """A valid E.164 number not used before in this test process."""
-    return "+4420%08d" % next(_phone_seq)
+    return "+4473%08d" % next(_phone_seq)
 
 
 _name_seq = itertools.count(1)
