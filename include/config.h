@@ -105,6 +105,9 @@ struct config {
 	char *twilio_account_sid;
 	char *twilio_auth_token;
 	char *twilio_from;
+	char *sms_inbound_secrets;
+	char *sms_reply_cancelled;
+	char *sms_reply_nothing_to_cancel;
 	int outbox_poll_ms;
 	int outbox_batch;
 	int outbox_max_age_sec;

@@ -28,6 +28,7 @@
 #include "keys.h"
 #include "log.h"
 #include "notify.h"
+#include "optout.h"
 #include "phone.h"
 #include "render.h"
 #include "routing_queue.h"
@@ -841,6 +842,12 @@ callback_get(struct store_tx *tx, const struct config *cfg, int64_t id,
 	if (r == NULL)
 		return -1;
 	*out = callback_json(cfg, r, who);
+	if (json_object_get(*out, "customer") != NULL &&
+	    optout_annotate(tx, json_object_get(*out, "customer"), err) != 0) {
+		json_decref(*out);
+		store_rows_free(r);
+		return -1;
+	}
 	if (!strcmp(store_rows_str(r, 0, CALLBACK_COL_STATE), "pending") ||
 	    !strcmp(store_rows_str(r, 0, CALLBACK_COL_STATE), "retry_wait")) {
 		int64_t pos, eta;

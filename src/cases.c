@@ -13,6 +13,7 @@
 #include "changefeed.h"
 #include "clock.h"
 #include "event_hooks.h"
+#include "optout.h"
 #include "store.h"
 #include "xalloc.h"
 
@@ -181,6 +182,10 @@ cases_get(struct store_tx *tx, int64_t id, json_t **out, struct cbd_err *err)
 			store_rows_str(c, 0, 9), "callbacks", callbacks,
 			"timeline", timeline);
 	}
+	if (optout_annotate(tx, json_object_get(*out, "customer"), err) != 0) {
+		json_decref(*out);
+		goto out;
+	}
 	rc = 0;
 out:
 	store_rows_free(c);
@@ -298,6 +303,10 @@ cases_by_phone(struct store_tx *tx, const char *phone, int64_t before_id,
 			   : 0;
 	store_rows_free(c);
 	store_rows_free(k);
+	if (optout_annotate(tx, json_object_get(*out, "customer"), err) != 0) {
+		json_decref(*out);
+		return -1;
+	}
 	return 0;
 }
 
@@ -420,6 +429,10 @@ cases_annotate(struct store_tx *tx, json_t *items, struct cbd_err *err)
 				  last_note ? last_note : json_null()));
 		json_object_set_new(item, "handoff_note",
 				    handoff ? handoff : json_null());
+		/* The agent sees a STOP or a dead number before calling. */
+		if (optout_annotate(tx, json_object_get(item, "customer"),
+				    err) != 0)
+			goto out;
 	}
 	rc = 0;
 out:

@@ -181,6 +181,15 @@ static const struct config_key config_keys[] = {
 	RSTR(twilio_account_sid, "", "Twilio account SID"),
 	RSTR(twilio_auth_token, "", "Twilio auth token"),
 	STR(twilio_from, "", "sender number, E.164"),
+	STR(sms_inbound_secrets, "",
+	    "webhook mode: whsec_ secrets, space separated, the gateway signs "
+	    "inbound replies and delivery receipts with; empty: refused"),
+	STR(sms_reply_cancelled,
+	    "Your callback is cancelled. Reply STOP to stop texts.",
+	    "text confirming a callback cancelled by an SMS reply"),
+	STR(sms_reply_nothing_to_cancel,
+	    "You have no upcoming callback to cancel.",
+	    "answer to a cancel reply when no callback is open"),
 	INT(outbox_poll_ms, "20", 10, 60000, "outbox dispatch interval"),
 	INT(outbox_batch, "500", 1, 10000, "messages claimed per dispatch"),
 	INT(outbox_max_age_sec, "86400", 60, 2592000,
@@ -782,6 +791,17 @@ config_check_values(const struct config *c, struct config_problems *p)
 		if (sig == NULL)
 			config_bad(p, "webhook_secrets",
 				   "webhook_secrets must be whsec_<base64> "
+				   "values, space separated");
+		free(sig);
+	}
+	/* Inbound replies are refused, never trusted, with a bad secret. */
+	if (c->sms_inbound_secrets[strspn(c->sms_inbound_secrets, " ")] !=
+	    '\0') {
+		char *sig = webhook_signature(c->sms_inbound_secrets, "check",
+					      0, "", 0);
+		if (sig == NULL)
+			config_bad(p, "sms_inbound_secrets",
+				   "sms_inbound_secrets must be whsec_<base64> "
 				   "values, space separated");
 		free(sig);
 	}
