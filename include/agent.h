@@ -21,7 +21,19 @@ struct agent_fields {
 	const char *team;
 	int64_t capacity; /* callbacks per slot; -1: unchanged */
 	int is_active;    /* -1: unchanged */
+	/* without shift rules: on duty around the clock (1) or never (0);
+	 * -1: unchanged (create: agents_without_shifts) */
+	int on_duty_without_shifts;
 };
+
+/*
+ * SQL: is agent row a (an alias) rostered, i.e. on duty only inside its
+ * shifts? Yes when it has shift rules, and also when it has none and is
+ * not on duty without them (then it is never on duty).
+ */
+#define AGENT_ROSTERED_SQL(a)                                                  \
+	"(" a ".on_duty_without_shifts = 0 OR EXISTS (SELECT 1 FROM shifts "   \
+	"s WHERE s.agent_id = " a ".id))"
 
 /* Insert; *out is the agent as JSON. 409 when the name is taken. */
 int agent_insert(struct store_tx *tx, const struct agent_fields *f,

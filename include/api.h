@@ -23,6 +23,10 @@ extern const struct http_route api_slots_routes[];
 extern const struct http_route api_handoffs_routes[];
 extern const struct http_route api_sessions_routes[];
 extern const struct http_route api_events_routes[];
+extern const struct http_route api_staff_audit_routes[];
+extern const struct http_route api_messages_routes[];
+extern const struct http_route api_routing_routes[];
+extern const struct http_route api_sms_routes[];
 
 /* All tables, NULL-terminated, in matching order. */
 extern const struct http_route *const api_tables[];
@@ -39,6 +43,12 @@ void api_caller(const struct http_req *r, struct callback_caller *who,
 		char *actor, size_t size);
 /* A time as RFC 3339 JSON string in zone tz (NULL: UTC). */
 json_t *api_time(int64_t t, const char *tz);
+/* ?tz=: *tz the zone named (NULL when none). -1 with 400 when unknown. */
+int api_tz_parse(const struct http_req *r, const char **tz,
+		 struct cbd_err *err) CBD_MUSTCHECK;
+/* With tz, add "<stem>_local" (RFC 3339 in tz) beside every "<stem>_at"
+ * time in items, an array or object; NULL tz: nothing. */
+void api_localize(json_t *items, const char *tz);
 
 struct store_tx;
 /*

@@ -30,6 +30,7 @@ struct callback_booking {
 	const char *email; /* NULL: none */
 	const char *timezone;
 	const char *topic;
+	const char *queue; /* routing queue name; NULL: by topic, or default */
 	int is_asap;
 	int64_t when; /* UTC, when not ASAP */
 	int notify_email;
@@ -61,16 +62,21 @@ struct callback_caller {
  * A slot nobody works is no-agents-on-duty; one whose agents are all
  * booked is slot-full.
  */
-int callback_place(struct store_tx *tx, const struct config *cfg, int is_asap,
-		   int64_t when, int64_t prefer, int64_t exclude_id,
-		   const char *tz, int64_t *owner,
-		   struct cbd_err *err) CBD_MUSTCHECK;
+int callback_place(struct store_tx *tx, const struct config *cfg,
+		   int64_t queue_id, int64_t case_id, int is_asap, int64_t when,
+		   int64_t prefer, int64_t exclude_id, const char *tz,
+		   int64_t *owner, struct cbd_err *err) CBD_MUSTCHECK;
 /* The same; with owner_only, prefer (the case owner) or nobody: 409
- * owner-unavailable with their next free slot. */
+ * owner-unavailable with their next free slot. queue_id is the routing
+ * queue (0: default): only agents with its skills are candidates, and its
+ * site's hours apply (routing_queue.h). After prefer, agents who worked
+ * case_id (0: a new case) come first, then the best match by skill level,
+ * then the least busy shift. */
 int callback_place_for(struct store_tx *tx, const struct config *cfg,
-		       int is_asap, int64_t when, int64_t prefer,
-		       int owner_only, int64_t exclude_id, const char *tz,
-		       int64_t *owner, struct cbd_err *err) CBD_MUSTCHECK;
+		       int64_t queue_id, int64_t case_id, int is_asap,
+		       int64_t when, int64_t prefer, int owner_only,
+		       int64_t exclude_id, const char *tz, int64_t *owner,
+		       struct cbd_err *err) CBD_MUSTCHECK;
 /*
  * Book. On success *out is the answer body (with manage_token) and
  * *status 201; or, when the phone already has an open callback and

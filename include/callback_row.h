@@ -42,6 +42,8 @@ enum callback_col {
 	CALLBACK_COL_CLAIMED_BY,
 	CALLBACK_COL_LEASE,
 	CALLBACK_COL_LANGUAGE, /* canonical BCP 47; NULL: default_language */
+	CALLBACK_COL_QUEUE,    /* routing queue id; 0: the default queue */
+	CALLBACK_COL_PRIORITY, /* as booked (routing_queue.h) */
 };
 
 /* A callback with its customer and owner; append "WHERE ...". Name,
@@ -55,7 +57,7 @@ enum callback_col {
 	"IF(c.contact_tz IS NULL, cu.name, c.contact_name), cu.phone, "        \
 	"IF(c.contact_tz IS NULL, cu.email, c.contact_email), "                \
 	"COALESCE(c.contact_tz, cu.timezone), a.display_name, c.claimed_by, "  \
-	"c.lease_until, c.language "                                           \
+	"c.lease_until, c.language, COALESCE(c.queue_id, 0), c.priority "      \
 	"FROM callbacks c JOIN customers cu ON cu.id = c.customer_id "         \
 	"JOIN agents a ON a.id = c.owner_id "
 

@@ -21,8 +21,10 @@ int cases_get(struct store_tx *tx, int64_t id, json_t **out,
 int cases_add_note(struct store_tx *tx, int64_t case_id, const char *actor,
 		   const char *text, int64_t corrects, json_t **out,
 		   struct cbd_err *err) CBD_MUSTCHECK;
-/* A customer (by E.164 phone) and their cases; 404 when unknown. */
-int cases_by_phone(struct store_tx *tx, const char *phone, json_t **out,
+/* A customer (by E.164 phone) and a page of their cases, newest first:
+ * ids below before_id (0: from the newest); 404 when unknown. */
+int cases_by_phone(struct store_tx *tx, const char *phone, int64_t before_id,
+		   int64_t limit, json_t **out, int64_t *last_id,
 		   struct cbd_err *err) CBD_MUSTCHECK;
 /*
  * For queue items: add "case_summary" {last_outcome, last_note} and

@@ -65,6 +65,7 @@ struct config {
 	int db_sync_wait;    /* wsrep_sync_wait; -1: 1 on Galera, else off */
 	/* behaviour */
 	char *log_level;
+	int log_repeat_interval_sec;
 	int test_clock;
 	int idempotency_ttl_sec;
 	int max_open_per_phone;
@@ -92,6 +93,9 @@ struct config {
 	int retry_delay_sec;
 	int claim_lease_sec;
 	int claim_ahead_sec;
+	int priority_ageing_min; /* routing: one level per this wait */
+	int priority_repeat_boost;
+	int priority_vip_boost;
 	/* reminders and delivery */
 	char *service_email;
 	char *service_name;
@@ -103,6 +107,9 @@ struct config {
 	char *twilio_account_sid;
 	char *twilio_auth_token;
 	char *twilio_from;
+	char *sms_inbound_secrets;
+	char *sms_reply_cancelled;
+	char *sms_reply_nothing_to_cancel;
 	int outbox_poll_ms;
 	int outbox_batch;
 	int outbox_max_age_sec;
@@ -135,6 +142,8 @@ struct config {
 	int events_poll_ms;
 	int events_lookback_sec;
 	int events_keep_sec;
+	char *agents_without_shifts; /* off_duty or always */
+	int case_close_days;         /* 0: cases never close */
 	/* typed rules, derived from the text keys above (config_parse) */
 	struct config_week opening;
 	int *closed_days; /* closures as YYYYMMDD, ascending */
@@ -142,6 +151,26 @@ struct config {
 	struct config_quiet quiet;
 	int reminder_sec[CONFIG_REMINDERS_MAX]; /* reminder_offsets */
 	size_t nreminders;
+	/* strings replaced by config_reload, freed by config_clear */
+	char **retired;
+	size_t nretired;
+};
+
+/* One problem of a config file, found by config_parse_all. */
+struct config_problem {
+	int line;       /* 1-based; 0: a default, or not one line's fault */
+	int is_warning; /* the daemon runs, though likely not as meant */
+	char key[64];   /* the key at fault; "" for a line that is no key */
+	char detail[256];
+};
+
+/* Every problem of one file, kept in file order (those tied to no line
+ * last). Zero-initialise; config_problems_clear frees. */
+struct config_problems {
+	struct config_problem *v;
+	size_t n, cap;
+	size_t nerrors; /* the problems that are not warnings */
+	int *key_line;  /* per key in table order: the line that set it */
 };
 
 /* Set every key to its default (strings are allocated). */
@@ -158,6 +187,31 @@ int config_load(struct config *c, const char *path,
 /* Parse text as if it were a file (for tests). */
 int config_parse(struct config *c, const char *text, const char *name,
 		 struct cbd_err *err) CBD_MUSTCHECK;
+/*
+ * Parse every line, check every key and every rule between keys, and
+ * record each problem in p instead of stopping at the first. Returns the
+ * number of errors (warnings do not count); c is then partly updated, so
+ * callers parse into a fresh struct and use it only without errors.
+ */
+size_t config_parse_all(struct config *c, const char *text, const char *name,
+			struct config_problems *p);
+size_t config_load_all(struct config *c, const char *path,
+		       struct config_problems *p);
+/* Add a problem of key found outside config.c, at the line that set key. */
+void config_problems_add(struct config_problems *p, const char *key,
+			 int is_warning, const char *detail);
+/* One "name:line: key: detail" line per problem, in file order. */
+void config_problems_print(const struct config_problems *p, const char *name,
+			   FILE *out);
+void config_problems_clear(struct config_problems *p);
+/*
+ * Apply to live the values of fresh's reloadable keys that differ; note is
+ * called once per changed key, is_applied 0 for one that needs a restart.
+ * Returns the number of changed keys left unapplied. Loop thread only.
+ */
+size_t config_reload(struct config *live, const struct config *fresh,
+		     void (*note)(void *arg, const char *key, int is_applied),
+		     void *arg);
 /* Minutes after midnight of "HH:MM"; -1 when empty, -2 when malformed. */
 int config_hhmm(const char *s);
 /* Is local minute min of weekday wd (0 = Sunday) inside the opening hours
@@ -165,8 +219,17 @@ int config_hhmm(const char *s);
 int config_week_open(const struct config_week *w, int wd, int min, int len_min);
 /* Is the local date (YYYYMMDD) one of the closures? */
 int config_is_closed_day(const struct config *c, int yyyymmdd);
+/* The same rules for another site (routing queues keep their own): parse
+ * opening hours into w, closures into sorted YYYYMMDD (*days freed by the
+ * caller); -1 when malformed. */
+int config_week_parse(const char *text, struct config_week *w);
+int config_closures_parse(const char *text, int **days, size_t *n);
+/* Is yyyymmdd among the n sorted days? */
+int config_days_has(const int *days, size_t n, int yyyymmdd);
 /* Print the key reference (name, default, range, help). */
 void config_print_help(FILE *out);
+/* The key reference as roff paragraphs for callbackd.conf(5). */
+void config_print_doc(FILE *out);
 /* Key names in table order, NULL-terminated. */
 const char *const *config_key_names(void);
 

@@ -13,6 +13,15 @@
 
 struct store_tx;
 
+/*
+ * One page of those lists (is_given: gave, else received), in due order:
+ * by (due_at, id), after handoff after_id (0: from the start); handoff
+ * rows never change those two, so the order is stable under paging.
+ */
+int handoff_notes_of_agent_page(struct store_tx *tx, int64_t agent_id,
+				int is_given, int64_t after_id, int64_t limit,
+				json_t **items, int64_t *last_id,
+				struct cbd_err *err) CBD_MUSTCHECK;
 /* Handoffs an agent gave (still open to annotation) and received. */
 int handoff_notes_of_agent(struct store_tx *tx, int64_t agent_id, json_t **out,
 			   struct cbd_err *err) CBD_MUSTCHECK;

@@ -38,6 +38,8 @@ struct handoff_item {
 	int64_t from_agent;
 	int64_t to_agent; /* 0: stays with from_agent */
 	int is_at_risk;   /* the owner after the plan is off at due time */
+	int64_t queue_id; /* routing queue; 0: default */
+	int is_override;  /* a lead gave it to someone without the skills */
 	char why[200];
 	char *summary; /* drafted notes (planner); NULL: the plan's note */
 	char *next_step;
@@ -58,6 +60,11 @@ struct handoff_request {
 	int64_t from;       /* due range, 0: open */
 	int64_t to;
 	int64_t to_agent; /* 0: best agent on duty at each due time */
+	/* to_agent lacks a call's skills: it moves only with
+	 * override_skills, and its note's reason (note_reason and what was
+	 * overridden) says so; without, the call stays, saying why. */
+	int override_skills;
+	const char *note_reason;
 };
 
 /*

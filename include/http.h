@@ -45,10 +45,14 @@ enum http_flag {
 	HTTP_F_RAW_BODY = 1 << 1,   /* body is not JSON (text/calendar) */
 	HTTP_F_BIG_BODY = 1 << 2,   /* up to HTTP_BIG_BODY_BYTES */
 	HTTP_F_ARRAY_BODY = 1 << 3, /* a JSON array body is allowed too */
-	HTTP_F_STREAM = 1 << 4,  /* work ends in a stream (text/event-stream):
-				  * handed to the stream handler, not answered */
-	HTTP_F_NO_CORS = 1 << 5, /* never CORS headers, even on a public
-				  * route (sign-in: cookie routes) */
+	HTTP_F_STREAM = 1 << 4,    /* work ends in a stream (text/event-stream):
+				    * handed to the stream handler, not answered */
+	HTTP_F_NO_CORS = 1 << 5,   /* never CORS headers, even on a public
+				    * route (sign-in: cookie routes) */
+	HTTP_F_FORM_BODY = 1 << 6, /* application/x-www-form-urlencoded */
+	/* Signed by the SMS provider, not by a key: parse checks the
+	 * signature (from headers and target) and refuses with 401/403. */
+	HTTP_F_SIGNED = 1 << 7,
 };
 #define HTTP_BIG_BODY_BYTES (2 * 1024 * 1024)
 #define HTTP_MAX_PARAMS     4
@@ -85,6 +89,10 @@ struct http_req {
 	size_t raw_len;
 	char *bearer;   /* credential from Authorization or ?token= */
 	char *idem_key; /* Idempotency-Key header */
+	/* HTTP_F_SIGNED routes, loop thread (parse) only: the request's
+	 * headers and its target as sent ("/path?query"), borrowed. */
+	const struct evkeyvalq *headers;
+	const char *target;
 	/* The client as per-address limits and anonymous idempotency scopes
 	 * see it: the peer, or the address a trusted proxy reports; IPv4
 	 * dotted, IPv6 as its /64 ("2001:db8:1:2::/64"). */

@@ -21,14 +21,26 @@ enum log_level {
 };
 
 extern enum log_level log_min_level;
+/* A warning or error repeated within this many seconds is held and counted
+ * (log.c); set from log_repeat_interval_sec. */
+extern int log_repeat_interval_sec;
 
 /* Parse "debug", "info", "warn", "error". Returns 0, or -1 if unknown. */
 int log_level_parse(const char *name, enum log_level *out) CBD_MUSTCHECK;
 /* Write one line: msg is quoted, fields (printf format) follow as is. */
 void log_write(enum log_level level, const char *msg, const char *fmt, ...)
 	CBD_PRINTF(3, 4);
+/* Like log_write, but never held as a repeat: for a run of lines that each
+ * say something different on purpose (one per problem of a config file). */
+void log_write_each(enum log_level level, const char *msg, const char *fmt, ...)
+	CBD_PRINTF(3, 4);
 void log_fatal(const char *msg, const char *fmt, ...)
 	CBD_PRINTF(2, 3) CBD_NORETURN;
+/* Write the count of each repeated line whose interval is over; called
+ * every second from the loop, so a count goes out when the trouble stops. */
+void log_repeat_flush(void);
+/* callbackd_log_errors_total in Prometheus text; caller frees. */
+char *log_metrics_text(void);
 /* "+15551234567" -> "+155*****567" into buf (size >= 20). */
 const char *log_mask_phone(const char *phone, char *buf, size_t size);
 

@@ -23,6 +23,10 @@ void metrics_set_total(struct metrics *m, const char *name, const char *help,
 /* Set the named gauge. */
 void metrics_set(struct metrics *m, const char *name, const char *help,
 		 double value);
+/* Set the labelled gauges of family (a static name, e.g. "queue") to the
+ * exposition lines in text, copied; they replace that family's previous
+ * lines and are rendered after the scalars. */
+void metrics_set_lines(struct metrics *m, const char *family, const char *text);
 /* Exposition text; caller frees. */
 char *metrics_render(const struct metrics *m);
 

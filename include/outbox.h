@@ -60,22 +60,6 @@ void outbox_batch_abort(void);
 int outbox_list(struct store_tx *tx, int64_t callback_id, json_t **out,
 		struct cbd_err *err) CBD_MUSTCHECK;
 
-/*
- * Messages in trouble, newest first: dead ones (given up) and pending ones
- * whose last attempt failed. At most limit, with ids below before_id when
- * it is > 0; *last_id is the last one's id (0: no more). For leads.
- */
-int outbox_list_troubled(struct store_tx *tx, int64_t before_id, int64_t limit,
-			 json_t **out, int64_t *last_id,
-			 struct cbd_err *err) CBD_MUSTCHECK;
-/*
- * Send a dead message again: pending, due now, attempts from zero. The
- * dispatcher still withdraws it if it no longer holds when it goes. 404
- * when there is no such message, 409 not-dead when it is not dead.
- */
-int outbox_retry(struct store_tx *tx, const char *msg_id, int64_t now,
-		 struct cbd_err *err) CBD_MUSTCHECK;
-
 struct outbox *outbox_new(struct event_base *base, const struct config *cfg,
 			  struct store_pool *pool, struct metrics *metrics);
 /* Stop claiming and record what has finished (on SIGTERM). */

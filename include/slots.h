@@ -17,6 +17,7 @@
 struct config;
 struct store_tx;
 struct slots_view;
+struct routing_queue;
 
 /* Check opening_hours, closures and site_timezone; -1 with err if bad. */
 int slots_check_config(const struct config *cfg,
@@ -32,12 +33,19 @@ int64_t slots_next_open(const struct config *cfg, int64_t t, int64_t limit);
 /*
  * Load agents, shifts and bookings for [from, to). exclude_id leaves one
  * callback out of the counts (the one being moved). Agents without any
- * shift rule are unrostered: taken to be always on duty.
+ * shift rule are unrostered: taken to be always on duty. With a routing
+ * queue rq (NULL: the default), only agents with its skills are in the
+ * view, and its site's hours and closures say when slots are bookable.
  */
-int slots_view_load(struct store_tx *tx, const struct config *cfg, int64_t from,
-		    int64_t to, int64_t exclude_id, struct slots_view **out,
+int slots_view_load(struct store_tx *tx, const struct config *cfg,
+		    const struct routing_queue *rq, int64_t from, int64_t to,
+		    int64_t exclude_id, struct slots_view **out,
 		    struct cbd_err *err) CBD_MUSTCHECK;
 void slots_view_free(struct slots_view *v); /* NULL ok */
+/* Mark the agents who worked case_id (claimed, called, owned or were
+ * handed it; 0: none): picks prefer them after the case owner. */
+int slots_view_mark_worked(struct store_tx *tx, struct slots_view *v,
+			   int64_t case_id, struct cbd_err *err) CBD_MUSTCHECK;
 /* Free places in the slot starting at t (0 when closed or full). */
 int slots_view_available(const struct slots_view *v, int64_t t);
 /* Is agent on duty for the whole slot at t (or at instant t, len 0)? */
@@ -74,15 +82,16 @@ size_t slots_view_staffed(const struct slots_view *v, int64_t t);
 /* First bookable slot start >= from with room, within days; 0 when none.
  * agent_id > 0: room with that agent only. exclude_id as in the view. */
 int slots_next_available(struct store_tx *tx, const struct config *cfg,
-			 int64_t from, int days, int64_t agent_id,
-			 int64_t exclude_id, int64_t *out,
+			 const struct routing_queue *rq, int64_t from, int days,
+			 int64_t agent_id, int64_t exclude_id, int64_t *out,
 			 struct cbd_err *err) CBD_MUSTCHECK;
 /*
  * GET /v1/slots: [{start, end, available}] in zone tz for [from, to);
  * with owner_id > 0 each slot also says whether that agent can take it.
  */
-int slots_list(struct store_tx *tx, const struct config *cfg, int64_t from,
-	       int64_t to, const char *tz, int64_t owner_id, json_t **out,
+int slots_list(struct store_tx *tx, const struct config *cfg,
+	       const struct routing_queue *rq, int64_t from, int64_t to,
+	       const char *tz, int64_t owner_id, json_t **out,
 	       struct cbd_err *err) CBD_MUSTCHECK;
 
 #endif

@@ -22,6 +22,7 @@ struct sms_twilio {
 	const char *auth_token;
 	const char *from; /* E.164, or NULL when service_sid is set */
 	const char *messaging_service_sid;
+	const char *status_callback; /* StatusCallback URL, or NULL */
 };
 
 /*

@@ -10,25 +10,30 @@
 
 #define AGENT_COLS                                                             \
 	"id, name, display_name, email, timezone, team, capacity, "            \
-	"is_active, open_count, created_at, updated_at"
+	"is_active, open_count, created_at, updated_at, "                      \
+	"on_duty_without_shifts"
 
 static json_t *
 agent_row_json(const struct store_rows *r, size_t i)
 {
 	const char *email = store_rows_str(r, i, 3);
+	json_t *o;
 
-	return json_pack(
-		"{s:I, s:s, s:s, s:o, s:s, s:s, s:I, s:b, s:I, s:o, s:o}", "id",
-		(json_int_t)store_rows_int(r, i, 0, 0), "name",
-		store_rows_str(r, i, 1), "display_name",
-		store_rows_str(r, i, 2), "email",
-		email ? json_string(email) : json_null(), "timezone",
-		store_rows_str(r, i, 4), "team", store_rows_str(r, i, 5),
-		"capacity", (json_int_t)store_rows_int(r, i, 6, 0), "active",
-		(int)store_rows_int(r, i, 7, 0), "open_callbacks",
-		(json_int_t)store_rows_int(r, i, 8, 0), "created_at",
-		api_time(store_rows_int(r, i, 9, 0), NULL), "updated_at",
-		api_time(store_rows_int(r, i, 10, 0), NULL));
+	o = json_pack("{s:I, s:s, s:s, s:o, s:s, s:s, s:I, s:b, s:I, s:o, s:o}",
+		      "id", (json_int_t)store_rows_int(r, i, 0, 0), "name",
+		      store_rows_str(r, i, 1), "display_name",
+		      store_rows_str(r, i, 2), "email",
+		      email ? json_string(email) : json_null(), "timezone",
+		      store_rows_str(r, i, 4), "team", store_rows_str(r, i, 5),
+		      "capacity", (json_int_t)store_rows_int(r, i, 6, 0),
+		      "active", (int)store_rows_int(r, i, 7, 0),
+		      "open_callbacks", (json_int_t)store_rows_int(r, i, 8, 0),
+		      "created_at", api_time(store_rows_int(r, i, 9, 0), NULL),
+		      "updated_at",
+		      api_time(store_rows_int(r, i, 10, 0), NULL));
+	json_object_set_new(o, "on_duty_without_shifts",
+			    json_boolean(store_rows_int(r, i, 11, 0)));
+	return o;
 }
 
 int
@@ -57,12 +62,13 @@ agent_insert(struct store_tx *tx, const struct agent_fields *f, json_t **out,
 	if (store_exec(tx, err,
 		       "INSERT INTO agents (name, display_name, email, "
 		       "timezone, team, capacity, is_active, created_at, "
-		       "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-		       "sssssiiii", f->name, f->display_name, f->email,
+		       "updated_at, on_duty_without_shifts) VALUES (?, ?, ?, "
+		       "?, ?, ?, ?, ?, ?, ?)",
+		       "sssssiiiii", f->name, f->display_name, f->email,
 		       f->timezone, f->team ? f->team : "",
 		       f->capacity >= 0 ? f->capacity : 1,
 		       (int64_t)(f->is_active >= 0 ? f->is_active : 1), now,
-		       now) < 0) {
+		       now, (int64_t)(f->on_duty_without_shifts > 0)) < 0) {
 		if (store_errno(tx) == 1062)
 			cbd_err_set(err, 409, "agent-exists", "name",
 				    "an agent with this name exists");
@@ -115,11 +121,15 @@ agent_update(struct store_tx *tx, int64_t id, const struct agent_fields *f,
 		"UPDATE agents SET display_name = COALESCE(?, display_name), "
 		"email = COALESCE(?, email), timezone = COALESCE(?, timezone), "
 		"team = COALESCE(?, team), capacity = COALESCE(?, capacity), "
-		"is_active = COALESCE(?, is_active), updated_at = ? "
+		"is_active = COALESCE(?, is_active), on_duty_without_shifts = "
+		"COALESCE(?, on_duty_without_shifts), updated_at = ? "
 		"WHERE id = ?",
-		"ssssnnii", f->display_name, f->email, f->timezone, f->team,
+		"ssssnnnii", f->display_name, f->email, f->timezone, f->team,
 		f->capacity >= 0 ? f->capacity : STORE_NULL,
 		f->is_active >= 0 ? (int64_t)f->is_active : STORE_NULL,
+		f->on_duty_without_shifts >= 0
+			? (int64_t)f->on_duty_without_shifts
+			: STORE_NULL,
 		clock_now(), id);
 
 	if (n < 0 || agent_get(tx, id, out, err) != 0)

@@ -3,24 +3,27 @@
 
 #include "agent.h"
 #include "api.h"
+#include "config.h"
 #include "store.h"
 #include "valid.h"
 
-static const char *const api_agents_fields[] = { "name",   "display_name",
-						 "email",  "timezone",
-						 "team",   "capacity",
-						 "active", NULL };
+static const char *const api_agents_fields[] = {
+	"name", "display_name", "email",  "timezone",
+	"team", "capacity",     "active", "on_duty_without_shifts",
+	NULL
+};
 
 /* Read and check the fields of a create (is_create) or patch body. */
 static int
 api_agents_read(json_t *b, int is_create, struct agent_fields *f,
 		struct cbd_err *err)
 {
-	json_t *active;
+	json_t *active, *duty;
 
 	memset(f, 0, sizeof(*f));
 	f->capacity = -1;
 	f->is_active = -1;
+	f->on_duty_without_shifts = -1;
 	if (http_check_fields(b, api_agents_fields, "", err) != 0 ||
 	    http_get_str(b, "name", "name", 64, is_create, &f->name, err) ||
 	    http_get_str(b, "display_name", "display_name", 100, is_create,
@@ -63,6 +66,17 @@ api_agents_read(json_t *b, int is_create, struct agent_fields *f,
 		}
 		f->is_active = json_is_true(active);
 	}
+	duty = json_object_get(b, "on_duty_without_shifts");
+	if (duty != NULL) {
+		if (!json_is_boolean(duty)) {
+			cbd_err_set(err, 400, "invalid-field",
+				    "on_duty_without_shifts",
+				    "on_duty_without_shifts must be true or "
+				    "false");
+			return -1;
+		}
+		f->on_duty_without_shifts = json_is_true(duty);
+	}
 	return 0;
 }
 
@@ -81,9 +95,24 @@ api_agents_create_work(struct store_tx *tx, struct http_req *r,
 	struct agent_fields f;
 	json_t *out;
 
-	if (api_agents_read(r->body, 1, &f, err) != 0 ||
-	    agent_insert(tx, &f, &out, err) != 0)
+	if (api_agents_read(r->body, 1, &f, err) != 0)
 		return -1;
+	if (f.on_duty_without_shifts < 0)
+		f.on_duty_without_shifts =
+			strcmp(r->cfg->agents_without_shifts, "always") == 0;
+	if (agent_insert(tx, &f, &out, err) != 0)
+		return -1;
+	/* A new agent has no shift rules yet: say what that means. */
+	json_object_set_new(
+		out, "hint",
+		json_string(f.on_duty_without_shifts
+				    ? "no shift rules: on duty around the "
+				      "clock until PUT "
+				      "/v1/agents/{id}/shifts sets some"
+				    : "no shift rules: off duty, so not "
+				      "bookable, until PUT "
+				      "/v1/agents/{id}/shifts sets some (or "
+				      "on_duty_without_shifts is true)"));
 	http_reply_json(r, 201, out);
 	return 0;
 }

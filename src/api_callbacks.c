@@ -13,6 +13,7 @@
 #include "config.h"
 #include "i18n.h"
 #include "outbox.h"
+#include "outbox_dead.h"
 #include "phone.h"
 #include "store.h"
 #include "timefmt.h"
@@ -70,7 +71,8 @@ api_callbacks_read(const struct http_req *r, struct callback_booking *b,
 		   struct cbd_err *err)
 {
 	static const char *const top[] = { "customer", "topic",     "when",
-					   "notify",   "force_new", NULL };
+					   "notify",   "force_new", "queue",
+					   NULL };
 	static const char *const cust[] = { "name",     "phone",  "email",
 					    "timezone", "region", "language",
 					    NULL };
@@ -105,7 +107,8 @@ api_callbacks_read(const struct http_req *r, struct callback_booking *b,
 			 err) ||
 	    http_get_str(c, "timezone", "customer.timezone", 64, 1,
 			 &b->timezone, err) ||
-	    http_get_str(r->body, "topic", "topic", 200, 1, &b->topic, err))
+	    http_get_str(r->body, "topic", "topic", 200, 1, &b->topic, err) ||
+	    http_get_str(r->body, "queue", "queue", 64, 0, &b->queue, err))
 		return -1;
 	if (!valid_tz(b->timezone)) {
 		cbd_err_set(err, 400, "invalid-timezone", "customer.timezone",
@@ -428,58 +431,13 @@ api_callbacks_messages_work(struct store_tx *tx, struct http_req *r,
 	json_decref(cb);
 	if (outbox_list(tx, http_param_id(r, 0), &items, err) != 0)
 		return -1;
+	if (outbox_dead_annotate(tx, http_param_id(r, 0), items, err) != 0) {
+		json_decref(items);
+		return -1;
+	}
 	if (r->role == HTTP_ROLE_CUSTOMER)
 		api_callbacks_customer_messages(items);
 	http_reply_json(r, 200, json_pack("{s:o}", "items", items));
-	return 0;
-}
-
-static int
-api_callbacks_troubled_parse(struct http_req *r, struct cbd_err *err)
-{
-	int64_t limit, before;
-
-	return api_page_parse(r, &limit, &before, err);
-}
-
-/* GET /v1/messages: the messages that failed or gave up, for leads. */
-static int
-api_callbacks_troubled_work(struct store_tx *tx, struct http_req *r,
-			    struct cbd_err *err)
-{
-	int64_t limit, before, last;
-	json_t *items;
-
-	if (api_page_parse(r, &limit, &before, err) != 0 ||
-	    outbox_list_troubled(tx, before, limit, &items, &last, err) != 0)
-		return -1;
-	http_reply_json(r, 200, api_page_wrap(items, limit, last));
-	return 0;
-}
-
-/* A message id as the outbox writes them: a UUID. */
-static int
-api_callbacks_msg_id_parse(struct http_req *r, struct cbd_err *err)
-{
-	const char *s = r->params[0];
-
-	if (s == NULL || strlen(s) != 36 ||
-	    strspn(s, "0123456789abcdef-") != 36) {
-		cbd_err_set(err, 404, "not-found", "id", "no such message");
-		return -1;
-	}
-	return 0;
-}
-
-static int
-api_callbacks_retry_work(struct store_tx *tx, struct http_req *r,
-			 struct cbd_err *err)
-{
-	if (outbox_retry(tx, r->params[0], clock_now(), err) != 0)
-		return -1;
-	http_reply_json(r, 202,
-			json_pack("{s:s, s:s}", "id", r->params[0], "status",
-				  "pending"));
 	return 0;
 }
 
@@ -505,11 +463,5 @@ const struct http_route api_callbacks_routes[] = {
 	{ EVHTTP_REQ_GET, "/v1/callbacks/:id/messages", API_CALLBACK_ROLES, 0,
 	  "callbacks_messages", api_callbacks_id_parse,
 	  api_callbacks_messages_work },
-	{ EVHTTP_REQ_GET, "/v1/messages", HTTP_ROLES_LEADS, 0,
-	  "messages_troubled", api_callbacks_troubled_parse,
-	  api_callbacks_troubled_work },
-	{ EVHTTP_REQ_POST, "/v1/messages/:id/retry", HTTP_ROLES_LEADS, 0,
-	  "messages_retry", api_callbacks_msg_id_parse,
-	  api_callbacks_retry_work },
 	{ 0, NULL, 0, 0, NULL, NULL, NULL },
 };

@@ -9,6 +9,7 @@
 #include "cases.h"
 #include "clock.h"
 #include "config.h"
+#include "event_hooks.h"
 #include "ics.h"
 #include "keys.h"
 #include "store.h"
@@ -69,14 +70,26 @@ api_cases_note_work(struct store_tx *tx, struct http_req *r,
 	const char *text;
 	int64_t corrects;
 	char actor[48];
-	json_t *out;
+	json_t *out = NULL;
 
 	if (api_cases_note_read(r, &text, &corrects, err) != 0)
 		return -1;
 	http_actor(r, actor, sizeof(actor));
 	if (cases_add_note(tx, http_param_id(r, 0), actor, text, corrects, &out,
-			   err) != 0)
+			   err) != 0 ||
+	    event_hooks_emit(tx, r->cfg, "callback.note_added", 0,
+			     json_pack("{s:I, s:O, s:s, s:s, s:o, s:O}",
+				       "case_id",
+				       (json_int_t)http_param_id(r, 0),
+				       "note_id", json_object_get(out, "id"),
+				       "actor", actor, "text", text, "corrects",
+				       corrects > 0 ? json_integer(corrects)
+						    : json_null(),
+				       "at", json_object_get(out, "at")),
+			     err) != 0) {
+		json_decref(out);
 		return -1;
+	}
 	http_reply_json(r, 201, out);
 	return 0;
 }
@@ -84,7 +97,8 @@ api_cases_note_work(struct store_tx *tx, struct http_req *r,
 static int
 api_cases_customers_parse(struct http_req *r, struct cbd_err *err)
 {
-	const char *phone = http_query(r, "phone");
+	const char *phone = http_query(r, "phone"), *tz;
+	int64_t limit, before;
 
 	if (phone == NULL || !valid_e164(phone)) {
 		cbd_err_set(err, 400, "invalid-phone", "phone",
@@ -92,17 +106,32 @@ api_cases_customers_parse(struct http_req *r, struct cbd_err *err)
 			    "?phone=%%2B15551234567");
 		return -1;
 	}
-	return 0;
+	return api_tz_parse(r, &tz, err) ||
+			       api_page_parse(r, &limit, &before, err)
+		       ? -1
+		       : 0;
 }
 
 static int
 api_cases_customers_work(struct store_tx *tx, struct http_req *r,
 			 struct cbd_err *err)
 {
-	json_t *out;
+	int64_t limit, before, last;
+	const char *tz;
+	json_t *out, *page;
 
-	if (cases_by_phone(tx, http_query(r, "phone"), &out, err) != 0)
+	/* Newest case first; the cursor is the last case id of the page. */
+	if (api_tz_parse(r, &tz, err) != 0 ||
+	    api_page_parse(r, &limit, &before, err) != 0 ||
+	    cases_by_phone(tx, http_query(r, "phone"), before, limit, &out,
+			   &last, err) != 0)
 		return -1;
+	page = api_page_wrap(json_incref(json_object_get(out, "cases")), limit,
+			     last);
+	json_object_set(out, "next_cursor",
+			json_object_get(page, "next_cursor"));
+	json_decref(page);
+	api_localize(json_object_get(out, "cases"), tz);
 	http_reply_json(r, 200, out);
 	return 0;
 }

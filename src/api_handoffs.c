@@ -47,10 +47,11 @@ static int
 api_handoffs_read(const struct http_req *r, struct api_handoffs_req *q,
 		  struct cbd_err *err)
 {
-	static const char *const fields[] = { "callback_ids", "from_agent",
-					      "from",         "to",
-					      "to_agent",     "note",
-					      "dry_run",      NULL };
+	static const char *const fields[] = {
+		"callback_ids", "from_agent",      "from",
+		"to",           "to_agent",        "note",
+		"dry_run",      "override_skills", NULL
+	};
 	static const char *const nfields[] = { "summary", "next_step", "reason",
 					       NULL };
 	json_t *b = r->body, *ids = json_object_get(b, "callback_ids");
@@ -91,6 +92,14 @@ api_handoffs_read(const struct http_req *r, struct api_handoffs_req *q,
 		return -1;
 	}
 	q->is_dry_run = json_is_true(dry);
+	dry = json_object_get(b, "override_skills");
+	if (dry != NULL && !json_is_boolean(dry)) {
+		cbd_err_set(err, 400, "invalid-field", "override_skills",
+			    "override_skills must be true or false");
+		return -1;
+	}
+	q->req.override_skills = json_is_true(dry);
+	q->req.note_reason = q->note.reason;
 	if ((ids != NULL) == (q->req.from_agent > 0)) {
 		cbd_err_set(err, 400, "invalid-field", "callback_ids",
 			    "give either callback_ids or from_agent");
@@ -177,6 +186,16 @@ out:
 	return rc;
 }
 
+/* With direction, limit or cursor: one list, paged like the others;
+ * without, both lists at once (their first 200 each), as before. */
+static int
+api_handoffs_mine_paged(const struct http_req *r)
+{
+	return http_query(r, "direction") != NULL ||
+	       http_query(r, "limit") != NULL ||
+	       http_query(r, "cursor") != NULL || http_query(r, "tz") != NULL;
+}
+
 static int
 api_handoffs_mine_work(struct store_tx *tx, struct http_req *r,
 		       struct cbd_err *err)
@@ -187,6 +206,26 @@ api_handoffs_mine_work(struct store_tx *tx, struct http_req *r,
 		cbd_err_set(err, 403, "forbidden", "",
 			    "this key belongs to no agent");
 		return -1;
+	}
+	if (api_handoffs_mine_paged(r)) {
+		const char *dir = http_query(r, "direction"), *tz;
+		int64_t limit, after, last;
+
+		if (dir == NULL ||
+		    (strcmp(dir, "given") && strcmp(dir, "received"))) {
+			cbd_err_set(err, 400, "invalid-query", "direction",
+				    "direction must be given or received");
+			return -1;
+		}
+		if (api_tz_parse(r, &tz, err) != 0 ||
+		    api_page_parse(r, &limit, &after, err) != 0 ||
+		    handoff_notes_of_agent_page(tx, r->agent_id,
+						!strcmp(dir, "given"), after,
+						limit, &out, &last, err) != 0)
+			return -1;
+		api_localize(out, tz);
+		http_reply_json(r, 200, api_page_wrap(out, limit, last));
+		return 0;
 	}
 	if (handoff_notes_of_agent(tx, r->agent_id, &out, err) != 0)
 		return -1;
@@ -314,6 +353,11 @@ api_handoffs_audit_read(const struct http_req *r, int64_t *cb, int64_t *agent,
 			    "agent must be an id");
 		return -1;
 	}
+	{
+		const char *tz;
+		if (api_tz_parse(r, &tz, err) != 0)
+			return -1;
+	}
 	return api_page_parse(r, limit, before, err);
 }
 
@@ -337,6 +381,7 @@ api_handoffs_audit_work(struct store_tx *tx, struct http_req *r,
 	    handoff_notes_audit(tx, cb, agent, before, limit, &items, &last,
 				err) != 0)
 		return -1;
+	api_localize(items, http_query(r, "tz"));
 	http_reply_json(r, 200, api_page_wrap(items, limit, last));
 	return 0;
 }
@@ -345,8 +390,12 @@ static int
 api_handoffs_overdue_parse(struct http_req *r, struct cbd_err *err)
 {
 	int64_t limit, after;
+	const char *tz;
 
-	return api_page_parse(r, &limit, &after, err);
+	return api_tz_parse(r, &tz, err) ||
+			       api_page_parse(r, &limit, &after, err)
+		       ? -1
+		       : 0;
 }
 
 static int
@@ -359,6 +408,7 @@ api_handoffs_overdue_work(struct store_tx *tx, struct http_req *r,
 	if (api_page_parse(r, &limit, &after, err) != 0 ||
 	    coverage_overdue(tx, r->cfg, limit, after, &items, &last, err) != 0)
 		return -1;
+	api_localize(items, http_query(r, "tz"));
 	http_reply_json(r, 200, api_page_wrap(items, limit, last));
 	return 0;
 }

@@ -20,10 +20,14 @@
 
 /* One table per resource; the order only matters for equal paths. */
 const struct http_route *const api_tables[] = {
-	api_ops_routes,       api_keys_routes,   api_agents_routes,
-	api_callbacks_routes, api_queue_routes,  api_shifts_routes,
-	api_cases_routes,     api_slots_routes,  api_handoffs_routes,
-	api_sessions_routes,  api_events_routes, NULL,
+	api_ops_routes,      api_keys_routes,
+	api_agents_routes,   api_callbacks_routes,
+	api_queue_routes,    api_shifts_routes,
+	api_cases_routes,    api_slots_routes,
+	api_handoffs_routes, api_sessions_routes,
+	api_events_routes,   api_staff_audit_routes,
+	api_messages_routes, api_routing_routes,
+	api_sms_routes,      NULL,
 };
 
 int
@@ -200,7 +204,13 @@ api_ops_metrics(struct http_req *r, struct cbd_err *err)
 		    "MariaDB errors seen since start.",
 		    (double)store_db_errors(p));
 	r->status = 200;
-	r->resp_raw = metrics_render(m);
+	{
+		/* log.c counts warnings and errors on every thread. */
+		char *body = metrics_render(m), *logs = log_metrics_text();
+		r->resp_raw = xasprintf("%s%s", body, logs);
+		free(body);
+		free(logs);
+	}
 	r->resp_type = "text/plain; version=0.0.4; charset=utf-8";
 	return 0;
 }

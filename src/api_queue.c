@@ -29,9 +29,11 @@ api_queue_get_work(struct store_tx *tx, struct http_req *r, struct cbd_err *err)
 {
 	int64_t limit, after;
 	json_t *items, *page;
+	const char *tz;
 	size_t n;
 
 	if (api_queue_need_agent(r, err) != 0 ||
+	    api_tz_parse(r, &tz, err) != 0 ||
 	    api_page_parse(r, &limit, &after, err) != 0 ||
 	    callback_queue(tx, r->agent_id, limit, after, &items, err) != 0)
 		return -1;
@@ -40,6 +42,7 @@ api_queue_get_work(struct store_tx *tx, struct http_req *r, struct cbd_err *err)
 		return -1;
 	}
 	n = json_array_size(items);
+	api_localize(items, tz);
 	page = api_page_wrap(items, limit,
 			     n ? json_integer_value(json_object_get(
 					 json_array_get(items, n - 1), "id"))

@@ -12,6 +12,7 @@
 #include "clock.h"
 #include "config.h"
 #include "keys.h"
+#include "routing_queue.h"
 #include "slots.h"
 #include "store.h"
 #include "timefmt.h"
@@ -20,6 +21,7 @@
 struct api_slots_q {
 	int64_t from, to, case_id;
 	const char *tz;
+	const char *queue, *topic; /* routing: the queue, or a topic */
 };
 
 static int
@@ -32,6 +34,15 @@ api_slots_read(const struct http_req *r, struct api_slots_q *q,
 
 	memset(q, 0, sizeof(*q));
 	q->tz = http_query(r, "tz");
+	q->queue = http_query(r, "queue");
+	q->topic = http_query(r, "topic");
+	if ((q->queue != NULL && !valid_text(q->queue, strlen(q->queue))) ||
+	    (q->topic != NULL && !valid_text(q->topic, strlen(q->topic)))) {
+		cbd_err_set(err, 400, "invalid-query",
+			    q->queue ? "queue" : "topic",
+			    "queue and topic must be plain text");
+		return -1;
+	}
 	if (q->tz == NULL)
 		q->tz = "UTC";
 	if (!valid_tz(q->tz)) {
@@ -133,15 +144,23 @@ static int
 api_slots_work(struct store_tx *tx, struct http_req *r, struct cbd_err *err)
 {
 	struct api_slots_q q;
-	int64_t owner = 0;
+	struct routing_queue *rq = NULL;
+	int64_t owner = 0, queue_id = 0;
 	json_t *out;
+	int rc;
 
 	if (api_slots_read(r, &q, err) != 0)
 		return -1;
 	if (q.case_id > 0 &&
 	    api_slots_case_owner(tx, r, q.case_id, &owner, err) != 0)
 		return -1;
-	if (slots_list(tx, r->cfg, q.from, q.to, q.tz, owner, &out, err) != 0)
+	/* In a queue only its skilled agents count, in its site's hours. */
+	if (routing_queue_resolve(tx, q.queue, q.topic, &queue_id, err) != 0 ||
+	    routing_queue_load(tx, queue_id, &rq, err) != 0)
+		return -1;
+	rc = slots_list(tx, r->cfg, rq, q.from, q.to, q.tz, owner, &out, err);
+	routing_queue_free(rq);
+	if (rc != 0)
 		return -1;
 	http_reply_json(r, 200, out);
 	return 0;

@@ -18,6 +18,7 @@
 #include "api.h"
 #include "callback.h"
 #include "callback_row.h"
+#include "case_close.h"
 #include "clock.h"
 #include "config.h"
 #include "handoff_apply.h"
@@ -27,8 +28,10 @@
 #include "keys.h"
 #include "log.h"
 #include "notify.h"
+#include "optout.h"
 #include "phone.h"
 #include "render.h"
+#include "routing_queue.h"
 #include "slots.h"
 #include "timefmt.h"
 #include "store.h"
@@ -168,6 +171,15 @@ callback_json(const struct config *cfg, const struct store_rows *r,
 					    r, 0, CALLBACK_COL_OWNER, 0)));
 		callback_json_phone(json_object_get(o, "customer"),
 				    store_rows_str(r, 0, CALLBACK_COL_PHONE));
+		json_object_set_new(
+			o, "queue_id",
+			store_rows_int(r, 0, CALLBACK_COL_QUEUE, 0) > 0
+				? json_integer(store_rows_int(
+					  r, 0, CALLBACK_COL_QUEUE, 0))
+				: json_null());
+		json_object_set_new(o, "priority",
+				    json_integer(store_rows_int(
+					    r, 0, CALLBACK_COL_PRIORITY, 0)));
 	}
 	json_object_set_new(
 		o, "language",
@@ -216,17 +228,17 @@ callback_eta(struct store_tx *tx, const struct config *cfg, int64_t owner_id,
 /* Put the next free slot (or none) into a 409 problem's extra members;
  * with agent_id > 0, that agent's next free slot. */
 static void
-callback_add_next(struct store_tx *tx, const struct config *cfg, int64_t from,
-		  const char *tz, int64_t agent_id, int64_t exclude_id,
-		  struct cbd_err *err)
+callback_add_next(struct store_tx *tx, const struct config *cfg,
+		  const struct routing_queue *rq, int64_t from, const char *tz,
+		  int64_t agent_id, int64_t exclude_id, struct cbd_err *err)
 {
 	struct cbd_err scratch;
 	char when[40];
 	int64_t next = 0;
 
 	memset(&scratch, 0, sizeof(scratch));
-	if (slots_next_available(tx, cfg, from, 7, agent_id, exclude_id, &next,
-				 &scratch) != 0 ||
+	if (slots_next_available(tx, cfg, rq, from, 7, agent_id, exclude_id,
+				 &next, &scratch) != 0 ||
 	    next == 0) {
 		cbd_err_clear(&scratch);
 		return;
@@ -240,19 +252,38 @@ callback_add_next(struct store_tx *tx, const struct config *cfg, int64_t from,
  * cannot take that time; next_available is theirs. */
 static void
 callback_owner_unavailable(struct store_tx *tx, const struct config *cfg,
-			   int64_t from, const char *tz, int64_t owner,
-			   int64_t exclude_id, struct cbd_err *err)
+			   const struct routing_queue *rq, int64_t from,
+			   const char *tz, int64_t owner, int64_t exclude_id,
+			   struct cbd_err *err)
 {
 	cbd_err_set(err, 409, "owner-unavailable", "when",
 		    "the agent on this case cannot take that time; pick "
 		    "another, or choose \"earliest\" for anyone");
-	callback_add_next(tx, cfg, from, tz, owner, exclude_id, err);
+	callback_add_next(tx, cfg, rq, from, tz, owner, exclude_id, err);
+}
+
+/* 409 no-agents: nobody at all (in a queue: nobody with its skills). */
+static void
+callback_no_agents(const struct routing_queue *rq, struct cbd_err *err)
+{
+	char needs[200];
+
+	if (rq == NULL) {
+		cbd_err_set(err, 409, "no-agents", "",
+			    "no agent is available to take callbacks");
+		return;
+	}
+	routing_needs_text(rq, needs, sizeof(needs));
+	cbd_err_set(err, 409, "no-agents", "queue",
+		    "no agent has the skills queue %s needs (%s)", rq->name,
+		    needs);
 }
 
 /* ASAP: the site is open now and someone (the owner, if owner_only) is on
  * duty; no slot cap applies. */
 static int
 callback_place_now(struct store_tx *tx, const struct config *cfg,
+		   const struct routing_queue *rq, int64_t case_id,
 		   int64_t prefer, int owner_only, int64_t exclude_id,
 		   const char *tz, int64_t *owner, struct cbd_err *err)
 {
@@ -261,14 +292,18 @@ callback_place_now(struct store_tx *tx, const struct config *cfg,
 	size_t nagents;
 	int rc;
 
-	if (!slots_is_open(cfg, now, 0)) {
+	if (!routing_is_open(cfg, rq, now, 0)) {
 		cbd_err_set(err, 409, "outside-hours", "when",
 			    "we are closed now; pick a time");
-		callback_add_next(tx, cfg, now, tz, 0, exclude_id, err);
+		callback_add_next(tx, cfg, rq, now, tz, 0, exclude_id, err);
 		return -1;
 	}
-	if (slots_view_load(tx, cfg, now, now, 0, &v, err) != 0)
+	if (slots_view_load(tx, cfg, rq, now, now, 0, &v, err) != 0)
 		return -1;
+	if (slots_view_mark_worked(tx, v, case_id, err) != 0) {
+		slots_view_free(v);
+		return -1;
+	}
 	if (owner_only) {
 		*owner = slots_view_on_duty(v, prefer, now, 0) ? prefer : 0;
 		rc = 0;
@@ -279,38 +314,29 @@ callback_place_now(struct store_tx *tx, const struct config *cfg,
 	if (rc != 0)
 		return -1;
 	if (nagents == 0) {
-		cbd_err_set(err, 409, "no-agents", "",
-			    "no agent is available to take callbacks");
+		callback_no_agents(rq, err);
 		return -1;
 	}
 	if (*owner == 0 && owner_only) {
-		callback_owner_unavailable(tx, cfg, now, tz, prefer, exclude_id,
-					   err);
+		callback_owner_unavailable(tx, cfg, rq, now, tz, prefer,
+					   exclude_id, err);
 		return -1;
 	}
 	if (*owner == 0) {
 		cbd_err_set(err, 409, "no-agents-on-duty", "when",
 			    "nobody is on duty now; pick a time");
-		callback_add_next(tx, cfg, now, tz, 0, exclude_id, err);
+		callback_add_next(tx, cfg, rq, now, tz, 0, exclude_id, err);
 		return -1;
 	}
 	return 0;
 }
 
-int
-callback_place(struct store_tx *tx, const struct config *cfg, int is_asap,
-	       int64_t when, int64_t prefer, int64_t exclude_id, const char *tz,
-	       int64_t *owner, struct cbd_err *err)
-{
-	return callback_place_for(tx, cfg, is_asap, when, prefer, 0, exclude_id,
-				  tz, owner, err);
-}
-
-int
-callback_place_for(struct store_tx *tx, const struct config *cfg, int is_asap,
-		   int64_t when, int64_t prefer, int owner_only,
-		   int64_t exclude_id, const char *tz, int64_t *owner,
-		   struct cbd_err *err)
+static int
+callback_place_in(struct store_tx *tx, const struct config *cfg,
+		  const struct routing_queue *rq, int64_t case_id, int is_asap,
+		  int64_t when, int64_t prefer, int owner_only,
+		  int64_t exclude_id, const char *tz, int64_t *owner,
+		  struct cbd_err *err)
 {
 	int64_t now = clock_now(), len = (int64_t)cfg->slot_minutes * 60;
 	int64_t slot = slots_align(cfg, when);
@@ -320,8 +346,9 @@ callback_place_for(struct store_tx *tx, const struct config *cfg, int is_asap,
 
 	*owner = 0;
 	if (is_asap)
-		return callback_place_now(tx, cfg, prefer, owner_only,
-					  exclude_id, tz, owner, err);
+		return callback_place_now(tx, cfg, rq, case_id, prefer,
+					  owner_only, exclude_id, tz, owner,
+					  err);
 	if (when < now + (int64_t)cfg->min_notice_min * 60) {
 		cbd_err_set(err, 422, "too-soon", "when",
 			    "book at least %d minutes ahead",
@@ -331,10 +358,10 @@ callback_place_for(struct store_tx *tx, const struct config *cfg, int is_asap,
 	/* 409 like the other refusals of a time (slot-full,
 	 * no-agents-on-duty) and like ASAP when closed: the request is
 	 * sound, the calendar says no, next_available says when. */
-	if (!slots_is_open(cfg, slot, len)) {
+	if (!routing_is_open(cfg, rq, slot, len)) {
 		cbd_err_set(err, 409, "outside-hours", "when",
 			    "that time is outside our opening hours");
-		callback_add_next(tx, cfg, when, tz, 0, exclude_id, err);
+		callback_add_next(tx, cfg, rq, when, tz, 0, exclude_id, err);
 		return -1;
 	}
 	/* One lock row per slot: bookings for the same slot queue here, so
@@ -351,9 +378,13 @@ callback_place_for(struct store_tx *tx, const struct config *cfg, int is_asap,
 		    " ON DUPLICATE KEY UPDATE bumps = bumps + 1",
 		    "i", slot) < 0)
 		return -1;
-	if (slots_view_load(tx, cfg, slot, slot + len, exclude_id, &v, err) !=
-	    0)
+	if (slots_view_load(tx, cfg, rq, slot, slot + len, exclude_id, &v,
+			    err) != 0)
 		return -1;
+	if (slots_view_mark_worked(tx, v, case_id, err) != 0) {
+		slots_view_free(v);
+		return -1;
+	}
 	if (owner_only) {
 		*owner = slots_view_has_room(v, prefer, slot) ? prefer : 0;
 		rc = 0;
@@ -365,28 +396,57 @@ callback_place_for(struct store_tx *tx, const struct config *cfg, int is_asap,
 	if (rc != 0)
 		return -1;
 	if (nagents == 0) {
-		cbd_err_set(err, 409, "no-agents", "",
-			    "no agent is available to take callbacks");
+		callback_no_agents(rq, err);
 		return -1;
 	}
 	if (*owner == 0 && owner_only) {
-		callback_owner_unavailable(tx, cfg, slot + len, tz, prefer,
+		callback_owner_unavailable(tx, cfg, rq, slot + len, tz, prefer,
 					   exclude_id, err);
 		return -1;
 	}
 	if (*owner == 0 && staffed == 0) {
 		cbd_err_set(err, 409, "no-agents-on-duty", "when",
 			    "nobody is on duty at that time; pick another");
-		callback_add_next(tx, cfg, slot + len, tz, 0, exclude_id, err);
+		callback_add_next(tx, cfg, rq, slot + len, tz, 0, exclude_id,
+				  err);
 		return -1;
 	}
 	if (*owner == 0) {
 		cbd_err_set(err, 409, "slot-full", "when",
 			    "that slot is fully booked");
-		callback_add_next(tx, cfg, slot + len, tz, 0, exclude_id, err);
+		callback_add_next(tx, cfg, rq, slot + len, tz, 0, exclude_id,
+				  err);
 		return -1;
 	}
 	return 0;
+}
+
+int
+callback_place_for(struct store_tx *tx, const struct config *cfg,
+		   int64_t queue_id, int64_t case_id, int is_asap, int64_t when,
+		   int64_t prefer, int owner_only, int64_t exclude_id,
+		   const char *tz, int64_t *owner, struct cbd_err *err)
+{
+	struct routing_queue *rq = NULL;
+	int rc;
+
+	*owner = 0;
+	if (routing_queue_load(tx, queue_id, &rq, err) != 0)
+		return -1;
+	rc = callback_place_in(tx, cfg, rq, case_id, is_asap, when, prefer,
+			       owner_only, exclude_id, tz, owner, err);
+	routing_queue_free(rq);
+	return rc;
+}
+
+int
+callback_place(struct store_tx *tx, const struct config *cfg, int64_t queue_id,
+	       int64_t case_id, int is_asap, int64_t when, int64_t prefer,
+	       int64_t exclude_id, const char *tz, int64_t *owner,
+	       struct cbd_err *err)
+{
+	return callback_place_for(tx, cfg, queue_id, case_id, is_asap, when,
+				  prefer, 0, exclude_id, tz, owner, err);
 }
 
 /*
@@ -591,6 +651,23 @@ callback_open_case(struct store_tx *tx, int64_t customer_id, int64_t *case_id,
 	return 0;
 }
 
+/* The priority a booking starts at in its queue (routing_queue.h). */
+static int
+callback_booking_priority(struct store_tx *tx, const struct config *cfg,
+			  int64_t queue_id, int64_t customer_id, int64_t now,
+			  int *priority, struct cbd_err *err)
+{
+	struct routing_queue *rq = NULL;
+	int rc;
+
+	if (routing_queue_load(tx, queue_id, &rq, err) != 0)
+		return -1;
+	rc = routing_booking_priority(tx, cfg, rq, customer_id, now, priority,
+				      err);
+	routing_queue_free(rq);
+	return rc;
+}
+
 /* The booking's answer: the customer's view, its token and links. */
 static int
 callback_book_answer(struct store_tx *tx, const struct config *cfg,
@@ -638,9 +715,10 @@ callback_book(struct store_tx *tx, const struct config *cfg,
 	      struct cbd_err *err)
 {
 	int64_t now = clock_now(), customer_id, case_id = 0, owner_id = 0, id;
-	int64_t prefer = 0, nopen;
+	int64_t prefer = 0, nopen, previous_case = 0, queue_id = 0;
 	struct store_rows *r;
 	char notify[32];
+	int priority = 0;
 
 	/* Limits first, on every branch: a returning customer's answer is
 	 * limited like a booking. */
@@ -673,9 +751,16 @@ callback_book(struct store_tx *tx, const struct config *cfg,
 		return -1;
 	}
 	if (callback_customer(tx, b, now, &customer_id, err) != 0 ||
+	    case_close_stale(tx, cfg, customer_id, now, &previous_case, err) !=
+		    0 ||
 	    callback_open_case(tx, customer_id, &case_id, &prefer, err) != 0 ||
-	    callback_place(tx, cfg, b->is_asap, b->is_asap ? now : b->when,
-			   prefer, 0, b->timezone, &owner_id, err) != 0)
+	    routing_queue_resolve(tx, b->queue, b->topic, &queue_id, err) !=
+		    0 ||
+	    callback_booking_priority(tx, cfg, queue_id, customer_id, now,
+				      &priority, err) != 0 ||
+	    callback_place(tx, cfg, queue_id, case_id, b->is_asap,
+			   b->is_asap ? now : b->when, prefer, 0, b->timezone,
+			   &owner_id, err) != 0)
 		return -1;
 	if (case_id == 0) {
 		if (store_exec(tx, err,
@@ -684,6 +769,8 @@ callback_book(struct store_tx *tx, const struct config *cfg,
 			       "iii", customer_id, owner_id, now) < 0)
 			return -1;
 		case_id = store_last_id(tx);
+		if (case_close_link(tx, case_id, previous_case, err) != 0)
+			return -1;
 	}
 
 	snprintf(notify, sizeof(notify), "%s%s%s",
@@ -694,20 +781,24 @@ callback_book(struct store_tx *tx, const struct config *cfg,
 		       "INSERT INTO callbacks (case_id, customer_id, owner_id,"
 		       " state, topic, is_asap, due_at, notify, client_ip, "
 		       "contact_name, contact_email, contact_tz, language, "
-		       "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?,"
-		       " ?, ?, ?, ?, ?, ?, ?)",
-		       "iiissiissssssii", case_id, customer_id, owner_id,
+		       "created_at, updated_at, queue_id, priority) VALUES (?,"
+		       " ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+		       "iiissiissssssiini", case_id, customer_id, owner_id,
 		       b->is_asap ? "pending" : "scheduled", b->topic,
 		       (int64_t)b->is_asap, b->is_asap ? now : b->when, notify,
 		       b->client_ip ? b->client_ip : "", b->name, b->email,
-		       b->timezone, b->language, now, now) < 0)
+		       b->timezone, b->language, now, now,
+		       queue_id > 0 ? queue_id : STORE_NULL,
+		       (int64_t)priority) < 0)
 		return -1;
 	id = store_last_id(tx);
 	if (callback_event(tx, case_id, id, "booked", b->actor,
-			   json_pack("{s:s, s:b, s:I, s:I}", "topic", b->topic,
-				     "asap", b->is_asap, "due_at",
+			   json_pack("{s:s, s:b, s:I, s:I, s:I, s:i}", "topic",
+				     b->topic, "asap", b->is_asap, "due_at",
 				     (json_int_t)(b->is_asap ? now : b->when),
-				     "owner_id", (json_int_t)owner_id),
+				     "owner_id", (json_int_t)owner_id,
+				     "queue_id", (json_int_t)queue_id,
+				     "priority", priority),
 			   err) != 0 ||
 	    callback_book_answer(tx, cfg, b, id, owner_id, now, out, err) != 0)
 		return -1;
@@ -751,6 +842,12 @@ callback_get(struct store_tx *tx, const struct config *cfg, int64_t id,
 	if (r == NULL)
 		return -1;
 	*out = callback_json(cfg, r, who);
+	if (json_object_get(*out, "customer") != NULL &&
+	    optout_annotate(tx, json_object_get(*out, "customer"), err) != 0) {
+		json_decref(*out);
+		store_rows_free(r);
+		return -1;
+	}
 	if (!strcmp(store_rows_str(r, 0, CALLBACK_COL_STATE), "pending") ||
 	    !strcmp(store_rows_str(r, 0, CALLBACK_COL_STATE), "retry_wait")) {
 		int64_t pos, eta;
@@ -877,13 +974,20 @@ limited:
  */
 static int
 callback_first_slot(struct store_tx *tx, const struct config *cfg,
-		    enum callback_choice choice, int64_t owner, int64_t id,
-		    int64_t *when, struct cbd_err *err)
+		    int64_t queue_id, enum callback_choice choice,
+		    int64_t owner, int64_t id, int64_t *when,
+		    struct cbd_err *err)
 {
 	int64_t from = clock_now() + (int64_t)cfg->min_notice_min * 60;
 	int64_t agent = choice == CALLBACK_CHOICE_SAME_PERSON ? owner : 0;
+	struct routing_queue *rq = NULL;
+	int rc;
 
-	if (slots_next_available(tx, cfg, from, 14, agent, id, when, err) != 0)
+	if (routing_queue_load(tx, queue_id, &rq, err) != 0)
+		return -1;
+	rc = slots_next_available(tx, cfg, rq, from, 14, agent, id, when, err);
+	routing_queue_free(rq);
+	if (rc != 0)
 		return -1;
 	if (*when != 0)
 		return 0;
@@ -921,9 +1025,14 @@ callback_reschedule(struct store_tx *tx, const struct config *cfg, int64_t id,
 	}
 	owner = store_rows_int(r, 0, CALLBACK_COL_OWNER, 0);
 	if (!is_asap && when == 0 &&
-	    callback_first_slot(tx, cfg, choice, owner, id, &when, err) != 0)
+	    callback_first_slot(tx, cfg,
+				store_rows_int(r, 0, CALLBACK_COL_QUEUE, 0),
+				choice, owner, id, &when, err) != 0)
 		goto out;
-	if (callback_place_for(tx, cfg, is_asap, is_asap ? now : when, owner,
+	if (callback_place_for(tx, cfg,
+			       store_rows_int(r, 0, CALLBACK_COL_QUEUE, 0),
+			       store_rows_int(r, 0, CALLBACK_COL_CASE, 0),
+			       is_asap, is_asap ? now : when, owner,
 			       choice == CALLBACK_CHOICE_SAME_PERSON, id,
 			       store_rows_str(r, 0, CALLBACK_COL_TZ),
 			       &new_owner, err) != 0)
@@ -1132,6 +1241,9 @@ callback_queue(struct store_tx *tx, int64_t agent_id, int64_t limit,
 			o, "due_at_local",
 			api_time(store_rows_int(r, i, CALLBACK_COL_DUE, 0),
 				 tz));
+		json_object_set_new(o, "priority",
+				    json_integer(store_rows_int(
+					    r, i, CALLBACK_COL_PRIORITY, 0)));
 		json_array_append_new(*out, o);
 	}
 	store_rows_free(r);

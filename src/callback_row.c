@@ -95,8 +95,9 @@ callback_event(struct store_tx *tx, int64_t case_id, int64_t callback_id,
 	int64_t n = store_exec(tx, err,
 			       "INSERT INTO events (case_id, callback_id, kind,"
 			       " actor, body, at) VALUES (?, ?, ?, ?, ?, ?)",
-			       "iisssi", case_id, callback_id, kind, actor, s,
-			       clock_now());
+			       "insssi", case_id,
+			       callback_id > 0 ? callback_id : STORE_NULL, kind,
+			       actor, s, clock_now());
 
 	free(s);
 	json_decref(body);

@@ -12,14 +12,50 @@
 #include "cases.h"
 #include "changefeed.h"
 #include "clock.h"
+#include "event_hooks.h"
+#include "optout.h"
 #include "store.h"
 #include "xalloc.h"
+
+/*
+ * Event bodies keep the epoch seconds they were written with (rows are
+ * append-only, and the planner reads some of them); the API speaks RFC
+ * 3339, so the times in them are turned into strings on the way out.
+ */
+static const struct {
+	const char *kind;
+	const char *key;
+} cases_event_times[] = {
+	{ "booked", "due_at" },
+	{ "rescheduled", "from" },
+	{ "rescheduled", "to" },
+	{ "attempt", "next_at" },
+	{ "overdue", "due_at" },
+	{ "claimed", "lease_until" },
+	{ "case_closed", "last_activity_at" },
+};
+
+static void
+cases_event_times_rfc3339(const char *kind, json_t *body)
+{
+	for (size_t k = 0; k < CBD_ARRAY_LEN(cases_event_times); k++) {
+		json_t *v = json_object_get(body, cases_event_times[k].key);
+		if (strcmp(kind, cases_event_times[k].kind) != 0 ||
+		    !json_is_integer(v))
+			continue;
+		json_object_set_new(body, cases_event_times[k].key,
+				    api_time(json_integer_value(v), NULL));
+	}
+}
 
 static json_t *
 cases_event_json(const struct store_rows *r, size_t i)
 {
 	json_t *body = json_loads(store_rows_str(r, i, 4), 0, NULL);
 	const char *cb = store_rows_str(r, i, 1);
+
+	if (json_is_object(body))
+		cases_event_times_rfc3339(store_rows_str(r, i, 2), body);
 
 	return json_pack("{s:I, s:o, s:s, s:s, s:o, s:o}", "id",
 			 (json_int_t)store_rows_int(r, i, 0, 0), "callback_id",
@@ -68,6 +104,8 @@ cases_get(struct store_tx *tx, int64_t id, json_t **out, struct cbd_err *err)
 				 "o.sent_at FROM outbox o JOIN callbacks c ON "
 				 "c.id = o.callback_id WHERE c.case_id = ? AND "
 				 "o.status NOT IN ('skipped', 'withdrawn') "
+				 "AND o.kind NOT IN (" EVENT_HOOKS_KINDS_SQL
+				 ") "
 				 "ORDER BY o.created_at, "
 				 "o.id LIMIT 5000",
 				 "i", id)
@@ -144,6 +182,10 @@ cases_get(struct store_tx *tx, int64_t id, json_t **out, struct cbd_err *err)
 			store_rows_str(c, 0, 9), "callbacks", callbacks,
 			"timeline", timeline);
 	}
+	if (optout_annotate(tx, json_object_get(*out, "customer"), err) != 0) {
+		json_decref(*out);
+		goto out;
+	}
 	rc = 0;
 out:
 	store_rows_free(c);
@@ -209,7 +251,8 @@ cases_add_note(struct store_tx *tx, int64_t case_id, const char *actor,
 }
 
 int
-cases_by_phone(struct store_tx *tx, const char *phone, json_t **out,
+cases_by_phone(struct store_tx *tx, const char *phone, int64_t before_id,
+	       int64_t limit, json_t **out, int64_t *last_id,
 	       struct cbd_err *err)
 {
 	struct store_rows *c, *k;
@@ -227,8 +270,10 @@ cases_by_phone(struct store_tx *tx, const char *phone, json_t **out,
 			"SELECT k.id, k.is_open, k.opened_at, a.display_name, "
 			"(SELECT COUNT(*) FROM callbacks c WHERE c.case_id = "
 			"k.id) FROM cases k JOIN agents a ON a.id = k.owner_id "
-			"WHERE k.customer_id = ? ORDER BY k.id DESC LIMIT 100",
-			"i", cid);
+			"WHERE k.customer_id = ? AND k.id < ? ORDER BY k.id "
+			"DESC LIMIT ?",
+			"iii", cid, before_id > 0 ? before_id : INT64_MAX,
+			limit);
 	if (k == NULL) {
 		store_rows_free(c);
 		return -1;
@@ -253,8 +298,15 @@ cases_by_phone(struct store_tx *tx, const char *phone, json_t **out,
 			email ? json_string(email) : json_null(), "timezone",
 			store_rows_str(c, 0, 3), "cases", cases);
 	}
+	*last_id = store_rows_count(k)
+			   ? store_rows_int(k, store_rows_count(k) - 1, 0, 0)
+			   : 0;
 	store_rows_free(c);
 	store_rows_free(k);
+	if (optout_annotate(tx, json_object_get(*out, "customer"), err) != 0) {
+		json_decref(*out);
+		return -1;
+	}
 	return 0;
 }
 
@@ -377,6 +429,10 @@ cases_annotate(struct store_tx *tx, json_t *items, struct cbd_err *err)
 				  last_note ? last_note : json_null()));
 		json_object_set_new(item, "handoff_note",
 				    handoff ? handoff : json_null());
+		/* The agent sees a STOP or a dead number before calling. */
+		if (optout_annotate(tx, json_object_get(item, "customer"),
+				    err) != 0)
+			goto out;
 	}
 	rc = 0;
 out:

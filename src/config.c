@@ -5,9 +5,11 @@
  */
 #include <ctype.h>
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "config.h"
 #include "i18n.h"
@@ -30,19 +32,32 @@ struct config_key {
 	long min;
 	long max;
 	const char *help;
+	int is_reloadable; /* SIGHUP applies a new value (config_reload) */
 };
 
 #define STR(n, d, h)                                                           \
 	{                                                                      \
-#n, CONFIG_STR, offsetof(struct config, n), d, 0, 0, h         \
+#n, CONFIG_STR, offsetof(struct config, n), d, 0, 0, h, 0      \
 	}
 #define INT(n, d, lo, hi, h)                                                   \
 	{                                                                      \
-#n, CONFIG_INT, offsetof(struct config, n), d, lo, hi, h       \
+#n, CONFIG_INT, offsetof(struct config, n), d, lo, hi, h, 0    \
 	}
 #define BOOL(n, d, h)                                                          \
 	{                                                                      \
-#n, CONFIG_BOOL, offsetof(struct config, n), d, 0, 1, h        \
+#n, CONFIG_BOOL, offsetof(struct config, n), d, 0, 1, h, 0     \
+	}
+
+/* Keys a SIGHUP may change in a running daemon: each is read where it is
+ * used (never copied at start-up), and nothing derived from it needs
+ * rebuilding. */
+#define RSTR(n, d, h)                                                          \
+	{                                                                      \
+#n, CONFIG_STR, offsetof(struct config, n), d, 0, 0, h, 1      \
+	}
+#define RINT(n, d, lo, hi, h)                                                  \
+	{                                                                      \
+#n, CONFIG_INT, offsetof(struct config, n), d, lo, hi, h, 1    \
 	}
 
 static const struct config_key config_keys[] = {
@@ -56,8 +71,8 @@ static const struct config_key config_keys[] = {
 	STR(web_embed_origins, "",
 	    "origins (https://shop.example) whose pages may frame the book"
 	    " page, space separated"),
-	INT(max_body_bytes, "65536", 1024, 16777216,
-	    "largest request body accepted (larger: 413)"),
+	RINT(max_body_bytes, "65536", 1024, 16777216,
+	     "largest request body accepted (larger: 413)"),
 	INT(request_timeout_sec, "30", 1, 3600,
 	    "idle timeout of an HTTP connection"),
 	INT(shutdown_grace_sec, "10", 0, 600,
@@ -71,8 +86,8 @@ static const struct config_key config_keys[] = {
 	    "slowest accepted request body, bytes per second; 0: no limit"),
 	INT(max_connections, "0", 0, 1000000,
 	    "open HTTP connections in all; 0: the fd limit less a reserve"),
-	INT(max_connections_per_addr, "64", 0, 1000000,
-	    "open HTTP connections from one address or IPv6 /64; 0: no limit"),
+	RINT(max_connections_per_addr, "64", 0, 1000000,
+	     "open HTTP connections from one address or IPv6 /64; 0: no limit"),
 	STR(trusted_proxies, "",
 	    "reverse proxies (addresses, CIDR ranges) whose client address"
 	    " header is believed"),
@@ -95,17 +110,20 @@ static const struct config_key config_keys[] = {
 	    "runs of one transaction on deadlocks and Galera conflicts"),
 	INT(db_sync_wait, "-1", -1, 15,
 	    "wsrep_sync_wait per session; -1: 1 on a Galera node, else off"),
-	STR(log_level, "info", "debug, info, warn or error"),
+	RSTR(log_level, "info", "debug, info, warn or error"),
+	RINT(log_repeat_interval_sec, "10", 1, 3600,
+	     "a warning or error repeated within this many seconds is logged"
+	     " once, then counted in one line per interval"),
 	BOOL(test_clock, "false",
 	     "let admins set the clock (tests and simulation only)"),
-	INT(idempotency_ttl_sec, "86400", 60, 604800,
-	    "how long an Idempotency-Key replays its first response"),
-	INT(max_open_per_phone, "3", 1, 100,
-	    "open callbacks one phone number may hold"),
-	INT(avg_handle_sec, "300", 10, 7200,
-	    "average call length, for ASAP wait estimates"),
-	INT(booking_horizon_days, "60", 1, 730,
-	    "how far ahead a callback may be booked"),
+	RINT(idempotency_ttl_sec, "86400", 60, 604800,
+	     "how long an Idempotency-Key replays its first response"),
+	RINT(max_open_per_phone, "3", 1, 100,
+	     "open callbacks one phone number may hold"),
+	RINT(avg_handle_sec, "300", 10, 7200,
+	     "average call length, for ASAP wait estimates"),
+	RINT(booking_horizon_days, "60", 1, 730,
+	     "how far ahead a callback may be booked"),
 	INT(slot_minutes, "15", 5, 240,
 	    "length of a bookable slot; a divisor of a day"),
 	STR(site_timezone, "UTC",
@@ -113,20 +131,20 @@ static const struct config_key config_keys[] = {
 	STR(opening_hours, "",
 	    "e.g. \"mon-fri 08:00-20:00; sat 09:00-13:00\"; empty: always"),
 	STR(closures, "", "closed dates, e.g. \"2026-12-25, 2026-12-26\""),
-	INT(min_notice_min, "30", 0, 10080,
-	    "earliest a scheduled callback may be booked, minutes ahead"),
+	RINT(min_notice_min, "30", 0, 10080,
+	     "earliest a scheduled callback may be booked, minutes ahead"),
 	INT(max_per_agent_per_slot, "1", 1, 100,
 	    "callbacks one agent takes in one slot (with agent capacity)"),
 	INT(slots_max_range_days, "14", 1, 62,
 	    "widest from..to a slot query may ask for"),
-	INT(rate_phone_per_hour, "3", 0, 100000,
-	    "bookings per phone number per hour; 0: no limit"),
-	INT(rate_ip_per_10min, "30", 0, 1000000,
-	    "bookings per client address per 10 minutes; 0: no limit"),
-	INT(rate_changes_per_callback_per_hour, "4", 0, 100000,
-	    "customer reschedules of one callback per hour; 0: no limit"),
-	INT(rate_changes_per_phone_per_hour, "10", 0, 100000,
-	    "customer reschedules of one phone's callbacks per hour; 0: none"),
+	RINT(rate_phone_per_hour, "3", 0, 100000,
+	     "bookings per phone number per hour; 0: no limit"),
+	RINT(rate_ip_per_10min, "30", 0, 1000000,
+	     "bookings per client address per 10 minutes; 0: no limit"),
+	RINT(rate_changes_per_callback_per_hour, "4", 0, 100000,
+	     "customer reschedules of one callback per hour; 0: no limit"),
+	RINT(rate_changes_per_phone_per_hour, "10", 0, 100000,
+	     "customer reschedules of one phone's callbacks per hour; 0: none"),
 	INT(manage_token_days, "7", 1, 3650,
 	    "a manage link stops working this many days after the call"),
 	INT(manage_token_cancelled_sec, "3600", 0, 2592000,
@@ -148,26 +166,42 @@ static const struct config_key config_keys[] = {
 	    "how long a claimed call stays with its agent without an outcome"),
 	INT(claim_ahead_sec, "120", 0, 3600,
 	    "how early a scheduled callback may be claimed"),
+	INT(priority_ageing_min, "10", 1, 10080,
+	    "a waiting ASAP call gains one priority level per this many "
+	    "minutes, so low priorities never starve"),
+	INT(priority_repeat_boost, "1", 0, 100,
+	    "priority added when the customer booked in the last 48 hours"),
+	INT(priority_vip_boost, "2", 0, 100,
+	    "priority added for a customer marked VIP"),
 	STR(service_email, "callbacks@example.com",
 	    "ORGANIZER and From address of invites"),
 	STR(service_name, "Callback service", "display name of the service"),
 	STR(smtp_url, "",
 	    "smarthost for invites, smtp://host:port; empty: off"),
 	STR(webhook_url, "", "event webhook receiver URL; empty: off"),
-	STR(webhook_secrets, "",
-	    "whsec_ secrets, space separated; all sign every message"),
+	RSTR(webhook_secrets, "",
+	     "whsec_ secrets, space separated; all sign every message"),
 	STR(sms_mode, "off", "off, webhook or twilio"),
 	STR(sms_url, "",
 	    "webhook mode: receiver URL; twilio mode: API base URL"),
-	STR(twilio_account_sid, "", "Twilio account SID"),
-	STR(twilio_auth_token, "", "Twilio auth token"),
+	RSTR(twilio_account_sid, "", "Twilio account SID"),
+	RSTR(twilio_auth_token, "", "Twilio auth token"),
 	STR(twilio_from, "", "sender number, E.164"),
+	STR(sms_inbound_secrets, "",
+	    "webhook mode: whsec_ secrets, space separated, the gateway signs "
+	    "inbound replies and delivery receipts with; empty: refused"),
+	STR(sms_reply_cancelled,
+	    "Your callback is cancelled. Reply STOP to stop texts.",
+	    "text confirming a callback cancelled by an SMS reply"),
+	STR(sms_reply_nothing_to_cancel,
+	    "You have no upcoming callback to cancel.",
+	    "answer to a cancel reply when no callback is open"),
 	INT(outbox_poll_ms, "20", 10, 60000, "outbox dispatch interval"),
 	INT(outbox_batch, "500", 1, 10000, "messages claimed per dispatch"),
 	INT(outbox_max_age_sec, "86400", 60, 2592000,
 	    "a message undelivered this long after due is dead"),
-	INT(send_timeout_ms, "10000", 100, 600000,
-	    "timeout of one webhook, SMS or mail transfer"),
+	RINT(send_timeout_ms, "10000", 100, 600000,
+	     "timeout of one webhook, SMS or mail transfer"),
 	STR(reminder_offsets, "86400,900",
 	    "SMS reminders, seconds before the call, comma separated"),
 	INT(heads_up_sec, "600", 0, 86400,
@@ -236,9 +270,118 @@ static const struct config_key config_keys[] = {
 	    "transaction may take, plus clock skew between instances)"),
 	INT(events_keep_sec, "3600", 60, 604800,
 	    "changes are kept this long for Last-Event-ID resume"),
+	STR(agents_without_shifts, "off_duty",
+	    "off_duty: an agent created without shift rules is on duty only "
+	    "inside shifts (so never until some are set); always: around the "
+	    "clock. Per agent: on_duty_without_shifts"),
+	INT(case_close_days, "30", 0, 3650,
+	    "close a case this many days after its last callback ended; a "
+	    "customer coming back then gets a new case; 0: never"),
 };
 
-static int config_rules(struct config *c, struct cbd_err *err);
+static int config_rules(struct config *c, struct config_problems *p);
+
+/* ---- problems: collected, never stopping at the first ---- */
+
+static int
+config_key_index(const char *name)
+{
+	for (size_t i = 0; i < CBD_ARRAY_LEN(config_keys); i++)
+		if (strcmp(config_keys[i].name, name) == 0)
+			return (int)i;
+	return -1;
+}
+
+/* Keeps p->v in file order as it grows: a problem goes after every one of
+ * an earlier or equal line, and those tied to no line (0) go last. */
+static void
+config_problem_put(struct config_problems *p, int line, int is_warning,
+		   const char *key, const char *detail)
+{
+	struct config_problem *q;
+	unsigned int order = line > 0 ? (unsigned int)line : ~0U;
+	size_t at = p->n;
+
+	if (p->n == p->cap) {
+		p->cap = p->cap ? p->cap * 2 : 8;
+		p->v = xrealloc(p->v, p->cap * sizeof(*p->v));
+	}
+	while (at > 0) {
+		int l = p->v[at - 1].line;
+		if ((l > 0 ? (unsigned int)l : ~0U) <= order)
+			break;
+		at--;
+	}
+	memmove(&p->v[at + 1], &p->v[at], (p->n - at) * sizeof(*p->v));
+	q = &p->v[at];
+	memset(q, 0, sizeof(*q));
+	q->line = line;
+	q->is_warning = is_warning;
+	snprintf(q->key, sizeof(q->key), "%s", key);
+	snprintf(q->detail, sizeof(q->detail), "%s", detail);
+	p->n++;
+	if (!is_warning)
+		p->nerrors++;
+}
+
+static int
+config_line_of(const struct config_problems *p, const char *key)
+{
+	int i = config_key_index(key);
+
+	return i >= 0 && p->key_line != NULL ? p->key_line[i] : 0;
+}
+
+static void config_problem(struct config_problems *p, int is_warning,
+			   const char *key, const char *fmt, ...)
+	CBD_PRINTF(4, 5);
+
+/* A problem of key, at the line that set it (0 when left at default). */
+static void
+config_problem(struct config_problems *p, int is_warning, const char *key,
+	       const char *fmt, ...)
+{
+	char detail[256];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(detail, sizeof(detail), fmt, ap);
+	va_end(ap);
+	config_problem_put(p, config_line_of(p, key), is_warning, key, detail);
+}
+
+#define config_bad(p, key, ...)  config_problem(p, 0, key, __VA_ARGS__)
+#define config_warn(p, key, ...) config_problem(p, 1, key, __VA_ARGS__)
+
+void
+config_problems_add(struct config_problems *p, const char *key, int is_warning,
+		    const char *detail)
+{
+	config_problem_put(p, config_line_of(p, key), is_warning, key, detail);
+}
+
+void
+config_problems_clear(struct config_problems *p)
+{
+	free(p->v);
+	free(p->key_line);
+	memset(p, 0, sizeof(*p));
+}
+
+void
+config_problems_print(const struct config_problems *p, const char *name,
+		      FILE *out)
+{
+	for (size_t i = 0; i < p->n; i++) {
+		const struct config_problem *q = &p->v[i];
+
+		fprintf(out, "%s", name);
+		if (q->line > 0)
+			fprintf(out, ":%d", q->line);
+		fprintf(out, ": %s%s%s%s\n", q->is_warning ? "warning: " : "",
+			q->key, q->key[0] ? ": " : "", q->detail);
+	}
+}
 
 static int
 config_set(struct config *c, const struct config_key *k, const char *val,
@@ -292,8 +435,13 @@ config_init(struct config *c)
 		    0)
 			abort();
 	}
-	if (config_rules(c, NULL) != 0)
-		abort();
+	{
+		struct config_problems p = { 0 };
+		/* The defaults obey every rule, or the table is wrong. */
+		if (config_rules(c, &p) != 0)
+			abort();
+		config_problems_clear(&p);
+	}
 }
 
 void
@@ -302,6 +450,11 @@ config_clear(struct config *c)
 	free(c->closed_days);
 	c->closed_days = NULL;
 	c->nclosed_days = 0;
+	for (size_t i = 0; i < c->nretired; i++)
+		free(c->retired[i]);
+	free(c->retired);
+	c->retired = NULL;
+	c->nretired = 0;
 	for (size_t i = 0; i < CBD_ARRAY_LEN(config_keys); i++) {
 		if (config_keys[i].type == CONFIG_STR) {
 			char **s = (char **)((char *)c + config_keys[i].offset);
@@ -372,7 +525,7 @@ config_week_days(char *days, int mask[7])
 }
 
 /* Parse "mon-fri 08:00-20:00; sat 09:00-13:00" (empty: always open). */
-static int
+int
 config_week_parse(const char *text, struct config_week *w)
 {
 	char *copy, *part, *save = NULL;
@@ -426,7 +579,7 @@ config_cmp_int(const void *a, const void *b)
 }
 
 /* "2026-12-25, 2026-12-26" into sorted YYYYMMDD numbers (caller frees). */
-static int
+int
 config_closures_parse(const char *text, int **out, size_t *n)
 {
 	const char *p = text;
@@ -462,92 +615,115 @@ config_closures_parse(const char *text, int **out, size_t *n)
 
 /* "86400,900" into reminder_sec[]. */
 static int
-config_reminders_parse(struct config *c, struct cbd_err *err)
+config_reminders_parse(struct config *c, struct config_problems *p)
 {
-	const char *p = c->reminder_offsets;
+	const char *s = c->reminder_offsets;
 
 	c->nreminders = 0;
-	while (*p) {
+	while (*s) {
 		char *end;
-		long v = strtol(p, &end, 10);
+		long v = strtol(s, &end, 10);
 
-		if (end == p || v <= 0 || v > 30L * 86400 ||
+		if (end == s || v <= 0 || v > 30L * 86400 ||
 		    (*end != ',' && *end != '\0') ||
 		    c->nreminders == CONFIG_REMINDERS_MAX) {
-			cbd_err_set(err, 400, "invalid-config",
-				    "reminder_offsets",
-				    "reminder_offsets must be at most %d "
-				    "positive seconds, comma separated",
-				    CONFIG_REMINDERS_MAX);
+			config_bad(p, "reminder_offsets",
+				   "reminder_offsets must be at most %d "
+				   "positive seconds, comma separated",
+				   CONFIG_REMINDERS_MAX);
 			c->nreminders = 0;
 			return -1;
 		}
 		c->reminder_sec[c->nreminders++] = (int)v;
-		p = *end ? end + 1 : end;
+		s = *end ? end + 1 : end;
 	}
 	return 0;
 }
 
-/* Derive the typed rules from the text keys; err may be NULL (defaults). */
 /* default_language in canonical form, default_region a known country. */
 static int
-config_i18n(struct config *c, struct cbd_err *err)
+config_i18n(struct config *c, struct config_problems *p)
 {
 	char tag[I18N_LANG_MAX];
+	int rc = 0;
 
 	if (i18n_language(c->default_language, tag, sizeof(tag)) != 0) {
-		cbd_err_set(err, 400, "invalid-config", "default_language",
-			    "default_language must be a BCP 47 language tag "
-			    "such as en or es-MX");
-		return -1;
+		config_bad(p, "default_language",
+			   "default_language must be a BCP 47 language tag "
+			   "such as en or es-MX");
+		rc = -1;
+	} else {
+		free(c->default_language);
+		c->default_language = xstrdup(tag);
 	}
-	free(c->default_language);
-	c->default_language = xstrdup(tag);
 	if (c->default_region[0] != '\0' &&
 	    !phone_region_known(c->default_region)) {
-		cbd_err_set(err, 400, "invalid-config", "default_region",
-			    "default_region must be a country code such as "
-			    "US or GB");
-		return -1;
+		config_bad(p, "default_region",
+			   "default_region must be a country code such as "
+			   "US or GB");
+		rc = -1;
 	}
-	return 0;
+	return rc;
 }
 
+/* Derive the typed rules from the text keys; each bad key is one problem.
+ * Returns 0, or -1 when any rule could not be derived. */
 static int
-config_rules(struct config *c, struct cbd_err *err)
+config_rules(struct config *c, struct config_problems *p)
 {
 	int qs = config_hhmm(c->quiet_hours_start);
 	int qe = config_hhmm(c->quiet_hours_end);
-	int *days = NULL;
+	int *days = NULL, rc = 0;
 	size_t ndays = 0;
 
 	if (config_week_parse(c->opening_hours, &c->opening) != 0) {
-		cbd_err_set(err, 400, "invalid-config", "opening_hours",
-			    "opening_hours must look like \"mon-fri "
-			    "08:00-20:00; sat 09:00-13:00\"");
-		return -1;
+		config_bad(p, "opening_hours",
+			   "opening_hours must look like \"mon-fri "
+			   "08:00-20:00; sat 09:00-13:00\"");
+		rc = -1;
 	}
 	if (config_closures_parse(c->closures, &days, &ndays) != 0) {
-		cbd_err_set(err, 400, "invalid-config", "closures",
-			    "closures must be YYYY-MM-DD dates, comma "
-			    "separated");
-		return -1;
+		config_bad(p, "closures",
+			   "closures must be YYYY-MM-DD dates, comma "
+			   "separated");
+		rc = -1;
 	}
 	free(c->closed_days);
 	c->closed_days = days;
 	c->nclosed_days = ndays;
-	if (qs < -1 || qe < -1 || (qs == -1) != (qe == -1)) {
-		cbd_err_set(err, 400, "invalid-config", "quiet_hours_start",
-			    "quiet hours must both be HH:MM or both empty");
-		return -1;
+	if (qs == -2)
+		config_bad(p, "quiet_hours_start",
+			   "quiet_hours_start must be HH:MM or empty");
+	if (qe == -2)
+		config_bad(p, "quiet_hours_end",
+			   "quiet_hours_end must be HH:MM or empty");
+	if (qs < -1 || qe < -1) {
+		rc = -1;
+	} else if ((qs == -1) != (qe == -1)) {
+		/* Half a window: blame whichever of the two the file set
+		 * (a default end with an emptied start, say). */
+		const char *set =
+			qs == -1 ? "quiet_hours_end" : "quiet_hours_start";
+		const char *unset =
+			qs == -1 ? "quiet_hours_start" : "quiet_hours_end";
+		config_bad(p,
+			   config_line_of(p, unset) > config_line_of(p, set)
+				   ? unset
+				   : set,
+			   "quiet hours need both ends: %s is set, %s is "
+			   "empty",
+			   set, unset);
+		rc = -1;
 	}
 	/* A window that starts where it ends is no window. */
-	c->quiet.start_min = qs == qe ? -1 : qs;
-	c->quiet.end_min = qs == qe ? -1 : qe;
+	c->quiet.start_min = qs < 0 || qe < 0 || qs == qe ? -1 : qs;
+	c->quiet.end_min = qs < 0 || qe < 0 || qs == qe ? -1 : qe;
 	c->quiet.is_skip = strcmp(c->quiet_hours_mode, "skip") == 0;
-	if (config_i18n(c, err) != 0)
-		return -1;
-	return config_reminders_parse(c, err);
+	if (config_i18n(c, p) != 0)
+		rc = -1;
+	if (config_reminders_parse(c, p) != 0)
+		rc = -1;
+	return rc;
 }
 
 int
@@ -564,9 +740,14 @@ config_week_open(const struct config_week *w, int wd, int min, int len_min)
 int
 config_is_closed_day(const struct config *c, int yyyymmdd)
 {
-	return c->nclosed_days > 0 &&
-	       bsearch(&yyyymmdd, c->closed_days, c->nclosed_days, sizeof(int),
-		       config_cmp_int) != NULL;
+	return config_days_has(c->closed_days, c->nclosed_days, yyyymmdd);
+}
+
+int
+config_days_has(const int *days, size_t n, int yyyymmdd)
+{
+	return n > 0 &&
+	       bsearch(&yyyymmdd, days, n, sizeof(int), config_cmp_int) != NULL;
 }
 
 /* Space-separated origins, as a Content-Security-Policy source list takes
@@ -602,63 +783,173 @@ config_check_origins(const char *list, struct cbd_err *err)
 }
 
 static int
-config_check(const struct config *c, struct cbd_err *err)
+config_is_set(const char *s)
+{
+	return s[strspn(s, " \t")] != '\0';
+}
+
+static int
+config_has_scheme(const char *url, const char *a, const char *b)
+{
+	return strncasecmp(url, a, strlen(a)) == 0 ||
+	       (b != NULL && strncasecmp(url, b, strlen(b)) == 0);
+}
+
+/* Each key's own values: enumerations, secrets, URLs. */
+static void
+config_check_values(const struct config *c, struct config_problems *p)
 {
 	const char *lv = c->log_level;
 
 	if (strcmp(lv, "debug") && strcmp(lv, "info") && strcmp(lv, "warn") &&
-	    strcmp(lv, "error")) {
-		cbd_err_set(err, 400, "invalid-config", "log_level",
-			    "log_level must be debug, info, warn or error");
-		return -1;
-	}
+	    strcmp(lv, "error"))
+		config_bad(p, "log_level",
+			   "log_level must be debug, info, warn or error");
 	if (strcmp(c->client_addr_header, "x-forwarded-for") &&
-	    strcmp(c->client_addr_header, "forwarded")) {
-		cbd_err_set(err, 400, "invalid-config", "client_addr_header",
-			    "client_addr_header must be x-forwarded-for or "
-			    "forwarded");
-		return -1;
-	}
+	    strcmp(c->client_addr_header, "forwarded"))
+		config_bad(p, "client_addr_header",
+			   "client_addr_header must be x-forwarded-for or "
+			   "forwarded");
 	{
+		struct cbd_err err = { 0 };
 		struct netaddr_list *l = netaddr_list_parse(
-			c->trusted_proxies, "trusted_proxies", err);
+			c->trusted_proxies, "trusted_proxies", &err);
 		if (l == NULL)
-			return -1;
+			config_bad(p, "trusted_proxies", "%s", err.detail);
 		netaddr_list_free(l);
 	}
-	if (config_check_origins(c->web_embed_origins, err) != 0)
-		return -1;
-	if (strcmp(c->sms_mode, "off") && strcmp(c->sms_mode, "webhook") &&
-	    strcmp(c->sms_mode, "twilio")) {
-		cbd_err_set(err, 400, "invalid-config", "sms_mode",
-			    "sms_mode must be off, webhook or twilio");
-		return -1;
+	{
+		struct cbd_err err = { 0 };
+		if (config_check_origins(c->web_embed_origins, &err) != 0)
+			config_bad(p, "web_embed_origins", "%s", err.detail);
 	}
+	if (strcmp(c->sms_mode, "off") && strcmp(c->sms_mode, "webhook") &&
+	    strcmp(c->sms_mode, "twilio"))
+		config_bad(p, "sms_mode",
+			   "sms_mode must be off, webhook or twilio");
 	/* A secret that cannot sign would drop every message later. */
-	if (c->webhook_secrets[strspn(c->webhook_secrets, " ")] != '\0') {
+	if (config_is_set(c->webhook_secrets)) {
 		char *sig = webhook_signature(c->webhook_secrets, "check", 0,
 					      "", 0);
-		if (sig == NULL) {
-			cbd_err_set(err, 400, "invalid-config",
-				    "webhook_secrets",
-				    "webhook_secrets must be whsec_<base64> "
-				    "values, space separated");
-			return -1;
-		}
+		if (sig == NULL)
+			config_bad(p, "webhook_secrets",
+				   "webhook_secrets must be whsec_<base64> "
+				   "values, space separated");
 		free(sig);
 	}
-	if (strcmp(c->sms_mode, "webhook") == 0 && c->sms_url[0] == '\0') {
-		cbd_err_set(err, 400, "invalid-config", "sms_url",
-			    "sms_mode webhook needs sms_url");
-		return -1;
+	/* Inbound replies are refused, never trusted, with a bad secret. */
+	if (c->sms_inbound_secrets[strspn(c->sms_inbound_secrets, " ")] !=
+	    '\0') {
+		char *sig = webhook_signature(c->sms_inbound_secrets, "check",
+					      0, "", 0);
+		if (sig == NULL)
+			config_bad(p, "sms_inbound_secrets",
+				   "sms_inbound_secrets must be whsec_<base64> "
+				   "values, space separated");
+		free(sig);
 	}
 	if (strcmp(c->quiet_hours_mode, "defer") &&
-	    strcmp(c->quiet_hours_mode, "skip")) {
-		cbd_err_set(err, 400, "invalid-config", "quiet_hours_mode",
-			    "quiet_hours_mode must be defer or skip");
-		return -1;
+	    strcmp(c->quiet_hours_mode, "skip"))
+		config_bad(p, "quiet_hours_mode",
+			   "quiet_hours_mode must be defer or skip");
+	if (!config_has_scheme(c->public_url, "http://", "https://"))
+		config_bad(p, "public_url",
+			   "public_url must start with http:// or https://");
+	if (config_is_set(c->webhook_url) &&
+	    !config_has_scheme(c->webhook_url, "http://", "https://"))
+		config_bad(p, "webhook_url",
+			   "webhook_url must start with http:// or https://");
+	if (config_is_set(c->sms_url) &&
+	    !config_has_scheme(c->sms_url, "http://", "https://"))
+		config_bad(p, "sms_url",
+			   "sms_url must start with http:// or https://");
+	if (config_is_set(c->smtp_url) &&
+	    !config_has_scheme(c->smtp_url, "smtp://", "smtps://"))
+		config_bad(p, "smtp_url",
+			   "smtp_url must start with smtp:// or smtps://");
+}
+
+/* SMS delivery: each mode needs its own keys, and keys of another mode
+ * are most likely a mode forgotten. */
+static void
+config_check_sms(const struct config *c, struct config_problems *p)
+{
+	static const char *const twilio_keys[] = { "twilio_account_sid",
+						   "twilio_auth_token",
+						   "twilio_from" };
+	const char *const twilio_vals[] = { c->twilio_account_sid,
+					    c->twilio_auth_token,
+					    c->twilio_from };
+	int is_twilio = strcmp(c->sms_mode, "twilio") == 0;
+
+	if (strcmp(c->sms_mode, "webhook") == 0 && !config_is_set(c->sms_url))
+		config_bad(p, "sms_mode", "sms_mode webhook needs sms_url");
+	if (is_twilio && !config_is_set(c->sms_url))
+		config_bad(p, "sms_mode",
+			   "sms_mode twilio needs sms_url (the API base URL)");
+	for (size_t i = 0; i < CBD_ARRAY_LEN(twilio_keys); i++) {
+		if (is_twilio && !config_is_set(twilio_vals[i]))
+			config_bad(p, "sms_mode", "sms_mode twilio needs %s",
+				   twilio_keys[i]);
+		else if (!is_twilio && config_is_set(twilio_vals[i]))
+			config_warn(p, twilio_keys[i],
+				    "%s is ignored: sms_mode is %s",
+				    twilio_keys[i], c->sms_mode);
 	}
-	return 0;
+	if (is_twilio && config_is_set(c->twilio_from) &&
+	    (c->twilio_from[0] != '+' ||
+	     strspn(c->twilio_from + 1, "0123456789") !=
+		     strlen(c->twilio_from + 1) ||
+	     strlen(c->twilio_from) < 8 || strlen(c->twilio_from) > 16))
+		config_bad(p, "twilio_from",
+			   "twilio_from must be an E.164 number (+ and 7 to "
+			   "15 digits)");
+}
+
+/* Rules between keys: a combination each key allows alone but that cannot
+ * work, or most likely is not what was meant. */
+static void
+config_check_combinations(const struct config *c, struct config_problems *p)
+{
+	int signs_webhooks = config_is_set(c->webhook_secrets);
+
+	/* Receivers cannot tell our messages from forged ones without a
+	 * signature: refused unless the test clock says this is no
+	 * production daemon. */
+	if (!signs_webhooks && config_is_set(c->webhook_url))
+		config_problem(p, c->test_clock, "webhook_url",
+			       "webhook_url without webhook_secrets: webhooks "
+			       "would go out unsigned");
+	if (!signs_webhooks && strcmp(c->sms_mode, "webhook") == 0)
+		config_problem(p, c->test_clock, "sms_mode",
+			       "sms_mode webhook without webhook_secrets: SMS "
+			       "requests would go out unsigned");
+	if (config_is_set(c->smtp_url) && strchr(c->service_email, '@') == NULL)
+		config_bad(p, "service_email",
+			   "smtp_url is set: service_email must be an e-mail "
+			   "address");
+	/* "localhost" is the default and the example's: no news there. */
+	if (config_is_set(c->db_socket) && config_line_of(p, "db_host") > 0 &&
+	    strcmp(c->db_host, "localhost") != 0)
+		config_warn(p, "db_host",
+			    "db_host is ignored: db_socket is set");
+	if (c->max_connections > 0 &&
+	    c->max_connections_per_addr > c->max_connections)
+		config_warn(p, "max_connections_per_addr",
+			    "max_connections_per_addr is above "
+			    "max_connections");
+	if (c->claim_ahead_sec >= c->claim_lease_sec)
+		config_warn(p, "claim_ahead_sec",
+			    "claim_ahead_sec is not below claim_lease_sec: a "
+			    "call claimed early expires before it is due");
+	if (c->test_clock)
+		config_warn(p, "test_clock",
+			    "test_clock lets admins set the time: tests and "
+			    "simulation only");
+	if (strcmp(c->agents_without_shifts, "off_duty") &&
+	    strcmp(c->agents_without_shifts, "always"))
+		config_bad(p, "agents_without_shifts",
+			   "agents_without_shifts must be off_duty or always");
 }
 
 int
@@ -675,71 +966,118 @@ config_hhmm(const char *s)
 	return h * 60 + m;
 }
 
+/* One "key = value" line; lineno for the problems it has. */
+static void
+config_parse_line(struct config *c, char *line, int lineno,
+		  struct config_problems *p)
+{
+	struct cbd_err err = { 0 };
+	char *eq, *key, *val;
+	int i;
+
+	line = config_trim(line);
+	if (*line == '\0' || *line == '#' || *line == ';')
+		return;
+	eq = strchr(line, '=');
+	if (eq == NULL) {
+		config_problem_put(p, lineno, 0, "", "expected key = value");
+		return;
+	}
+	*eq = '\0';
+	key = config_trim(line);
+	val = config_trim(eq + 1);
+	i = config_key_index(key);
+	if (i < 0) {
+		char d[128];
+		snprintf(d, sizeof(d), "unknown key '%.64s'", key);
+		config_problem_put(p, lineno, 0, key, d);
+		return;
+	}
+	if (p->key_line[i] > 0) {
+		char d[128];
+		snprintf(d, sizeof(d), "also set on line %d; this line wins",
+			 p->key_line[i]);
+		config_problem_put(p, lineno, 1, key, d);
+	}
+	p->key_line[i] = lineno;
+	if (config_set(c, &config_keys[i], val, &err) != 0)
+		config_problem_put(p, lineno, 0, key, err.detail);
+}
+
+size_t
+config_parse_all(struct config *c, const char *text, const char *name,
+		 struct config_problems *p)
+{
+	char *copy = xstrdup(text), *line = copy;
+	int lineno = 0;
+
+	(void)name;
+	if (p->key_line == NULL)
+		p->key_line = xcalloc(CBD_ARRAY_LEN(config_keys), sizeof(int));
+	/* Blank lines count: the numbers must match an editor's. */
+	while (line != NULL) {
+		char *nl = strchr(line, '\n');
+
+		if (nl != NULL)
+			*nl = '\0';
+		lineno++;
+		config_parse_line(c, line, lineno, p);
+		line = nl != NULL ? nl + 1 : NULL;
+	}
+	free(copy);
+	config_check_values(c, p);
+	(void)config_rules(c, p);
+	config_check_sms(c, p);
+	config_check_combinations(c, p);
+	return p->nerrors;
+}
+
+/* The first error of p as err: field is the key, detail names the line. */
+static void
+config_first_error(const struct config_problems *p, const char *name,
+		   struct cbd_err *err)
+{
+	for (size_t i = 0; i < p->n; i++) {
+		const struct config_problem *q = &p->v[i];
+
+		if (q->is_warning)
+			continue;
+		if (q->line > 0)
+			cbd_err_set(err, 400, "invalid-config", q->key,
+				    "%s:%d: %s", name, q->line, q->detail);
+		else
+			cbd_err_set(err, 400, "invalid-config", q->key,
+				    "%s: %s", name, q->detail);
+		return;
+	}
+}
+
 int
 config_parse(struct config *c, const char *text, const char *name,
 	     struct cbd_err *err)
 {
-	char *copy = xstrdup(text), *line, *save = NULL;
-	int lineno = 0, rc = -1;
+	struct config_problems p = { 0 };
+	int rc = 0;
 
-	for (line = strtok_r(copy, "\n", &save); line != NULL;
-	     line = strtok_r(NULL, "\n", &save)) {
-		const struct config_key *k = NULL;
-		char *eq, *key, *val;
-
-		lineno++;
-		line = config_trim(line);
-		if (*line == '\0' || *line == '#' || *line == ';')
-			continue;
-		eq = strchr(line, '=');
-		if (eq == NULL) {
-			cbd_err_set(err, 400, "invalid-config", "",
-				    "%s:%d: expected key = value", name,
-				    lineno);
-			goto out;
-		}
-		*eq = '\0';
-		key = config_trim(line);
-		val = config_trim(eq + 1);
-		for (size_t i = 0; i < CBD_ARRAY_LEN(config_keys); i++)
-			if (strcmp(config_keys[i].name, key) == 0)
-				k = &config_keys[i];
-		if (k == NULL) {
-			cbd_err_set(err, 400, "invalid-config", key,
-				    "%s:%d: unknown key '%.64s'", name, lineno,
-				    key);
-			goto out;
-		}
-		if (config_set(c, k, val, err) != 0) {
-			char d[sizeof(err->detail)];
-			memcpy(d, err->detail, sizeof(d));
-			snprintf(err->detail, sizeof(err->detail),
-				 "%s:%d: %.200s", name, lineno, d);
-			goto out;
-		}
+	if (config_parse_all(c, text, name, &p) > 0) {
+		config_first_error(&p, name, err);
+		rc = -1;
 	}
-	rc = config_check(c, err);
-	if (rc == 0)
-		rc = config_rules(c, err);
-out:
-	free(copy);
+	config_problems_clear(&p);
 	return rc;
 }
 
-int
-config_load(struct config *c, const char *path, struct cbd_err *err)
+/* The whole file as one string (caller frees), or NULL with errno set. */
+static char *
+config_read_file(const char *path)
 {
 	FILE *f = fopen(path, "r");
 	char *text = NULL;
 	size_t cap = 0, len = 0, n;
 	char buf[4096];
-	int rc;
 
-	if (f == NULL) {
-		cbd_err_set(err, 400, "invalid-config", "", "%s: %s", path,
-			    strerror(errno));
-		return -1;
-	}
+	if (f == NULL)
+		return NULL;
 	while ((n = fread(buf, 1, sizeof(buf), f)) > 0) {
 		if (len + n + 1 > cap) {
 			cap = (len + n + 1) * 2;
@@ -750,9 +1088,37 @@ config_load(struct config *c, const char *path, struct cbd_err *err)
 	}
 	fclose(f);
 	if (text == NULL)
-		text = xstrdup("");
-	else
-		text[len] = '\0';
+		return xstrdup("");
+	text[len] = '\0';
+	return text;
+}
+
+size_t
+config_load_all(struct config *c, const char *path, struct config_problems *p)
+{
+	char *text = config_read_file(path);
+	size_t n;
+
+	if (text == NULL) {
+		config_problem_put(p, 0, 0, "", strerror(errno));
+		return p->nerrors;
+	}
+	n = config_parse_all(c, text, path, p);
+	free(text);
+	return n;
+}
+
+int
+config_load(struct config *c, const char *path, struct cbd_err *err)
+{
+	char *text = config_read_file(path);
+	int rc;
+
+	if (text == NULL) {
+		cbd_err_set(err, 400, "invalid-config", "", "%s: %s", path,
+			    strerror(errno));
+		return -1;
+	}
 	rc = config_parse(c, text, path, err);
 	free(text);
 	return rc;
@@ -782,4 +1148,94 @@ config_key_names(void)
 	for (size_t i = 0; i < CBD_ARRAY_LEN(config_keys); i++)
 		names[i] = config_keys[i].name;
 	return names;
+}
+
+/*
+ * SIGHUP: copy the reloadable keys that changed from fresh into live, the
+ * struct every module reads. An int is one aligned store. A string is
+ * swapped pointer for pointer and the old one kept (live->retired) until
+ * config_clear: a store thread may be reading it this very moment, and a
+ * reload is rare enough that keeping a few old templates costs nothing.
+ */
+size_t
+config_reload(struct config *live, const struct config *fresh,
+	      void (*note)(void *arg, const char *key, int is_applied),
+	      void *arg)
+{
+	size_t skipped = 0;
+
+	for (size_t i = 0; i < CBD_ARRAY_LEN(config_keys); i++) {
+		const struct config_key *k = &config_keys[i];
+		char *lp = (char *)live + k->offset;
+		const char *fp = (const char *)fresh + k->offset;
+		int is_changed;
+
+		if (k->type == CONFIG_STR)
+			is_changed =
+				strcmp(*(char **)lp, *(char *const *)fp) != 0;
+		else
+			is_changed = *(int *)lp != *(const int *)fp;
+		if (!is_changed)
+			continue;
+		if (!k->is_reloadable) {
+			skipped++;
+			note(arg, k->name, 0);
+			continue;
+		}
+		if (k->type == CONFIG_STR) {
+			live->retired =
+				xrealloc(live->retired,
+					 (live->nretired + 1) * sizeof(char *));
+			live->retired[live->nretired++] = *(char **)lp;
+			*(char **)lp = xstrdup(*(char *const *)fp);
+		} else {
+			*(int *)lp = *(const int *)fp;
+		}
+		note(arg, k->name, 1);
+	}
+	return skipped;
+}
+
+/* roff needs a backslash doubled and a leading dot or quote escaped. */
+static void
+config_roff(FILE *out, const char *s)
+{
+	if (*s == '.' || *s == '\'')
+		fputs("\\&", out);
+	for (; *s; s++) {
+		if (*s == '\\')
+			fputs("\\e", out);
+		else if (*s == '-')
+			fputs("\\-", out);
+		else
+			fputc(*s, out);
+	}
+}
+
+void
+config_print_doc(FILE *out)
+{
+	static const char *const tn[] = { "string", "integer", "boolean" };
+
+	for (size_t i = 0; i < CBD_ARRAY_LEN(config_keys); i++) {
+		const struct config_key *k = &config_keys[i];
+
+		fputs(".TP\n.B ", out);
+		config_roff(out, k->name);
+		fprintf(out, "\n(%s", tn[k->type]);
+		if (k->type == CONFIG_INT)
+			fprintf(out, ", %ld to %ld", k->min, k->max);
+		fputs("; default ", out);
+		if (k->def[0] == '\0') {
+			fputs("empty", out);
+		} else {
+			fputs("\\(lq", out);
+			config_roff(out, k->def);
+			fputs("\\(rq", out);
+		}
+		fprintf(out, "%s)\n",
+			k->is_reloadable ? "; SIGHUP reloads it" : "");
+		config_roff(out, k->help);
+		fputs("\n", out);
+	}
 }

@@ -4,6 +4,7 @@
  * (handoff_world.c), so "at risk" here means exactly what the planner
  * would find.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -13,11 +14,12 @@
 #include "coverage.h"
 #include "handoff_plan.h"
 #include "handoff_world.h"
+#include "routing_figures.h"
 #include "slots.h"
 #include "store.h"
 
 /* Open callbacks in a range, columns in this order. */
-enum { COVERAGE_ID, COVERAGE_OWNER, COVERAGE_DUE };
+enum { COVERAGE_ID, COVERAGE_OWNER, COVERAGE_DUE, COVERAGE_QUEUE };
 
 /* Agents on duty in the hour at h, how much that gives, and who is booked
  * over it. */
@@ -51,12 +53,33 @@ coverage_over(const struct config *cfg, const struct handoff_world *w,
 	return over;
 }
 
+/* Why a call is at risk: its owner is off then, and in a routing queue,
+ * when nobody else with its skills is on duty either, until when. */
+static void
+coverage_reason(const struct handoff_world *w, int64_t queue_id, int64_t owner,
+		int64_t due, char *buf, size_t size)
+{
+	for (size_t i = 0; queue_id > 0 && i < w->nagents; i++) {
+		const struct handoff_agent *a = &w->agents[i];
+		if (a->id != owner && handoff_world_on_duty(w, a, due) &&
+		    handoff_world_skilled(w, queue_id, a->id)) {
+			snprintf(buf, size, "owner off shift at the due time");
+			return;
+		}
+	}
+	if (queue_id > 0)
+		handoff_world_gap(w, queue_id, due, buf, size);
+	else
+		snprintf(buf, size, "owner off shift at the due time");
+}
+
 /* Callbacks due in the hour at h whose owner is off then. */
 static json_t *
 coverage_at_risk(const struct handoff_world *w, const struct store_rows *cbs,
 		 int64_t h, int *booked, size_t *nrisk)
 {
 	json_t *risk = json_array();
+	char reason[200];
 
 	*booked = 0;
 	for (size_t k = 0; k < store_rows_count(cbs); k++) {
@@ -68,12 +91,14 @@ coverage_at_risk(const struct handoff_world *w, const struct store_rows *cbs,
 		if (handoff_world_on_duty(w, handoff_world_agent(w, owner),
 					  due))
 			continue;
+		coverage_reason(w, store_rows_int(cbs, k, COVERAGE_QUEUE, 0),
+				owner, due, reason, sizeof(reason));
 		json_array_append_new(
-			risk, json_pack("{s:I, s:I, s:o}", "callback_id",
+			risk, json_pack("{s:I, s:I, s:o, s:s}", "callback_id",
 					(json_int_t)store_rows_int(
 						cbs, k, COVERAGE_ID, 0),
 					"owner_id", (json_int_t)owner, "due_at",
-					api_time(due, NULL)));
+					api_time(due, NULL), "reason", reason));
 		(*nrisk)++;
 	}
 	return risk;
@@ -202,6 +227,20 @@ coverage_look_back(struct store_tx *tx, const struct config *cfg, json_t *out,
 	return 0;
 }
 
+/* Each routing queue against its service-level target (routing_figures.h). */
+static int
+coverage_queues(struct store_tx *tx, const struct config *cfg, json_t *out,
+		struct cbd_err *err)
+{
+	json_t *fig;
+
+	if (routing_figures(tx, cfg, &fig, err) != 0)
+		return -1;
+	json_object_set(out, "queues", json_object_get(fig, "queues"));
+	json_decref(fig);
+	return 0;
+}
+
 int
 coverage_report(struct store_tx *tx, const struct config *cfg, int64_t from,
 		int64_t to, json_t **out, struct cbd_err *err)
@@ -218,7 +257,8 @@ coverage_report(struct store_tx *tx, const struct config *cfg, int64_t from,
 	    0)
 		goto out;
 	cbs = store_query(tx, err,
-			  "SELECT id, owner_id, due_at FROM callbacks WHERE "
+			  "SELECT id, owner_id, due_at, COALESCE(queue_id, 0) "
+			  "FROM callbacks WHERE "
 			  "state IN (" HANDOFF_OPEN ",'in_progress') AND "
 			  "due_at >= ? AND due_at < ? ORDER BY due_at",
 			  "ii", h0, to);
@@ -243,7 +283,8 @@ coverage_report(struct store_tx *tx, const struct config *cfg, int64_t from,
 			 "to", api_time(to, NULL), "at_risk_total",
 			 (json_int_t)nrisk, "hours", hours);
 	hours = NULL;
-	if (coverage_look_back(tx, cfg, *out, err) != 0) {
+	if (coverage_look_back(tx, cfg, *out, err) != 0 ||
+	    coverage_queues(tx, cfg, *out, err) != 0) {
 		json_decref(*out);
 		*out = NULL;
 		goto out;

@@ -12,6 +12,7 @@
 #include "callback_row.h"
 #include "changefeed.h"
 #include "clock.h"
+#include "event_hooks.h"
 #include "config.h"
 #include "handoff_apply.h"
 #include "handoff_plan.h"
@@ -317,7 +318,8 @@ handoff_apply_plan(struct store_tx *tx, const struct config *cfg,
 		goto out;
 	if (nmoved > 0 &&
 	    (handoff_apply_tell(tx, cfg, moved, from_of, nmoved, err) != 0 ||
-	     handoff_apply_feed(tx, from_of, nmoved, err) != 0))
+	     handoff_apply_feed(tx, from_of, nmoved, err) != 0 ||
+	     event_hooks_handoffs(tx, cfg, p, note, kind, author, err) != 0))
 		goto out;
 	if (outbox_batch_end(tx, err) != 0)
 		goto out;

@@ -90,6 +90,39 @@ handoff_notes_of_agent(struct store_tx *tx, int64_t agent_id, json_t **out,
 }
 
 int
+handoff_notes_of_agent_page(struct store_tx *tx, int64_t agent_id, int is_given,
+			    int64_t after_id, int64_t limit, json_t **items,
+			    int64_t *last_id, struct cbd_err *err)
+{
+	/* The same rows as handoff_notes_of_agent, a page at a time. */
+	struct store_rows *r = store_query(
+		tx, err,
+		is_given ? "SELECT " HANDOFF_COLS HANDOFF_FROM
+			   "WHERE h.from_agent = ? AND c.state IN "
+			   "(" HANDOFF_OPEN ") AND c.owner_id = h.to_agent AND "
+			   "(? = 0 OR (h.due_at, h.id) > (SELECT x.due_at, "
+			   "x.id FROM handoffs x WHERE x.id = ?)) ORDER BY "
+			   "h.due_at, h.id LIMIT ?"
+			 : "SELECT " HANDOFF_COLS HANDOFF_FROM
+			   "WHERE h.to_agent = ? AND c.owner_id = h.to_agent "
+			   "AND c.state IN (" HANDOFF_OPEN
+			   ",'in_progress') AND "
+			   "(? = 0 OR (h.due_at, h.id) > (SELECT x.due_at, "
+			   "x.id FROM handoffs x WHERE x.id = ?)) ORDER BY "
+			   "h.due_at, h.id LIMIT ?",
+		"iiii", agent_id, after_id, after_id, limit);
+	size_t n;
+
+	if (r == NULL)
+		return -1;
+	*items = handoff_notes_rows_json(r);
+	n = store_rows_count(r);
+	*last_id = n ? store_rows_int(r, n - 1, 0, 0) : 0;
+	store_rows_free(r);
+	return 0;
+}
+
+int
 handoff_notes_annotate(struct store_tx *tx, int64_t id, int64_t agent_id,
 		       const char *annotation, const char *next_step,
 		       json_t **out, struct cbd_err *err)

@@ -147,10 +147,46 @@ handoff_plan_pick(const struct config *cfg, struct handoff_world *w,
 		  const struct handoff_item *it, int64_t now)
 {
 	if (it->due_at <= now)
-		return handoff_world_pick_late(w, it->case_id, it->from_agent,
-					       now, cfg->avg_handle_sec);
-	return handoff_world_pick(w, it->case_id, it->from_agent, it->due_at,
-				  cfg->avg_handle_sec);
+		return handoff_world_pick_late(w, it->queue_id, it->case_id,
+					       it->from_agent, now,
+					       cfg->avg_handle_sec);
+	return handoff_world_pick(w, it->queue_id, it->case_id, it->from_agent,
+				  it->due_at, cfg->avg_handle_sec);
+}
+
+/*
+ * A lead named to, who lacks the skills of the item's queue: without
+ * override_skills it stays (1, why saying so); with it, it goes, marked,
+ * and its reason says what was overridden (0). 0 too when to has them.
+ */
+static int
+handoff_plan_unskilled(const struct handoff_world *w,
+		       const struct handoff_request *req,
+		       struct handoff_item *it, const struct handoff_agent *to)
+{
+	if (to == NULL || handoff_world_skilled(w, it->queue_id, to->id))
+		return 0;
+	for (size_t k = 0; k < w->nqueues; k++) {
+		const struct handoff_queue *q = &w->queues[k];
+		if (q->id != it->queue_id)
+			continue;
+		if (!req->override_skills) {
+			snprintf(it->why, sizeof(it->why),
+				 "%.40s lacks %.60s (queue %.32s); "
+				 "override_skills gives it anyway",
+				 to->name, q->needs, q->name);
+			return 1;
+		}
+		it->is_override = 1;
+		free(it->reason);
+		it->reason = xasprintf(
+			"%s%sSkills overridden by the lead: %s lacks %s "
+			"(queue %s).",
+			req->note_reason ? req->note_reason : "",
+			req->note_reason ? " " : "", to->name, q->needs,
+			q->name);
+	}
+	return 0;
 }
 
 /* Decide one item whose callback is row i of cbs: it goes to to_agent (as
@@ -168,6 +204,7 @@ handoff_plan_decide(const struct config *cfg, struct handoff_world *w,
 	it->case_id = store_rows_int(cbs, i, CALLBACK_COL_CASE, 0);
 	it->due_at = store_rows_int(cbs, i, CALLBACK_COL_DUE, 0);
 	it->from_agent = store_rows_int(cbs, i, CALLBACK_COL_OWNER, 0);
+	it->queue_id = store_rows_int(cbs, i, CALLBACK_COL_QUEUE, 0);
 	t = it->due_at > now ? it->due_at : now;
 	if (!strcmp(state, "in_progress")) {
 		snprintf(it->why, sizeof(it->why), "call in progress");
@@ -185,22 +222,30 @@ handoff_plan_decide(const struct config *cfg, struct handoff_world *w,
 			return;
 		}
 		to = handoff_world_agent(w, req->to_agent);
+		if (handoff_plan_unskilled(w, req, it, to))
+			return;
 		it->to_agent = req->to_agent;
 		it->is_at_risk = !handoff_world_on_duty(w, to, t);
 		snprintf(it->why, sizeof(it->why), "%s",
 			 it->is_at_risk
 				 ? "the new owner is off shift at the due time"
-				 : "as asked");
+			 : it->is_override ? "as asked, overriding the skills"
+					   : "as asked");
 	} else {
 		to = handoff_plan_pick(cfg, w, it, now);
 		if (to == NULL) {
 			it->is_at_risk = !handoff_world_on_duty(w, from, t);
-			snprintf(it->why, sizeof(it->why), "%s",
-				 it->due_at <= now
-					 ? "nobody else on duty stays long "
-					   "enough to make the call"
-					 : "nobody else is on duty at the due "
-					   "time");
+			if (it->queue_id > 0)
+				handoff_world_gap(w, it->queue_id, t, it->why,
+						  sizeof(it->why));
+			else
+				snprintf(it->why, sizeof(it->why), "%s",
+					 it->due_at <= now
+						 ? "nobody else on duty stays "
+						   "long enough to make the "
+						   "call"
+						 : "nobody else is on duty at "
+						   "the due time");
 			return;
 		}
 		it->to_agent = to->id;

@@ -21,6 +21,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "notify.h"
+#include "routing_figures.h"
 #include "shift.h"
 #include "store.h"
 #include "xalloc.h"
@@ -151,6 +152,7 @@ handoff_planner_decide(const struct config *cfg, struct handoff_world *w,
 	it->case_id = store_rows_int(cbs, i, CALLBACK_COL_CASE, 0);
 	it->due_at = store_rows_int(cbs, i, CALLBACK_COL_DUE, 0);
 	it->from_agent = store_rows_int(cbs, i, CALLBACK_COL_OWNER, 0);
+	it->queue_id = store_rows_int(cbs, i, CALLBACK_COL_QUEUE, 0);
 	owner = handoff_world_agent(w, it->from_agent);
 	t = it->due_at > now ? it->due_at : now;
 	/* A call already due stays with its owner while they are on duty:
@@ -163,15 +165,16 @@ handoff_planner_decide(const struct config *cfg, struct handoff_world *w,
 		return;
 	}
 	if (it->due_at >= now) {
-		to = handoff_world_pick(w, it->case_id, it->from_agent, t,
-					cfg->avg_handle_sec);
+		to = handoff_world_pick(w, it->queue_id, it->case_id,
+					it->from_agent, t, cfg->avg_handle_sec);
 		snprintf(it->why, sizeof(it->why),
 			 "owner off shift at due time");
 	} else {
 		/* Late, the owner gone: once, to whoever stays longest, so
 		 * it is not handed on again at the next shift end. */
-		to = handoff_world_pick_late(w, it->case_id, it->from_agent,
-					     now, cfg->avg_handle_sec);
+		to = handoff_world_pick_late(w, it->queue_id, it->case_id,
+					     it->from_agent, now,
+					     cfg->avg_handle_sec);
 		snprintf(it->why, sizeof(it->why),
 			 "owner's shift ended before the call was made");
 		if (handoff_is_overdue(cfg, it->due_at, now))
@@ -362,6 +365,7 @@ struct handoff_planner {
 	/* written by the store thread running the pass, read back on the
 	 * loop after it completes */
 	json_t *report;
+	json_t *figures; /* per routing queue, for /metrics */
 };
 
 static int
@@ -371,6 +375,12 @@ handoff_planner_work(struct store_tx *tx, void *arg, struct cbd_err *err)
 
 	json_decref(hp->report);
 	hp->report = NULL;
+	json_decref(hp->figures);
+	hp->figures = NULL;
+	/* Every instance keeps its own /metrics: the figures are read on
+	 * each pass, whether or not this instance plans. */
+	if (routing_figures(tx, hp->cfg, &hp->figures, err) != 0)
+		return -1;
 	return handoff_planner_pass(tx, hp->cfg, &hp->report, err);
 }
 
@@ -392,6 +402,11 @@ handoff_planner_done(void *arg, int rc, struct cbd_err *err)
 			"Open callbacks past their due time by more than "
 			"overdue_grace_min, at the last planner pass.",
 			(double)handoff_planner_count(hp->report, "overdue"));
+	if (rc == 0 && hp->figures != NULL) {
+		char *text = routing_figures_metrics(hp->figures);
+		metrics_set_lines(hp->metrics, "queue", text);
+		free(text);
+	}
 	if (rc != 0)
 		log_warn("planner pass failed", "error=\"%s\"", err->detail);
 	else if (hp->report != NULL &&
@@ -444,5 +459,6 @@ handoff_planner_free(struct handoff_planner *hp)
 		return;
 	event_free(hp->tick);
 	json_decref(hp->report);
+	json_decref(hp->figures);
 	free(hp);
 }

@@ -33,11 +33,14 @@
 
 #include <jansson.h>
 
+#include "agent.h"
 #include "callback_row.h"
 #include "handoff_world.h"
 #include "roster.h"
+#include "routing_queue.h"
 #include "shift.h"
 #include "store.h"
+#include "timefmt.h"
 #include "xalloc.h"
 
 int
@@ -66,6 +69,8 @@ handoff_world_clear(struct handoff_world *w)
 	free(w->agents);
 	shift_plan_free(w->plan);
 	free(w->worked);
+	free(w->queues);
+	free(w->skilled);
 	memset(w, 0, sizeof(*w));
 }
 
@@ -113,10 +118,11 @@ handoff_world_load_agents(struct store_tx *tx, struct handoff_world *w,
 	struct store_rows *a;
 
 	a = store_query(tx, err,
-			"SELECT a.id, a.team, EXISTS (SELECT 1 "
-			"FROM shifts s WHERE s.agent_id = a.id), "
-			"a.display_name FROM agents a WHERE a.is_active = 1 "
-			"ORDER BY a.id",
+			"SELECT a.id, a.team, " AGENT_ROSTERED_SQL(
+				"a") ", "
+				     "a.display_name FROM agents a WHERE "
+				     "a.is_active = 1 "
+				     "ORDER BY a.id",
 			"");
 	if (a == NULL)
 		return -1;
@@ -275,6 +281,112 @@ handoff_world_load_worked(struct store_tx *tx, struct handoff_world *w,
 	return 0;
 }
 
+/* The routing queues and who has the skills of each. */
+static int
+handoff_world_load_skills(struct store_tx *tx, struct handoff_world *w,
+			  struct cbd_err *err)
+{
+	struct store_rows *q, *p;
+
+	q = store_query(
+		tx, err,
+		"SELECT q.id, q.name, q.timezone, COALESCE(GROUP_CONCAT("
+		"s.skill ORDER BY s.skill SEPARATOR ', '), '') FROM "
+		"routing_queues q LEFT JOIN routing_queue_skills s ON "
+		"s.queue_id = q.id GROUP BY q.id, q.name, q.timezone "
+		"ORDER BY q.id",
+		"");
+	if (q == NULL)
+		return -1;
+	w->nqueues = store_rows_count(q);
+	w->queues = xcalloc(w->nqueues + 1, sizeof(*w->queues));
+	for (size_t i = 0; i < w->nqueues; i++) {
+		struct handoff_queue *hq = &w->queues[i];
+		hq->id = store_rows_int(q, i, 0, 0);
+		snprintf(hq->name, sizeof(hq->name), "%s",
+			 store_rows_str(q, i, 1));
+		snprintf(hq->tz, sizeof(hq->tz), "%s", store_rows_str(q, i, 2));
+		snprintf(hq->needs, sizeof(hq->needs), "%s",
+			 store_rows_str(q, i, 3));
+	}
+	store_rows_free(q);
+	p = store_query(tx, err,
+			"SELECT q.id, a.id FROM routing_queues q JOIN agents a "
+			"ON a.is_active = 1 WHERE " ROUTING_SKILLED_SQL(
+				"a.id", "q.id") " ORDER BY q.id, a.id",
+			"");
+	if (p == NULL)
+		return -1;
+	w->nskilled = store_rows_count(p);
+	w->skilled = xcalloc(w->nskilled + 1, sizeof(*w->skilled));
+	for (size_t i = 0; i < w->nskilled; i++) {
+		w->skilled[i][0] = store_rows_int(p, i, 0, 0);
+		w->skilled[i][1] = store_rows_int(p, i, 1, 0);
+	}
+	store_rows_free(p);
+	return 0;
+}
+
+static const struct handoff_queue *
+handoff_world_queue(const struct handoff_world *w, int64_t queue_id)
+{
+	for (size_t i = 0; i < w->nqueues; i++)
+		if (w->queues[i].id == queue_id)
+			return &w->queues[i];
+	return NULL;
+}
+
+int
+handoff_world_skilled(const struct handoff_world *w, int64_t queue_id,
+		      int64_t agent_id)
+{
+	int64_t key[2] = { queue_id, agent_id };
+
+	/* The default queue needs nothing; so does a queue deleted since
+	 * (a queue with open calls cannot be deleted). */
+	if (queue_id <= 0 || handoff_world_queue(w, queue_id) == NULL)
+		return 1;
+	return w->nskilled > 0 &&
+	       bsearch(key, w->skilled, w->nskilled, sizeof(*w->skilled),
+		       handoff_cmp_pair) != NULL;
+}
+
+void
+handoff_world_gap(const struct handoff_world *w, int64_t queue_id, int64_t t,
+		  char *buf, size_t size)
+{
+	const struct handoff_queue *q = handoff_world_queue(w, queue_id);
+	int64_t next = -1;
+	char when[64];
+
+	for (size_t i = 0; i < w->nagents; i++) {
+		const struct handoff_agent *a = &w->agents[i];
+		int64_t ns;
+		if (!handoff_world_skilled(w, queue_id, a->id))
+			continue;
+		ns = handoff_world_on_duty(w, a, t)
+			     ? t
+			     : shift_plan_next_start(w->plan, a->id, t);
+		if (ns >= 0 && (next < 0 || ns < next))
+			next = ns;
+	}
+	if (q == NULL) {
+		snprintf(buf, size, "nobody else is on duty");
+		return;
+	}
+	if (next < 0) {
+		snprintf(buf, size,
+			 "no agent with %.60s (queue %.32s) is on duty in the "
+			 "days ahead",
+			 q->needs, q->name);
+		return;
+	}
+	timefmt_strftime(next, q->tz, "%a %H:%M", when, sizeof(when));
+	snprintf(buf, size,
+		 "no agent with %.60s (queue %.32s) on duty until %.20s %.40s",
+		 q->needs, q->name, when, q->tz);
+}
+
 int
 handoff_world_load(struct store_tx *tx, struct handoff_world *w, int64_t from,
 		   int64_t to, const struct store_rows *callbacks,
@@ -284,7 +396,8 @@ handoff_world_load(struct store_tx *tx, struct handoff_world *w, int64_t from,
 	if (handoff_world_load_agents(tx, w, err) != 0 ||
 	    roster_load_plan(tx, 0, from, to, &w->plan, err) != 0 ||
 	    handoff_world_load_dues(tx, w, from, to, err) != 0 ||
-	    handoff_world_load_worked(tx, w, callbacks, err) != 0)
+	    handoff_world_load_worked(tx, w, callbacks, err) != 0 ||
+	    handoff_world_load_skills(tx, w, err) != 0)
 		return -1;
 	return 0;
 }
@@ -340,8 +453,9 @@ handoff_world_busy(const struct handoff_world *w, const struct handoff_agent *a,
  * (5) lowest id.
  */
 static struct handoff_agent *
-handoff_world_best(const struct handoff_world *w, int64_t case_id, int64_t from,
-		   int64_t t, int is_late, int64_t handle_sec)
+handoff_world_best(const struct handoff_world *w, int64_t queue_id,
+		   int64_t case_id, int64_t from, int64_t t, int is_late,
+		   int64_t handle_sec)
 {
 	const struct handoff_agent *owner = handoff_world_agent(w, from);
 	struct handoff_agent *best = NULL;
@@ -353,7 +467,9 @@ handoff_world_best(const struct handoff_world *w, int64_t case_id, int64_t from,
 		int64_t stay, work, span, mine, theirs;
 		int worked, team;
 
-		if (a->id == from || !handoff_world_on_duty(w, a, t))
+		/* Never to someone without the queue's skills. */
+		if (a->id == from || !handoff_world_on_duty(w, a, t) ||
+		    !handoff_world_skilled(w, queue_id, a->id))
 			continue;
 		stay = handoff_world_left(w, a, t);
 		if (is_late && stay < handle_sec)
@@ -384,15 +500,16 @@ handoff_world_best(const struct handoff_world *w, int64_t case_id, int64_t from,
 }
 
 struct handoff_agent *
-handoff_world_pick(const struct handoff_world *w, int64_t case_id, int64_t from,
-		   int64_t t, int64_t handle_sec)
+handoff_world_pick(const struct handoff_world *w, int64_t queue_id,
+		   int64_t case_id, int64_t from, int64_t t, int64_t handle_sec)
 {
-	return handoff_world_best(w, case_id, from, t, 0, handle_sec);
+	return handoff_world_best(w, queue_id, case_id, from, t, 0, handle_sec);
 }
 
 struct handoff_agent *
-handoff_world_pick_late(const struct handoff_world *w, int64_t case_id,
-			int64_t from, int64_t now, int64_t min_left)
+handoff_world_pick_late(const struct handoff_world *w, int64_t queue_id,
+			int64_t case_id, int64_t from, int64_t now,
+			int64_t min_left)
 {
-	return handoff_world_best(w, case_id, from, now, 1, min_left);
+	return handoff_world_best(w, queue_id, case_id, from, now, 1, min_left);
 }

@@ -1219,8 +1219,9 @@ http_read_body(struct http_server *s, struct http_job *j)
 	struct evbuffer *body = evhttp_request_get_input_buffer(j->ev);
 	const char *ctype = evhttp_find_header(
 		evhttp_request_get_input_headers(j->ev), "Content-Type");
-	const char *wanted = (found->flags & HTTP_F_RAW_BODY)
-				     ? "text/calendar"
+	const char *wanted = (found->flags & HTTP_F_RAW_BODY) ? "text/calendar"
+			     : (found->flags & HTTP_F_FORM_BODY)
+				     ? "application/x-www-form-urlencoded"
 				     : "application/json";
 	size_t limit, blen;
 	int takes_body =
@@ -1246,7 +1247,7 @@ http_read_body(struct http_server *s, struct http_job *j)
 		j->wrong_type_wanted = wanted;
 		return 0; /* told now or after the key's role: see caller */
 	}
-	if (!(found->flags & HTTP_F_RAW_BODY) &&
+	if (!(found->flags & (HTTP_F_RAW_BODY | HTTP_F_FORM_BODY)) &&
 	    (method == EVHTTP_REQ_POST || method == EVHTTP_REQ_PUT ||
 	     method == EVHTTP_REQ_PATCH)) {
 		json_error_t jerr;
@@ -1489,12 +1490,18 @@ http_dispatch(struct evhttp_request *ev, void *arg)
 	}
 	if (http_read_idem_key(j, in) != 0)
 		return;
+	if (j->r.route->flags & HTTP_F_SIGNED) {
+		j->r.headers = in;
+		j->r.target = evhttp_request_get_uri(ev);
+	}
 	if (j->r.route->parse != NULL && !j->need_key_lookup &&
 	    j->r.route->parse(&j->r, &err) != 0) {
 		http_finish(j, &err);
 		cbd_err_clear(&err);
 		return;
 	}
+	j->r.headers = NULL; /* the loop's own: not for store threads */
+	j->r.target = NULL;
 	if (j->r.route->work == NULL) {
 		http_finish(j, NULL);
 		return;

@@ -35,6 +35,11 @@
 #include "store.h"
 #include "xalloc.h"
 
+/* Exit codes (callbackd(8)): 0 done, 1 failed at run time (database,
+ * listen, migration), 2 bad command line, 78 (EX_CONFIG) bad config. */
+#define MAIN_EXIT_USAGE  2
+#define MAIN_EXIT_CONFIG 78
+
 struct main_state {
 	struct event_base *base;
 	struct config cfg;
@@ -47,6 +52,8 @@ struct main_state {
 	struct sse_hub *sse;
 	struct metrics *metrics;
 	struct event *sig_term, *sig_int, *sig_hup, *drain_timer;
+	struct event *log_timer;
+	const char *conf_path; /* NULL: defaults only */
 	int signals_seen;
 	int64_t drain_deadline_ms;
 };
@@ -57,7 +64,9 @@ main_usage(FILE *out)
 	fprintf(out,
 		"usage: callbackd [-c FILE] [options]\n"
 		"  -c, --config FILE        configuration file\n"
-		"      --check-config       validate the config and exit\n"
+		"      --check-config       report every problem of the config "
+		"and exit\n"
+		"                           (0 valid, 78 invalid)\n"
 		"      --migrate            apply schema migrations and exit\n"
 		"      --create-key ROLE NAME\n"
 		"                           create an API key (admin, lead, "
@@ -65,6 +74,8 @@ main_usage(FILE *out)
 		"                           print it once and exit\n"
 		"      --agent-id ID        agent of an agent key\n"
 		"      --help-config        describe every config key\n"
+		"      --config-doc         the same as roff, for "
+		"callbackd.conf(5)\n"
 		"      --version            print the version\n"
 		"  -h, --help               this text\n");
 }
@@ -132,6 +143,134 @@ main_migrate(const struct config *cfg)
 	log_fatal("cannot migrate the database", "error=\"%s\"", err.detail);
 }
 
+/*
+ * Read path (NULL: defaults) into cfg with every problem in problems,
+ * including the site rules that need libical (slots.c). Returns the number
+ * of errors.
+ */
+static size_t
+main_config_read(const char *path, struct config *cfg,
+		 struct config_problems *problems)
+{
+	struct cbd_err err;
+
+	memset(&err, 0, sizeof(err));
+	if (path != NULL)
+		(void)config_load_all(cfg, path, problems);
+	else
+		(void)config_parse_all(cfg, "", "(defaults)", problems);
+	if (slots_check_config(cfg, &err) != 0)
+		config_problems_add(problems, err.field, 0, err.detail);
+	return problems->nerrors;
+}
+
+static void
+main_apply_log_keys(const struct config *cfg)
+{
+	enum log_level lvl;
+
+	if (log_level_parse(cfg->log_level, &lvl) == 0)
+		log_min_level = lvl;
+	log_repeat_interval_sec = cfg->log_repeat_interval_sec;
+}
+
+/* Each problem as one log line; errors under error_msg. */
+static void
+main_log_problems(const char *path, const struct config_problems *problems,
+		  const char *error_msg)
+{
+	for (size_t i = 0; i < problems->n; i++) {
+		const struct config_problem *q = &problems->v[i];
+
+		log_write_each(q->is_warning ? LOG_WARN : LOG_ERROR,
+			       q->is_warning ? "config warning" : error_msg,
+			       "file=%s line=%d key=%s error=\"%s\"", path,
+			       q->line, q->key, q->detail);
+	}
+}
+
+/*
+ * The config at start: every problem at once, in file order. With errors,
+ * or for --check-config, they are printed as FILE:LINE: lines and the exit
+ * status returned (78, EX_CONFIG: systemd does not restart into it);
+ * otherwise warnings are logged and -1 says to go on.
+ */
+static int
+main_config_first(const char *path, struct config *cfg, int check_only)
+{
+	struct config_problems problems = { 0 };
+	const char *name = path ? path : "(defaults)";
+	size_t nerrors = main_config_read(path, cfg, &problems);
+	size_t nwarnings = problems.n - nerrors;
+	int rc = -1;
+
+	if (nerrors > 0 || check_only) {
+		config_problems_print(&problems, name, stderr);
+		if (nerrors > 0)
+			fprintf(stderr,
+				"callbackd: %zu error%s, %zu warning%s\n",
+				nerrors, nerrors == 1 ? "" : "s", nwarnings,
+				nwarnings == 1 ? "" : "s");
+		else
+			printf("callbackd: %s is valid (%zu warning%s)\n", name,
+			       nwarnings, nwarnings == 1 ? "" : "s");
+		rc = nerrors > 0 ? MAIN_EXIT_CONFIG : 0;
+	} else {
+		main_apply_log_keys(cfg);
+		main_log_problems(name, &problems, "config error");
+	}
+	config_problems_clear(&problems);
+	return rc;
+}
+
+static void
+main_reload_note(void *arg, const char *key, int is_applied)
+{
+	(void)arg;
+	if (is_applied)
+		log_write_each(LOG_INFO, "config key reloaded", "key=%s", key);
+	else
+		log_write_each(LOG_WARN,
+			       "config key changed but needs a restart",
+			       "key=%s", key);
+}
+
+/* SIGHUP: a new value for each reloadable key, or nothing at all. */
+static void
+main_reload(struct main_state *st)
+{
+	struct config fresh;
+	struct config_problems problems = { 0 };
+	size_t skipped;
+
+	if (st->conf_path == NULL) {
+		log_warn("SIGHUP: no config file to reload", "%s", "");
+		return;
+	}
+	config_init(&fresh);
+	(void)main_config_read(st->conf_path, &fresh, &problems);
+	main_log_problems(st->conf_path, &problems,
+			  "config reload refused, old config kept");
+	if (problems.nerrors == 0) {
+		skipped =
+			config_reload(&st->cfg, &fresh, main_reload_note, NULL);
+		main_apply_log_keys(&st->cfg);
+		log_info("config reloaded", "file=%s needs_restart=%zu",
+			 st->conf_path, skipped);
+	}
+	config_problems_clear(&problems);
+	config_clear(&fresh);
+}
+
+static void
+main_log_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+	log_repeat_flush();
+}
+
 static void
 main_drain_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -156,10 +295,8 @@ main_signal_cb(evutil_socket_t sig, short what, void *arg)
 
 	(void)what;
 	if (sig == SIGHUP) {
-		/* Logs go to stderr (journald), nothing to reopen; config
-		 * reload is not supported yet, so say so. */
-		log_info("SIGHUP ignored: restart to apply config changes",
-			 "%s", "");
+		/* Logs go to stderr (journald): nothing to reopen. */
+		main_reload(st);
 		return;
 	}
 	if (++st->signals_seen > 1) {
@@ -188,6 +325,7 @@ main(int argc, char **argv)
 		{ "create-key", required_argument, NULL, 'K' },
 		{ "agent-id", required_argument, NULL, 'A' },
 		{ "help-config", no_argument, NULL, 'H' },
+		{ "config-doc", no_argument, NULL, 'D' },
 		{ "version", no_argument, NULL, 'V' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -198,7 +336,6 @@ main(int argc, char **argv)
 	int check_only = 0, migrate_only = 0, o;
 	char *secret = NULL;
 	struct cbd_err err;
-	enum log_level lvl;
 
 	memset(&st, 0, sizeof(st));
 	memset(&err, 0, sizeof(err));
@@ -219,7 +356,7 @@ main(int argc, char **argv)
 			if (optind >= argc) {
 				main_usage(stderr);
 				config_clear(&st.cfg);
-				return 2;
+				return MAIN_EXIT_USAGE;
 			}
 			key.name = argv[optind++];
 			break;
@@ -228,6 +365,10 @@ main(int argc, char **argv)
 			break;
 		case 'H':
 			config_print_help(stdout);
+			config_clear(&st.cfg);
+			return 0;
+		case 'D':
+			config_print_doc(stdout);
 			config_clear(&st.cfg);
 			return 0;
 		case 'V':
@@ -241,32 +382,20 @@ main(int argc, char **argv)
 		default:
 			main_usage(stderr);
 			config_clear(&st.cfg);
-			return 2;
+			return MAIN_EXIT_USAGE;
 		}
 	}
 	if (optind != argc) {
 		main_usage(stderr);
 		config_clear(&st.cfg);
-		return 2;
+		return MAIN_EXIT_USAGE;
 	}
-	if (conf_path != NULL && config_load(&st.cfg, conf_path, &err) != 0) {
-		fprintf(stderr, "callbackd: %s\n", err.detail);
+	st.conf_path = conf_path;
+	o = main_config_first(conf_path, &st.cfg, check_only);
+	if (o >= 0) {
 		config_clear(&st.cfg);
-		return 2;
+		return o;
 	}
-	if (slots_check_config(&st.cfg, &err) != 0) {
-		fprintf(stderr, "callbackd: %s: %s\n", err.field, err.detail);
-		config_clear(&st.cfg);
-		return 2;
-	}
-	if (check_only) {
-		printf("callbackd: %s is valid\n",
-		       conf_path ? conf_path : "(defaults)");
-		config_clear(&st.cfg);
-		return 0;
-	}
-	if (log_level_parse(st.cfg.log_level, &lvl) == 0)
-		log_min_level = lvl;
 
 	/* Libraries with global state are set up once, before threads. */
 	evthread_use_pthreads();
@@ -319,6 +448,12 @@ main(int argc, char **argv)
 	event_add(st.sig_term, NULL);
 	event_add(st.sig_int, NULL);
 	event_add(st.sig_hup, NULL);
+	{
+		struct timeval second = { 1, 0 };
+		st.log_timer = event_new(st.base, -1, EV_PERSIST,
+					 main_log_timer_cb, NULL);
+		event_add(st.log_timer, &second);
+	}
 	if (st.cfg.test_clock)
 		log_warn("test clock enabled: admins can set the time", "%s",
 			 "");
@@ -345,6 +480,7 @@ main(int argc, char **argv)
 	event_free(st.sig_term);
 	event_free(st.sig_int);
 	event_free(st.sig_hup);
+	event_free(st.log_timer);
 	if (st.drain_timer != NULL)
 		event_free(st.drain_timer);
 	metrics_free(st.metrics);

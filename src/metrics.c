@@ -33,11 +33,20 @@ struct metrics_scalar {
 	double value;
 };
 
+/* Labelled gauges worked out elsewhere (per routing queue ...), kept as
+ * their exposition lines. */
+struct metrics_lines {
+	const char *family;
+	char *text;
+};
+
 struct metrics {
 	struct metrics_route *routes;
 	int nroutes;
 	struct metrics_scalar *scalars;
 	int nscalars;
+	struct metrics_lines *lines;
+	int nlines;
 };
 
 struct metrics *
@@ -53,6 +62,9 @@ metrics_free(struct metrics *m)
 		return;
 	free(m->routes);
 	free(m->scalars);
+	for (int i = 0; i < m->nlines; i++)
+		free(m->lines[i].text);
+	free(m->lines);
 	free(m);
 }
 
@@ -127,6 +139,25 @@ metrics_set(struct metrics *m, const char *name, const char *help, double value)
 	metrics_scalar(m, name, help, 1)->value = value;
 }
 
+void
+metrics_set_lines(struct metrics *m, const char *family, const char *text)
+{
+	int i;
+
+	for (i = 0; i < m->nlines; i++)
+		if (strcmp(m->lines[i].family, family) == 0)
+			break;
+	if (i == m->nlines) {
+		m->lines = xrealloc(m->lines, (size_t)(m->nlines + 1) *
+						      sizeof(*m->lines));
+		m->lines[i].family = family;
+		m->lines[i].text = NULL;
+		m->nlines++;
+	}
+	free(m->lines[i].text);
+	m->lines[i].text = xstrdup(text);
+}
+
 char *
 metrics_render(const struct metrics *m)
 {
@@ -185,6 +216,8 @@ metrics_render(const struct metrics *m)
 			s->help, s->name, s->is_gauge ? "gauge" : "counter",
 			s->name, s->value);
 	}
+	for (int i = 0; i < m->nlines; i++)
+		fputs(m->lines[i].text, f);
 	fclose(f);
 	return buf;
 }

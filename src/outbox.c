@@ -28,8 +28,10 @@
 #include "ics.h"
 #include "log.h"
 #include "mailer.h"
+#include "optout.h"
 #include "metrics.h"
 #include "sms.h"
+#include "sms_receipt.h"
 #include "timefmt.h"
 #include "webhook.h"
 #include "keys.h"
@@ -227,7 +229,8 @@ outbox_list(struct store_tx *tx, int64_t callback_id, json_t **out,
 	struct store_rows *r = store_query(
 		tx, err,
 		"SELECT msg_id, channel, kind, status, attempts, due_at, "
-		"sent_at, last_error, created_at FROM outbox WHERE "
+		"sent_at, last_error, created_at, delivery_status, "
+		"delivery_error FROM outbox WHERE "
 		"callback_id = ? ORDER BY id",
 		"i", callback_id);
 	size_t n;
@@ -239,6 +242,8 @@ outbox_list(struct store_tx *tx, int64_t callback_id, json_t **out,
 	for (size_t i = 0; i < n; i++) {
 		const char *sent = store_rows_str(r, i, 6);
 		const char *last = store_rows_str(r, i, 7);
+		const char *ds = store_rows_str(r, i, 9);
+		const char *de = store_rows_str(r, i, 10);
 		json_array_append_new(
 			*out,
 			json_pack("{s:s, s:s, s:s, s:s, s:I, s:o, s:o, s:o, "
@@ -257,79 +262,14 @@ outbox_list(struct store_tx *tx, int64_t callback_id, json_t **out,
 				  last ? json_string(last) : json_null(),
 				  "created_at",
 				  api_time(store_rows_int(r, i, 8, 0), NULL)));
+		/* What the SMS provider's receipts said of it. */
+		json_object_set_new(json_array_get(*out, i), "delivery_status",
+				    ds ? json_string(ds) : json_null());
+		json_object_set_new(json_array_get(*out, i), "delivery_error",
+				    de ? json_string(de) : json_null());
 	}
 	store_rows_free(r);
 	return 0;
-}
-
-int
-outbox_list_troubled(struct store_tx *tx, int64_t before_id, int64_t limit,
-		     json_t **out, int64_t *last_id, struct cbd_err *err)
-{
-	struct store_rows *r = store_query(
-		tx, err,
-		"SELECT id, msg_id, channel, kind, callback_id, status, "
-		"attempts, due_at, last_error, created_at FROM outbox WHERE "
-		"(status = 'dead' OR (status = 'pending' AND last_error IS NOT "
-		"NULL)) AND (? = 0 OR id < ?) ORDER BY id DESC LIMIT ?",
-		"iii", before_id, before_id, limit);
-	size_t n;
-
-	if (r == NULL)
-		return -1;
-	*out = json_array();
-	n = store_rows_count(r);
-	for (size_t i = 0; i < n; i++) {
-		const char *last = store_rows_str(r, i, 8);
-		json_array_append_new(
-			*out,
-			json_pack("{s:s, s:s, s:s, s:I, s:s, s:I, s:o, s:o, "
-				  "s:o}",
-				  "id", store_rows_str(r, i, 1), "channel",
-				  store_rows_str(r, i, 2), "kind",
-				  store_rows_str(r, i, 3), "callback_id",
-				  (json_int_t)store_rows_int(r, i, 4, 0),
-				  "status", store_rows_str(r, i, 5), "attempts",
-				  (json_int_t)store_rows_int(r, i, 6, 0),
-				  "due_at",
-				  api_time(store_rows_int(r, i, 7, 0), NULL),
-				  "last_error",
-				  last ? json_string(last) : json_null(),
-				  "created_at",
-				  api_time(store_rows_int(r, i, 9, 0), NULL)));
-	}
-	*last_id = (int64_t)n == limit ? store_rows_int(r, n - 1, 0, 0) : 0;
-	store_rows_free(r);
-	return 0;
-}
-
-int
-outbox_retry(struct store_tx *tx, const char *msg_id, int64_t now,
-	     struct cbd_err *err)
-{
-	struct store_rows *r;
-	int64_t n;
-
-	n = store_exec(tx, err,
-		       "UPDATE outbox SET status = 'pending', attempts = 0, "
-		       "due_at = ?, lease_until = 0, last_error = NULL WHERE "
-		       "msg_id = ? AND status = 'dead'",
-		       "is", now, msg_id);
-	if (n != 0)
-		return n > 0 ? 0 : -1;
-	r = store_query(tx, err, "SELECT status FROM outbox WHERE msg_id = ?",
-			"s", msg_id);
-	if (r == NULL)
-		return -1;
-	if (store_rows_count(r) == 0)
-		cbd_err_set(err, 404, "not-found", "id", "no such message");
-	else
-		cbd_err_set(err, 409, "not-dead", "id",
-			    "only a dead message can be sent again; this one "
-			    "is %s",
-			    store_rows_str(r, 0, 0));
-	store_rows_free(r);
-	return -1;
 }
 
 /* ---- the dispatcher ---- */
@@ -352,6 +292,7 @@ struct outbox_msg {
 	/* the outcome */
 	int outcome; /* OUTBOX_SENT, OUTBOX_RETRY, OUTBOX_DEAD, OUTBOX_SKIP */
 	char error[200];
+	char provider_id[65]; /* SMS: the gateway's id of the text, or "" */
 	struct outbox_msg *next;
 	/* while sending: the outbox's list of transfers in flight */
 	struct outbox_msg *snext, *sprev;
@@ -387,6 +328,43 @@ static int
 outbox_lease_sec(const struct config *cfg)
 {
 	return cfg->send_timeout_ms / 1000 + 30;
+}
+
+/*
+ * Drop the claimed texts whose number said STOP, marking them suppressed.
+ * Read here, at send time, from the database: the STOP may have reached
+ * another instance after this text was queued.
+ */
+static int
+outbox_drop_opted_out(struct store_tx *tx, struct outbox_claim *c,
+		      struct cbd_err *err)
+{
+	struct outbox_msg **pp = &c->msgs, *m;
+	int64_t *ids = xcalloc((size_t)c->n + 1, sizeof(*ids)), *out = NULL;
+	size_t n = 0, nout = 0, i;
+
+	for (m = c->msgs; m != NULL; m = m->next)
+		if (m->channel == OUTBOX_SMS)
+			ids[n++] = m->id;
+	if (optout_suppress_claimed(tx, ids, n, &out, &nout, err) != 0) {
+		free(ids);
+		return -1;
+	}
+	while (nout > 0 && (m = *pp) != NULL) {
+		for (i = 0; i < nout && out[i] != m->id; i++)
+			;
+		if (i == nout) {
+			pp = &m->next;
+			continue;
+		}
+		*pp = m->next;
+		c->n--;
+		free(m->payload);
+		free(m);
+	}
+	free(ids);
+	free(out);
+	return 0;
 }
 
 /* Render one claimed message's words into its payload. */
@@ -518,6 +496,8 @@ outbox_claim_work(struct store_tx *tx, void *arg, struct cbd_err *err)
 			      c->now + outbox_lease_sec(cfg));
 	if (n2 >= 0 && (size_t)n2 != n)
 		n2 = store_conflict(tx, err, "outbox claim");
+	if (n2 >= 0 && outbox_drop_opted_out(tx, c, err) != 0)
+		n2 = -1;
 	if (n2 >= 0 && outbox_render(tx, c, err) == 0)
 		rc = 0;
 	free(sql);
@@ -590,6 +570,11 @@ outbox_finish(struct outbox_msg *m, int outcome, const char *error)
 	case OUTBOX_DEAD:
 		metrics_add(ob->metrics, "callbackd_outbox_dead_total",
 			    "Messages given up on.", 1);
+		/* One line per death: staff requeue it (GET /v1/messages). */
+		log_warn("message dead",
+			 "msg_id=%s kind=%s attempts=%d "
+			 "error=\"%s\"",
+			 m->msg_id, m->kind, m->attempts, m->error);
 		break;
 	default:
 		metrics_add(ob->metrics, "callbackd_outbox_skipped_total",
@@ -618,6 +603,18 @@ outbox_sent_cb(CURLcode rc, long status, const char *errbuf, void *arg)
 		return;
 	}
 	if (rc == CURLE_OK && status >= 200 && status < 300) {
+		if (m->channel == OUTBOX_SMS) {
+			/* Twilio's 201 names the text ("sid"): receipts
+			 * name it so too. */
+			size_t blen;
+			json_t *b = json_loads(
+				curlloop_done_body(ob->curl, &blen), 0, NULL);
+			const char *sid =
+				json_string_value(json_object_get(b, "sid"));
+			snprintf(m->provider_id, sizeof(m->provider_id), "%s",
+				 sid ? sid : "");
+			json_decref(b);
+		}
 		outbox_finish(m, OUTBOX_SENT, NULL);
 		return;
 	}
@@ -724,16 +721,20 @@ outbox_send(struct outbox *ob, struct outbox_msg *m)
 		break;
 	case OUTBOX_SMS:
 		if (!strcmp(cfg->sms_mode, "twilio")) {
+			char *cb = sms_receipt_callback_url(cfg, m->msg_id);
 			struct sms_twilio tw = { cfg->sms_url,
 						 cfg->twilio_account_sid,
 						 cfg->twilio_auth_token,
-						 cfg->twilio_from, NULL };
+						 cfg->twilio_from,
+						 NULL,
+						 cb };
 			struct sms_msg sm = {
 				m->msg_id,
 				json_string_value(json_object_get(p, "to")),
 				json_string_value(json_object_get(p, "body")),
 			};
 			easy = sms_twilio_easy_new(&tw, &sm);
+			free(cb);
 		} else if (!strcmp(cfg->sms_mode, "webhook") &&
 			   cfg->sms_url[0] != '\0') {
 			json_t *b = json_pack("{s:s, s:s, s:O, s:O}", "type",
@@ -783,8 +784,11 @@ outbox_record_work(struct store_tx *tx, void *arg, struct cbd_err *err)
 			n = store_exec(tx, err,
 				       "UPDATE outbox SET status = 'sent', "
 				       "sent_at = ?, last_error = NULL, "
-				       "payload = ? WHERE id = ?",
-				       "isi", now, m->payload, m->id);
+				       "payload = ?, provider_id = "
+				       "COALESCE(NULLIF(?, ''), provider_id) "
+				       "WHERE id = ?",
+				       "issi", now, m->payload, m->provider_id,
+				       m->id);
 			break;
 		case OUTBOX_RETRY: {
 			int k = m->attempts - 1;

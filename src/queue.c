@@ -23,6 +23,7 @@
 #include "callback_row.h"
 #include "clock.h"
 #include "config.h"
+#include "event_hooks.h"
 #include "handoff_apply.h"
 #include "handoff_plan.h"
 #include "http.h"
@@ -30,6 +31,7 @@
 #include "notify.h"
 #include "queue.h"
 #include "roster.h"
+#include "routing_queue.h"
 #include "shift.h"
 #include "slots.h"
 #include "store.h"
@@ -81,22 +83,86 @@ queue_take(struct store_tx *tx, const struct config *cfg, int64_t id,
 
 	n = store_exec(tx, err,
 		       "UPDATE callbacks SET state = 'in_progress', "
-		       "claimed_by = ?, lease_until = ?, updated_at = ? WHERE "
-		       "id = ? AND (state IN ('pending','scheduled',"
+		       "claimed_by = ?, lease_until = ?, updated_at = ?, "
+		       "first_attempt_at = COALESCE(first_attempt_at, ?) "
+		       "WHERE id = ? AND (state IN ('pending','scheduled',"
 		       "'retry_wait') OR (state = 'in_progress' AND "
 		       "claimed_by = ?))",
-		       "iiiii", agent_id, now + cfg->claim_lease_sec, now, id,
-		       agent_id);
+		       "iiiiii", agent_id, now + cfg->claim_lease_sec, now, now,
+		       id, agent_id);
 	if (n < 0)
 		return -1;
 	if (was_open && n != 1)
 		return store_conflict(tx, err, "claim");
-	return callback_event(
-		tx, case_id, id, "claimed", actor,
-		json_pack("{s:I, s:I}", "agent_id", (json_int_t)agent_id,
-			  "lease_until",
-			  (json_int_t)(now + cfg->claim_lease_sec)),
+	if (callback_event(tx, case_id, id, "claimed", actor,
+			   json_pack("{s:I, s:I}", "agent_id",
+				     (json_int_t)agent_id, "lease_until",
+				     (json_int_t)(now + cfg->claim_lease_sec)),
+			   err) != 0)
+		return -1;
+	return event_hooks_emit(
+		tx, cfg, "callback.claimed", id,
+		json_pack("{s:I, s:I, s:I, s:o}", "callback_id", (json_int_t)id,
+			  "case_id", (json_int_t)case_id, "agent_id",
+			  (json_int_t)agent_id, "lease_until",
+			  api_time(now + cfg->claim_lease_sec, NULL)),
 		err);
+}
+
+/* How many of the owner's due calls, in priority order, a claim tries to
+ * lock one by one before it falls back to plain due order. */
+#define QUEUE_NEXT_CANDIDATES 64
+
+/*
+ * The next call in priority order that no concurrent claim holds: *id 0
+ * when every candidate is taken. The candidates come from a plain read
+ * (no locks) ordered by effective priority, then age: the booked priority
+ * plus a level per priority_ageing_min waited (routing_queue.h), so with
+ * equal priorities this is due order, and a low priority is never passed
+ * over for ever. Each is then locked alone with SKIP LOCKED, still open:
+ * a locking read ordered by an expression would sort, and so lock, every
+ * due row, and concurrent claims would all find nothing.
+ */
+static int
+queue_next_by_priority(struct store_tx *tx, const struct config *cfg,
+		       int64_t agent_id, int64_t *id, int64_t *case_id,
+		       struct cbd_err *err)
+{
+	int64_t now = clock_now();
+	struct store_rows *r, *k;
+
+	*id = 0;
+	r = store_query(tx, err,
+			"SELECT c.id FROM callbacks c FORCE INDEX "
+			"(callbacks_owner_due) "
+			"WHERE c.owner_id = ? AND c.due_at <= ? AND c.state IN "
+			"('pending','scheduled','retry_wait') ORDER "
+			"BY " ROUTING_EFFECTIVE_SQL
+			" DESC, c.due_at, c.id LIMIT ?",
+			"iiiii", agent_id, now + cfg->claim_ahead_sec, now,
+			(int64_t)cfg->priority_ageing_min * 60,
+			(int64_t)QUEUE_NEXT_CANDIDATES);
+	if (r == NULL)
+		return -1;
+	for (size_t i = 0; *id == 0 && i < store_rows_count(r); i++) {
+		k = store_query(
+			tx, err,
+			"SELECT id, case_id FROM callbacks WHERE id = ? "
+			"AND state IN ('pending','scheduled',"
+			"'retry_wait') FOR UPDATE SKIP LOCKED",
+			"i", store_rows_int(r, i, 0, 0));
+		if (k == NULL) {
+			store_rows_free(r);
+			return -1;
+		}
+		if (store_rows_count(k) > 0) {
+			*id = store_rows_int(k, 0, 0, 0);
+			*case_id = store_rows_int(k, 0, 1, 0);
+		}
+		store_rows_free(k);
+	}
+	store_rows_free(r);
+	return 0;
 }
 
 int
@@ -105,29 +171,35 @@ queue_claim_next(struct store_tx *tx, const struct config *cfg,
 {
 	struct store_rows *r;
 	char actor[40];
-	int64_t id, case_id;
+	int64_t id = 0, case_id = 0;
 
 	*out = NULL;
-	/* Walk the owner's calls in due order (callbacks_owner_due) and stop
-	 * at the first free one: rows of other states are read and released
-	 * (READ COMMITTED), rows another claim holds are skipped, so one
-	 * claim locks one row and concurrent claims never wait or collide. */
-	r = store_query(
-		tx, err,
-		"SELECT id, case_id FROM callbacks FORCE INDEX "
-		"(callbacks_owner_due) WHERE owner_id = ? AND due_at <= "
-		"? AND state IN ('pending','scheduled','retry_wait') "
-		"ORDER BY due_at, id LIMIT 1 FOR UPDATE SKIP LOCKED",
-		"ii", agent_id, clock_now() + cfg->claim_ahead_sec);
-	if (r == NULL)
+	if (queue_next_by_priority(tx, cfg, agent_id, &id, &case_id, err) != 0)
 		return -1;
-	if (store_rows_count(r) == 0) {
+	/* Every candidate taken: walk the owner's calls in due order
+	 * (callbacks_owner_due) and stop at the first free one; rows of
+	 * other states are read and released (READ COMMITTED), rows another
+	 * claim holds are skipped, so one claim locks one row and concurrent
+	 * claims never wait or collide. */
+	if (id == 0) {
+		r = store_query(
+			tx, err,
+			"SELECT id, case_id FROM callbacks FORCE INDEX "
+			"(callbacks_owner_due) WHERE owner_id = ? AND due_at "
+			"<= "
+			"? AND state IN ('pending','scheduled','retry_wait') "
+			"ORDER BY due_at, id LIMIT 1 FOR UPDATE SKIP LOCKED",
+			"ii", agent_id, clock_now() + cfg->claim_ahead_sec);
+		if (r == NULL)
+			return -1;
+		if (store_rows_count(r) > 0) {
+			id = store_rows_int(r, 0, 0, 0);
+			case_id = store_rows_int(r, 0, 1, 0);
+		}
 		store_rows_free(r);
-		return 0;
 	}
-	id = store_rows_int(r, 0, 0, 0);
-	case_id = store_rows_int(r, 0, 1, 0);
-	store_rows_free(r);
+	if (id == 0)
+		return 0;
 	snprintf(actor, sizeof(actor), "agent:%lld", (long long)agent_id);
 	if (queue_take(tx, cfg, id, case_id, agent_id, actor, 1, err) != 0)
 		return -1;
@@ -222,6 +294,21 @@ queue_retry_time(struct store_tx *tx, const struct config *cfg, int64_t owner,
 		return -1;
 	shift_plan_spans(plan, &nspans);
 	is_rostered = nspans > 0;
+	if (!is_rostered) {
+		/* No shifts: on duty always, or never (then the plain delay
+		 * stands and the planner finds the call a new owner). */
+		struct store_rows *a =
+			store_query(tx, err,
+				    "SELECT on_duty_without_shifts FROM agents "
+				    "WHERE id = ?",
+				    "i", owner);
+		if (a == NULL) {
+			shift_plan_free(plan);
+			return -1;
+		}
+		is_rostered = store_rows_int(a, 0, 0, 1) == 0;
+		store_rows_free(a);
+	}
 	for (int i = 0; i < QUEUE_RETRY_STEPS && at > 0 && at <= limit; i++) {
 		int64_t quiet_end;
 
@@ -254,6 +341,35 @@ queue_is_other_day(int64_t a, int64_t b, const char *tz)
 	timefmt_strftime(a, tz, "%Y-%m-%d", da, sizeof(da));
 	timefmt_strftime(b, tz, "%Y-%m-%d", db, sizeof(db));
 	return strcmp(da, db) != 0;
+}
+
+/* callback.attempted for every outcome, and callback.failed when it was
+ * the last attempt (or a wrong number): what leads' systems follow. */
+static int
+queue_outcome_hooks(struct store_tx *tx, const struct config *cfg, int64_t id,
+		    int64_t case_id, int64_t agent_id, const char *result,
+		    const char *note, int attempt, const char *next_state,
+		    int64_t next_at, struct cbd_err *err)
+{
+	json_t *d = json_pack(
+		"{s:I, s:I, s:I, s:s, s:i, s:s, s:o, s:o}", "callback_id",
+		(json_int_t)id, "case_id", (json_int_t)case_id, "agent_id",
+		(json_int_t)agent_id, "outcome", result, "attempt", attempt,
+		"state", next_state, "note",
+		note ? json_string(note) : json_null(), "next_at",
+		next_at > 0 ? api_time(next_at, NULL) : json_null());
+
+	if (event_hooks_emit(tx, cfg, "callback.attempted", id, d, err) != 0)
+		return -1;
+	if (strcmp(next_state, "failed") != 0)
+		return 0;
+	return event_hooks_emit(
+		tx, cfg, "callback.failed", id,
+		json_pack("{s:I, s:I, s:I, s:s, s:i}", "callback_id",
+			  (json_int_t)id, "case_id", (json_int_t)case_id,
+			  "agent_id", (json_int_t)agent_id, "outcome", result,
+			  "attempts", attempt),
+		err);
 }
 
 int
@@ -333,7 +449,8 @@ queue_outcome(struct store_tx *tx, const struct config *cfg, int64_t id,
 	} else { /* reschedule, checked by the caller */
 		struct store_rows *tz = store_query(
 			tx, err,
-			"SELECT COALESCE(c.contact_tz, cu.timezone) FROM "
+			"SELECT COALESCE(c.contact_tz, cu.timezone), "
+			"COALESCE(c.queue_id, 0), c.case_id FROM "
 			"callbacks c JOIN customers cu "
 			"ON cu.id = c.customer_id WHERE c.id = ?",
 			"i", id);
@@ -342,8 +459,10 @@ queue_outcome(struct store_tx *tx, const struct config *cfg, int64_t id,
 
 		if (tz == NULL)
 			goto out;
-		prc = callback_place(tx, cfg, 0, when, owner, id,
-				     store_rows_str(tz, 0, 0), &new_owner, err);
+		prc = callback_place(tx, cfg, store_rows_int(tz, 0, 1, 0),
+				     store_rows_int(tz, 0, 2, 0), 0, when,
+				     owner, id, store_rows_str(tz, 0, 0),
+				     &new_owner, err);
 		store_rows_free(tz);
 		if (prc != 0)
 			goto out;
@@ -376,7 +495,10 @@ queue_outcome(struct store_tx *tx, const struct config *cfg, int64_t id,
 		if (due > 0)
 			json_object_set_new(body, "next_at", json_integer(due));
 		if (callback_event(tx, case_id, id, "attempt", who->actor, body,
-				   err) != 0)
+				   err) != 0 ||
+		    queue_outcome_hooks(tx, cfg, id, case_id, holder, result,
+					note, attempts, next_state, due,
+					err) != 0)
 			goto out;
 	}
 	/* A reschedule the owner cannot take moves the call, as a handoff;

@@ -14,11 +14,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "agent.h"
 #include "api.h"
 #include "clock.h"
 #include "config.h"
 #include "log.h"
 #include "roster.h"
+#include "routing_queue.h"
 #include "shift.h"
 #include "slots.h"
 #include "store.h"
@@ -82,10 +84,13 @@ struct slots_agent {
 	int cap;        /* per-slot room: min(capacity, max per slot) */
 	int open_count; /* load, for picking */
 	int is_rostered;
+	int level;      /* sum of levels in the queue's skills (best match) */
+	int has_worked; /* worked the call's case (slots_view_mark_worked) */
 };
 
 struct slots_view {
 	const struct config *cfg;
+	const struct routing_queue *rq; /* NULL: the default queue */
 	int64_t from, to, len, now;
 	struct slots_agent *agents; /* ascending id */
 	size_t nagents;
@@ -165,8 +170,9 @@ slots_mark_on_duty(struct slots_view *v)
 }
 
 int
-slots_view_load(struct store_tx *tx, const struct config *cfg, int64_t from,
-		int64_t to, int64_t exclude_id, struct slots_view **out,
+slots_view_load(struct store_tx *tx, const struct config *cfg,
+		const struct routing_queue *rq, int64_t from, int64_t to,
+		int64_t exclude_id, struct slots_view **out,
 		struct cbd_err *err)
 {
 	struct slots_view *v = xcalloc(1, sizeof(*v));
@@ -174,6 +180,7 @@ slots_view_load(struct store_tx *tx, const struct config *cfg, int64_t from,
 	int rc = -1;
 
 	v->cfg = cfg;
+	v->rq = rq;
 	v->len = (int64_t)cfg->slot_minutes * 60;
 	v->from = slots_align(cfg, from);
 	v->to = to;
@@ -181,11 +188,23 @@ slots_view_load(struct store_tx *tx, const struct config *cfg, int64_t from,
 	/* An instant (from == to, for ASAP) needs no slots at all. */
 	v->nslots =
 		to > from ? (size_t)((to - v->from + v->len - 1) / v->len) : 0;
-	a = store_query(tx, err,
-			"SELECT a.id, a.capacity, a.open_count, EXISTS (SELECT "
-			"1 FROM shifts s WHERE s.agent_id = a.id) FROM agents "
-			"a WHERE a.is_active = 1 ORDER BY a.id",
-			"");
+	/* Only agents with the queue's skills can take its calls: the
+	 * others are not in the view at all, so neither slots nor picks nor
+	 * ETAs count them. */
+	a = store_query(
+		tx, err,
+		"SELECT a.id, a.capacity, a.open_count, "
+		"" AGENT_ROSTERED_SQL(
+			"a") ", (SELECT "
+			     "COALESCE(SUM(k.level), 0) FROM agent_skills k "
+			     "JOIN "
+			     "routing_queue_skills n ON n.skill = k.skill "
+			     "WHERE "
+			     "n.queue_id = ? AND k.agent_id = a.id) FROM "
+			     "agents a "
+			     "WHERE a.is_active = 1 AND " ROUTING_SKILLED_SQL(
+				     "a.id", "?") " ORDER BY a.id",
+		"ii", rq ? rq->id : 0, rq ? rq->id : 0);
 	if (a == NULL)
 		goto out;
 	v->nagents = store_rows_count(a);
@@ -198,6 +217,7 @@ slots_view_load(struct store_tx *tx, const struct config *cfg, int64_t from,
 					   : cfg->max_per_agent_per_slot;
 		v->agents[i].open_count = (int)store_rows_int(a, i, 2, 0);
 		v->agents[i].is_rostered = store_rows_int(a, i, 3, 0) != 0;
+		v->agents[i].level = (int)store_rows_int(a, i, 4, 0);
 	}
 	if (roster_load_plan(tx, 0, v->from - 86400, to + 86400, &v->plan,
 			     err) != 0)
@@ -235,6 +255,42 @@ out:
 	store_rows_free(b);
 	slots_view_free(v);
 	return rc;
+}
+
+int
+slots_view_mark_worked(struct store_tx *tx, struct slots_view *v,
+		       int64_t case_id, struct cbd_err *err)
+{
+	static const char *const keys[] = { "agent_id", "owner_id", "from",
+					    "to" };
+	struct store_rows *ev;
+
+	if (case_id <= 0)
+		return 0;
+	/* The agents the case's events name, as the handoffs' world reads
+	 * them (handoff_world.c). */
+	ev = store_query(
+		tx, err,
+		"SELECT body FROM events WHERE case_id = ? AND kind IN "
+		"('claimed','attempt','handoff','booked') LIMIT 1000",
+		"i", case_id);
+	if (ev == NULL)
+		return -1;
+	for (size_t i = 0; i < store_rows_count(ev); i++) {
+		json_t *b = json_loads(store_rows_str(ev, i, 0), 0, NULL);
+		for (size_t k = 0; b && k < CBD_ARRAY_LEN(keys); k++) {
+			json_t *id = json_object_get(b, keys[k]);
+			size_t ai = json_is_integer(id)
+					    ? slots_agent_index(
+						      v, json_integer_value(id))
+					    : (size_t)-1;
+			if (ai != (size_t)-1)
+				v->agents[ai].has_worked = 1;
+		}
+		json_decref(b);
+	}
+	store_rows_free(ev);
+	return 0;
 }
 
 void
@@ -310,7 +366,7 @@ slots_bookable(const struct slots_view *v, int64_t t)
 
 	return t >= v->now + (int64_t)cfg->min_notice_min * 60 &&
 	       t <= v->now + (int64_t)cfg->booking_horizon_days * 86400 &&
-	       slots_is_open(cfg, t, v->len);
+	       routing_is_open(cfg, v->rq, t, v->len);
 }
 
 int
@@ -414,7 +470,9 @@ slots_count_work(struct store_tx *tx, const struct slots_view *v,
 /*
  * The owner for a call at t: prefer (the case owner) when they can take
  * it and stay long enough to make it; else, among those who stay long
- * enough (or, failing them, anyone who can take it), the agent whose shift
+ * enough (or, failing them, anyone who can take it), one who worked the
+ * case, then the best match by level in the queue's skills, then the
+ * agent whose shift
  * would be least busy with this call added: (open calls due in the stretch
  * on duty containing t + 1) / (its length), random among equals. For ASAP
  * the work is the queue waiting now plus the rest of the stretch, against
@@ -462,6 +520,22 @@ slots_pick(struct store_tx *tx, const struct slots_view *v, int64_t t,
 			ties = 1;
 			continue;
 		}
+		/* Continuity inside the skills: who worked the case, then
+		 * (in a queue) the best match by skill level. */
+		if (v->agents[i].has_worked != v->agents[best].has_worked) {
+			if (v->agents[i].has_worked) {
+				best = i;
+				ties = 1;
+			}
+			continue;
+		}
+		if (v->agents[i].level != v->agents[best].level) {
+			if (v->agents[i].level > v->agents[best].level) {
+				best = i;
+				ties = 1;
+			}
+			continue;
+		}
 		/* (work + 1) / span, compared without division. */
 		mine = (int64_t)(work[i] + 1) * span[best];
 		theirs = (int64_t)(work[best] + 1) * span[i];
@@ -505,15 +579,16 @@ slots_view_pick_now(struct store_tx *tx, const struct slots_view *v, int64_t t,
 
 int
 slots_next_available(struct store_tx *tx, const struct config *cfg,
-		     int64_t from, int days, int64_t agent_id,
-		     int64_t exclude_id, int64_t *out, struct cbd_err *err)
+		     const struct routing_queue *rq, int64_t from, int days,
+		     int64_t agent_id, int64_t exclude_id, int64_t *out,
+		     struct cbd_err *err)
 {
 	struct slots_view *v = NULL;
 	int64_t t, len = (int64_t)cfg->slot_minutes * 60;
 	size_t ai = (size_t)-1;
 
 	*out = 0;
-	if (slots_view_load(tx, cfg, from, from + (int64_t)days * 86400,
+	if (slots_view_load(tx, cfg, rq, from, from + (int64_t)days * 86400,
 			    exclude_id, &v, err) != 0)
 		return -1;
 	if (agent_id > 0) {
@@ -538,16 +613,16 @@ slots_next_available(struct store_tx *tx, const struct config *cfg,
 }
 
 int
-slots_list(struct store_tx *tx, const struct config *cfg, int64_t from,
-	   int64_t to, const char *tz, int64_t owner_id, json_t **out,
-	   struct cbd_err *err)
+slots_list(struct store_tx *tx, const struct config *cfg,
+	   const struct routing_queue *rq, int64_t from, int64_t to,
+	   const char *tz, int64_t owner_id, json_t **out, struct cbd_err *err)
 {
 	struct slots_view *v = NULL;
 	int64_t t, len = (int64_t)cfg->slot_minutes * 60;
 	size_t oi;
 	json_t *slots;
 
-	if (slots_view_load(tx, cfg, from, to, 0, &v, err) != 0)
+	if (slots_view_load(tx, cfg, rq, from, to, 0, &v, err) != 0)
 		return -1;
 	oi = owner_id > 0 ? slots_agent_index(v, owner_id) : (size_t)-1;
 	slots = json_array();

@@ -81,7 +81,10 @@ sms_twilio_easy_new(const struct sms_twilio *tw, const struct sms_msg *m)
 			(int)base_len, tw->base_url, tw->account_sid);
 	if (sms_form_add(easy, &form, "To", m->to) != 0 ||
 	    sms_form_add(easy, &form, sender_field, sender) != 0 ||
-	    sms_form_add(easy, &form, "Body", m->body) != 0) {
+	    sms_form_add(easy, &form, "Body", m->body) != 0 ||
+	    (tw->status_callback != NULL &&
+	     sms_form_add(easy, &form, "StatusCallback", tw->status_callback) !=
+		     0)) {
 		bad = 1;
 		goto out;
 	}

@@ -110,7 +110,7 @@ async def main_async(a):
     pid = a.pid
     print(f"making {a.agents} agents and keys ...", flush=True)
     agents = await asyncio.to_thread(setup_agents, a.url, a.admin_key, a.agents,
-                                     a.bookings)
+                                     min(50, a.bookings))
     streams = [Stream(*agents[i % len(agents)]) for i in range(a.streams)]
     rss0 = proc_rss_kib(pid)
     t_open = time.monotonic()

@@ -5,7 +5,9 @@ may come due with its owner off shift while someone else could take it,
 every change of owner must carry a note, the planner may not move one
 callback more than twice, no text may name a time already past when it goes
 out, a customer whose call moves before it is due is told before it is due,
-and nothing pending about a cancelled call goes out after it."""
+and nothing pending about a cancelled call goes out after it. Three routing
+queues and agents with 1-3 skills: no call reaches an agent without its
+queue's skills."""
 
 import sys
 
@@ -45,3 +47,11 @@ def test_short_week_has_no_orphans_and_every_change_has_a_note(
     assert rep["events"].get("customer_cancelled", 0) > 0
     # Nothing pending about a cancelled call goes out after it.
     assert rep["messages_after_cancel"] == 0, rep["messages_after_cancel_kinds"]
+    # Routing: no call ever reaches an agent without its queue's skills;
+    # the three queues took calls and have their figures.
+    assert rep["queued_callbacks"] > 0
+    assert rep["unskilled_calls"] == 0, rep["unskilled_examples"]
+    assert set(rep["agents_skills"]) <= {1, 2, 3}
+    for q in ("billing", "fibre", "spanish"):
+        assert rep["queues"][q]["callbacks"] > 0, rep["queues"]
+        assert "service" in rep["queues"][q], rep["queues"]

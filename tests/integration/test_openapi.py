@@ -215,8 +215,11 @@ def handler_facts():
                 seen.add(f)
                 todo.extend(c for c in _CALL_RE.findall(funcs[f]) if c in funcs)
             bodies = "\n".join(funcs[f] for f in seen)
-            facts[(method, rpath)] = (frozenset(_QUERY_RE.findall(bodies)),
-                                      "api_page_parse" in _CALL_RE.findall(bodies))
+            calls = _CALL_RE.findall(bodies)
+            # api_tz_parse (api_tz.c) reads ?tz= for the lists that take it.
+            facts[(method, rpath)] = (frozenset(_QUERY_RE.findall(bodies)) |
+                                      ({"tz"} if "api_tz_parse" in calls else set()),
+                                      "api_page_parse" in calls)
     return facts
 
 

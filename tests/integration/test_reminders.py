@@ -439,8 +439,11 @@ def test_sms_twilio_mode(agent, webhook_receiver, sql):
     assert auth.startswith("Basic ")
     assert base64.b64decode(auth[6:]).decode() == f"{sid}:{token}"
     form = req.form()
-    assert set(form) == {"To", "From", "Body"}
+    assert set(form) == {"To", "From", "Body", "StatusCallback"}
     assert form["To"] == ph and form["From"] == "+15005550006"
+    # Delivery receipts come back to this daemon, naming the message.
+    assert form["StatusCallback"] == \
+        f"{d.url}/v1/sms/twilio/status?m={req.headers['I-Twilio-Idempotency-Token']}"
     assert form["Body"] == (f'Thanks Ada, we will call you back at 0{ph[3:7]} {ph[7:]} as soon '
                             'as possible about "Router down".')
     assert req.status == 201

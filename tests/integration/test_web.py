@@ -218,6 +218,8 @@ def test_customer_lists_texts_and_mails_of_own_callback_only(
 
 def test_lead_lists_dead_messages_and_sends_one_again(
         daemon_factory, make_agent, webhook_receiver):
+    """The lead page's Messages list and its Send again button: the dead
+    letters of GET /v1/messages?status=dead, requeued by outbox_id."""
     rx = webhook_receiver
     rx.set_status(400)  # refused for good: the text is dead at once
     d = daemon_factory({"sms_mode": "webhook", "sms_url": rx.url + "/sms",
@@ -227,30 +229,30 @@ def test_lead_lists_dead_messages_and_sends_one_again(
     b = book(d, booking(notify=["sms"])).json()
 
     def dead():
-        items = d.req("GET", "/v1/messages", key=lead).json()["items"]
+        items = d.req("GET", "/v1/messages?status=dead", key=lead).json()["items"]
         return [m for m in items if m["callback_id"] == b["id"] and m["status"] == "dead"]
 
     m = helpers.wait_until(dead, msg="a dead text")[0]
     assert m["channel"] == "sms" and m["last_error"], m
-    assert_problem(d.req("GET", "/v1/messages", key=agent_key), 403, "/problems/forbidden")
-    assert_problem(d.req("GET", "/v1/messages"), 401, "/problems/unauthorized")
-    retry = f"/v1/messages/{m['id']}/retry"
-    assert_problem(d.req("POST", retry, key=agent_key), 403, "/problems/forbidden")
-    assert_problem(d.req("POST", retry), 401, "/problems/unauthorized")
+    assert_problem(d.req("GET", "/v1/messages?status=dead", key=agent_key),
+                   403, "/problems/forbidden")
+    assert_problem(d.req("GET", "/v1/messages?status=dead"), 401, "/problems/unauthorized")
+    requeue = f"/v1/messages/{m['outbox_id']}/requeue"
+    assert_problem(d.req("POST", requeue, key=agent_key), 403, "/problems/forbidden")
+    assert_problem(d.req("POST", requeue), 401, "/problems/unauthorized")
 
     rx.set_status(None)
-    r = d.req("POST", retry, key=lead)
-    assert r.status_code == 202, r.text
-    assert r.json() == {"id": m["id"], "status": "pending"}
+    r = d.req("POST", requeue, key=lead)
+    assert r.status_code == 200, r.text
+    assert r.json()["outbox_id"] == m["outbox_id"] and r.json()["id"] == m["id"]
 
     def sent():
         items = d.admin("GET", f"/v1/callbacks/{b['id']}/messages").json()["items"]
         return [x for x in items if x["id"] == m["id"] and x["status"] == "sent"]
 
     helpers.wait_until(sent, msg="the text sent again")
-    assert m["id"] not in [x["id"] for x in d.req("GET", "/v1/messages", key=lead).json()["items"]]
-    assert_problem(d.req("POST", retry, key=lead), 409, "/problems/not-dead", "id")
-    assert_problem(d.req("POST", "/v1/messages/00000000-0000-0000-0000-000000000000/retry",
-                         key=lead), 404, "/problems/not-found")
-    assert_problem(d.req("POST", "/v1/messages/not-a-uuid/retry", key=lead),
+    assert m["outbox_id"] not in [
+        x["outbox_id"] for x in d.req("GET", "/v1/messages?status=dead", key=lead).json()["items"]]
+    assert_problem(d.req("POST", requeue, key=lead), 409, "/problems/not-requeueable")
+    assert_problem(d.req("POST", "/v1/messages/999999/requeue", key=lead),
                    404, "/problems/not-found")

@@ -6,6 +6,127 @@
 #include "config.h"
 #include "tap.h"
 
+/* Every problem of a file at once, in file order, with its line. */
+static void
+test_problems(void)
+{
+	struct config c;
+	struct config_problems p = { 0 };
+	static const struct {
+		int line;
+		const char *key;
+		int is_warning;
+	} want[] = {
+		{ 2, "listen_port", 0 },
+		{ 4, "nope", 0 },
+		{ 5, "", 0 },
+		{ 6, "twilio_from", 1 },
+		{ 7, "listen_port", 1 },
+		{ 8, "quiet_hours_start", 0 },
+		{ 9, "webhook_url", 0 },
+	};
+
+	config_init(&c);
+	is_int(config_parse_all(&c,
+				"# head\n"
+				"listen_port = 0\n"
+				"\n"
+				"nope = 1\n"
+				"no equals\n"
+				"twilio_from = +15551234567\n"
+				"listen_port = 8081\n"
+				"quiet_hours_start =\n"
+				"webhook_url = https://example.com/h\n",
+				"t", &p),
+	       5, "five errors in one pass");
+	is_int(p.n, CBD_ARRAY_LEN(want), "and two warnings");
+	for (size_t i = 0; i < p.n && i < CBD_ARRAY_LEN(want); i++) {
+		ok(p.v[i].line == want[i].line &&
+			   strcmp(p.v[i].key, want[i].key) == 0 &&
+			   p.v[i].is_warning == want[i].is_warning,
+		   "problem %zu: line %d key '%s' (%s)", i, p.v[i].line,
+		   p.v[i].key, p.v[i].detail);
+	}
+	config_problems_clear(&p);
+	config_clear(&c);
+
+	/* A rule between keys names the line of the key that set it. */
+	config_init(&c);
+	is_int(config_parse_all(&c,
+				"sms_mode = twilio\nsms_url = "
+				"https://api.example.com\n",
+				"t", &p),
+	       3, "twilio without its three credentials");
+	ok(p.n == 3 && p.v[0].line == 1 && strstr(p.v[0].detail, "twilio_"),
+	   "blamed on sms_mode's line: %s", p.n ? p.v[0].detail : "");
+	config_problems_clear(&p);
+	config_clear(&c);
+}
+
+struct reload_seen {
+	int applied, skipped;
+	char keys[256];
+};
+
+static void
+note_cb(void *arg, const char *key, int is_applied)
+{
+	struct reload_seen *s = arg;
+
+	if (is_applied)
+		s->applied++;
+	else
+		s->skipped++;
+	strncat(s->keys, key, sizeof(s->keys) - strlen(s->keys) - 2);
+	strcat(s->keys, " ");
+}
+
+/* SIGHUP applies only what a running daemon can take. */
+static void
+test_reload(void)
+{
+	struct config live, fresh;
+	struct cbd_err err;
+	struct reload_seen seen;
+	const char *tpl;
+
+	memset(&err, 0, sizeof(err));
+	memset(&seen, 0, sizeof(seen));
+	config_init(&live);
+	config_init(&fresh);
+	tpl = live.twilio_auth_token;
+	is_int(config_parse(&fresh,
+			    "log_level = debug\nrate_phone_per_hour = 9\n"
+			    "listen_port = 9999\ntwilio_auth_token = "
+			    "gone\n",
+			    "t", &err),
+	       0, "fresh config parses: %s", err.detail);
+	is_int(config_reload(&live, &fresh, note_cb, &seen), 1,
+	       "one key needs a restart");
+	is_int(seen.applied, 3, "three applied: %s", seen.keys);
+	is_str(live.log_level, "debug", "log_level applied");
+	is_int(live.rate_phone_per_hour, 9, "rate limit applied");
+	is_str(live.twilio_auth_token, "gone", "secret applied");
+	is_int(live.listen_port, 8080, "listen_port kept");
+	ok(live.nretired == 2 &&
+		   (live.retired[0] == tpl || live.retired[1] == tpl),
+	   "replaced strings kept for readers until config_clear");
+	memset(&seen, 0, sizeof(seen));
+	config_clear(&fresh);
+	config_init(&fresh);
+	is_int(config_parse(&fresh,
+			    "log_level = debug\nrate_phone_per_hour = 9\n"
+			    "listen_port = 9999\ntwilio_auth_token = "
+			    "gone\n",
+			    "t", &err),
+	       0, "same file again");
+	is_int(config_reload(&live, &fresh, note_cb, &seen), 1,
+	       "nothing new applied twice");
+	is_int(seen.applied, 0, "no key changed: %s", seen.keys);
+	config_clear(&fresh);
+	config_clear(&live);
+}
+
 int
 main(void)
 {
@@ -138,5 +259,7 @@ main(void)
 		free(text);
 		free(all);
 	}
+	test_problems();
+	test_reload();
 	return tap_done();
 }

@@ -194,16 +194,19 @@ async function importIcs(ev) {
 
 async function loadMessages() {
   try {
-    const page = await api('GET', '/v1/messages?limit=50');
+    // Dead ones first (they wait for someone), then those still failing.
+    const dead = await api('GET', '/v1/messages?status=dead&limit=50');
+    const failed = await api('GET', '/v1/messages?status=failed&limit=50');
+    const page = { items: dead.items.concat(failed.items) };
     $('messages').replaceChildren(...(page.items.length ? [el('div', { class: 'scroll' }, el('table', {},
       el('caption', { class: 'visually-hidden' }, 'Failed and dead messages'),
       el('thead', {}, el('tr', {}, ['Call', 'Message', 'State', 'Last error', ''].map((t) => el('th', { scope: 'col' }, t)))),
       el('tbody', {}, page.items.map((m) => el('tr', {},
-        el('td', {}, String(m.callback_id)), el('td', {}, `${m.channel} ${m.kind}`),
+        el('td', {}, m.callback_id == null ? '' : String(m.callback_id)), el('td', {}, `${m.channel} ${m.kind}`),
         el('td', {}, m.status === 'dead' ? el('span', { class: 'badge bad' }, 'dead') : el('span', { class: 'badge warn' }, `failing, ${m.attempts} tries`)),
         el('td', {}, m.last_error || ''),
         el('td', {}, m.status === 'dead' ? el('button', { type: 'button', class: 'secondary', 'aria-label': `Send again: ${m.kind} for call ${m.callback_id}`, onclick: async () => {
-          try { await api('POST', `/v1/messages/${m.id}/retry`); say('Queued to be sent again.', 'ok'); loadMessages(); } catch (e) { say(explain(e, zone).message); }
+          try { await api('POST', `/v1/messages/${m.outbox_id}/requeue`); say('Queued to be sent again.', 'ok'); loadMessages(); } catch (e) { say(explain(e, zone).message); }
         } }, 'Send again') : ''))))))]
       : [el('p', {}, 'No failed or dead messages.')]));
   } catch (e) {
