@@ -85,6 +85,9 @@ export async function startHarness({ config = {} } = {}) {
     db_socket: mdb.socket, db_name: db, db_user: 'root', log_level: 'info',
     store_threads: 2, web_dir: path.join(ROOT, 'web'), outbox_poll_ms: 100,
     rate_ip_per_10min: 0, rate_phone_per_hour: 0, max_connections_per_addr: 0,
+    // Agents without shift rules are on duty, as in the integration tests;
+    // the tests that need hours give agents shifts of their own.
+    agents_without_shifts: 'always',
     ...config,
   };
   const confPath = path.join(work, 'callbackd.conf');
