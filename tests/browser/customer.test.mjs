@@ -15,7 +15,7 @@ after(async () => {
 });
 
 let phoneSeq = 0;
-const phone = () => `+44 20 7946 ${String(1000 + phoneSeq++).padStart(4, '0')}`;
+const phone = () => `+44 7400 ${String(100000 + phoneSeq++)}`;
 
 async function fillContact(page, { topic = 'My router keeps dropping' } = {}) {
   await page.getByLabel('Your name').fill('Ada Lovelace');
@@ -45,7 +45,7 @@ test('a customer books ASAP on a phone-sized page', async () => {
   const q = await h.api('GET', '/v1/me/queue', undefined, alice.key);
   assert.equal(q.items.length, 1);
   assert.equal(q.items[0].topic, 'My router keeps dropping');
-  assert.equal(q.items[0].customer.phone, '+442079461000');
+  assert.equal(q.items[0].customer.phone, '+447400100000');
   assert.deepEqual(h.pageErrors, []);
   await page.context().close();
 });
@@ -86,7 +86,7 @@ test('a slot taken while the customer chose says so', async () => {
     await fillContact(page);
     let filled = 0;
     for (let i = 0; i < 20; i++) {
-      const r = await fetch(`${h2.url}/v1/callbacks`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ customer: { name: 'Other', phone: `+4420794${String(50000 + i)}`, timezone: 'Europe/London' }, topic: 'x', when: first }) });
+      const r = await fetch(`${h2.url}/v1/callbacks`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ customer: { name: 'Other', phone: `+442079460${String(500 + i)}`, timezone: 'Europe/London' }, topic: 'x', when: first }) });
       if (r.status !== 201) break;
       filled++;
     }
@@ -127,7 +127,7 @@ test('the manage page reschedules with "the same person", offers the invite and 
   const when = new Date(Date.now() + 2 * 86400 * 1000);
   when.setUTCHours(10, 0, 0, 0);
   const slots = await h.api('GET', `/v1/slots?from=${encodeURIComponent(when.toISOString().replace(/\.\d+Z/, 'Z'))}&tz=UTC`);
-  const r = await fetch(`${h.url}/v1/callbacks`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ customer: { name: 'Grace', phone: '+442079462222', timezone: 'Europe/London' }, topic: 'Invoice', when: slots[0].start, notify: ['sms'] }) });
+  const r = await fetch(`${h.url}/v1/callbacks`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ customer: { name: 'Grace', phone: '+447400123456', timezone: 'Europe/London' }, topic: 'Invoice', when: slots[0].start, notify: ['sms'] }) });
   const cb = await r.json();
   assert.equal(r.status, 201, JSON.stringify(cb));
   const owner = cb.owner.display_name;

@@ -40,7 +40,7 @@ test("the owner's open console shows a booking without reload; the agent claims 
   const customer = await h.page();
   await customer.goto(`${h.url}/book`);
   await customer.getByLabel('Your name').fill('Ada Lovelace');
-  await customer.getByLabel('Phone number').fill('+44 20 7946 0999');
+  await customer.getByLabel('Phone number').fill('+44 7400 100999');
   await customer.getByLabel('What is it about?').fill('Broadband down');
   await customer.getByRole('button', { name: 'Book the callback' }).click();
   await customer.getByRole('heading', { name: 'Your callback is booked' }).waitFor();
@@ -49,7 +49,7 @@ test("the owner's open console shows a booking without reload; the agent claims 
   const card = console_.getByRole('listitem', { name: 'Call Ada Lovelace' });
   await card.waitFor();
   assert.equal(await console_.evaluate(() => window.notReloaded), true, 'shown without a reload');
-  assert.equal(await card.getByRole('link', { name: '+442079460999' }).getAttribute('href'), 'tel:+442079460999');
+  assert.equal(await card.getByRole('link', { name: '+447400100999' }).getAttribute('href'), 'tel:+447400100999');
   await h.screenshot(console_, 'agent-new-booking');
 
   await card.getByRole('button', { name: 'Claim the call with Ada Lovelace' }).click();
@@ -70,7 +70,7 @@ test('a lead previews and applies a handoff; the next agent sees the note first'
   const carol = await h.agent('carol');
   const booked = await (await fetch(`${h.url}/v1/callbacks`, {
     method: 'POST', headers: { 'Content-Type': 'application/json' },
-    body: JSON.stringify({ customer: { name: 'Grace Hopper', phone: '+442079461111', timezone: 'Europe/London' }, topic: 'Compiler licence', when: 'asap' }),
+    body: JSON.stringify({ customer: { name: 'Grace Hopper', phone: '+442079460111', timezone: 'Europe/London' }, topic: 'Compiler licence', when: 'asap' }),
   })).json();
   const cb = await h.api('GET', `/v1/callbacks/${booked.id}`);
   // Whoever got it (the earlier test's agent too) hands it to one of these.
@@ -119,7 +119,7 @@ test('a follow-up booked during a call says at once whether I am on duty then', 
   await h.api('PUT', `/v1/agents/${erin.id}/shifts`, { shifts: [{ start: '2026-01-01T07:00:00', duration: 'PT12H', rrule: 'FREQ=DAILY', tz: 'Europe/London' }] });
   const booked = await (await fetch(`${h.url}/v1/callbacks`, {
     method: 'POST', headers: { 'Content-Type': 'application/json' },
-    body: JSON.stringify({ customer: { name: 'Alan Turing', phone: '+442079463333', timezone: 'Europe/London' }, topic: 'Enigma spares', when: 'asap' }),
+    body: JSON.stringify({ customer: { name: 'Alan Turing', phone: '+442079460333', timezone: 'Europe/London' }, topic: 'Enigma spares', when: 'asap' }),
   })).json();
   await h.api('POST', '/v1/handoffs', { callback_ids: [booked.id], to_agent: erin.id, note: { summary: 'Knows the product', next_step: 'Call', reason: 'expertise' } });
   const page = await signInWithLink(erin);
