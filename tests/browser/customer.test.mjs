@@ -46,6 +46,9 @@ test('a customer books ASAP on a phone-sized page', async () => {
   assert.equal(q.items.length, 1);
   assert.equal(q.items[0].topic, 'My router keeps dropping');
   assert.equal(q.items[0].customer.phone, '+447400100000');
+  // Booked in the browser's own language.
+  const lang = await page.evaluate(() => navigator.language);
+  assert.equal((await h.api('GET', `/v1/callbacks/${q.items[0].id}`)).language.toLowerCase(), lang.toLowerCase());
   assert.deepEqual(h.pageErrors, []);
   await page.context().close();
 });

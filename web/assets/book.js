@@ -77,6 +77,9 @@ function request() {
   const notify = [...document.querySelectorAll('input[name=notify]:checked')].map((i) => i.value);
   const later = $('when-later').checked;
   const customer = { name: $('name').value.trim(), phone: $('phone').value.replace(/[\s().-]/g, ''), timezone: zone() };
+  // Reminders in the browser's language, when it names one plainly.
+  const lang = navigator.language || '';
+  if (lang.length <= 35 && /^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$/.test(lang)) customer.language = lang;
   if ($('email').value.trim()) customer.email = $('email').value.trim();
   return { customer, topic: $('topic').value.trim(), when: later ? $('slot').value : 'asap', notify };
 }
