@@ -197,36 +197,43 @@ routing_skill_name_ok(const char *s)
 	       strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789:._-") == n;
 }
 
-/* skills: [{skill, min_level}], at most ROUTING_SKILLS_MAX, no repeats. */
-static int
-routing_queue_check_skills(json_t *v, struct cbd_err *err)
+/* A list of at most max {skill, <level_key>} objects, no skill twice:
+ * a queue's needs (min_level, default 1) and an agent's skills (level,
+ * required) are checked alike. */
+int
+routing_skill_list_check(json_t *v, const char *level_key, int level_required,
+			 size_t max, struct cbd_err *err)
 {
-	static const char *const f[] = { "skill", "min_level", NULL };
+	const char *const f[] = { "skill", level_key, NULL };
+	char level_field[32];
 	size_t i, k;
 	json_t *e;
 
-	if (!json_is_array(v) || json_array_size(v) > ROUTING_SKILLS_MAX) {
+	snprintf(level_field, sizeof(level_field), "skills.%s", level_key);
+	if (!json_is_array(v) || json_array_size(v) > max) {
 		cbd_err_set(err, 400, "invalid-field", "skills",
-			    "skills must be a list of at most %d "
-			    "{skill, min_level}",
-			    ROUTING_SKILLS_MAX);
+			    "skills must be a list of at most %zu "
+			    "{skill, %s}",
+			    max, level_key);
 		return -1;
 	}
 	json_array_foreach(v, i, e)
 	{
 		const char *s = NULL;
 		int64_t lv = 1;
-		if (!json_is_object(e) ||
-		    http_check_fields(e, f, "skills.", err) != 0 ||
-		    http_get_str(e, "skill", "skills.skill", ROUTING_SKILL_LEN,
-				 1, &s, err) != 0 ||
-		    http_get_int(e, "min_level", "skills.min_level", 1,
-				 ROUTING_LEVEL_MAX, 0, &lv, err) != 0) {
-			if (!json_is_object(e))
-				cbd_err_set(err, 400, "invalid-field", "skills",
-					    "each skill is an object");
+
+		if (!json_is_object(e)) {
+			cbd_err_set(err, 400, "invalid-field", "skills",
+				    "each skill is an object");
 			return -1;
 		}
+		if (http_check_fields(e, f, "skills.", err) != 0 ||
+		    http_get_str(e, "skill", "skills.skill", ROUTING_SKILL_LEN,
+				 1, &s, err) != 0 ||
+		    http_get_int(e, level_key, level_field, 1,
+				 ROUTING_LEVEL_MAX, level_required, &lv,
+				 err) != 0)
+			return -1;
 		if (!routing_skill_name_ok(s)) {
 			cbd_err_set(err, 400, "invalid-skill", "skills.skill",
 				    "a skill is 1 to 64 of a-z, 0-9, ':', "
@@ -352,7 +359,8 @@ routing_queue_check(json_t *b, int is_create, struct cbd_err *err)
 		free(days);
 	}
 	if ((v = json_object_get(b, "skills")) != NULL &&
-	    routing_queue_check_skills(v, err) != 0)
+	    routing_skill_list_check(v, "min_level", 0, ROUTING_SKILLS_MAX,
+				     err) != 0)
 		return -1;
 	if ((v = json_object_get(b, "topics")) != NULL &&
 	    routing_queue_check_topics(v, err) != 0)
