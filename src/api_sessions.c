@@ -120,9 +120,13 @@ api_sessions_link_me(struct store_tx *tx, struct http_req *r,
 	if (http_check_fields(r->body, (const char *const[]){ NULL }, "",
 			      err) != 0)
 		return -1;
-	if (r->key_id <= 0) {
+	/* A session may not mint itself a successor: the link would open a
+	 * fresh session_ttl_sec, so a stolen cookie could outlive its
+	 * absolute expiry for ever. The key itself must ask. */
+	if (r->key_id <= 0 || r->session_id > 0) {
 		cbd_err_set(err, 409, "no-key", "",
-			    "this session was not opened with a key");
+			    "a sign-in link for yourself needs your key, not a "
+			    "browser session");
 		return -1;
 	}
 	memset(&who, 0, sizeof(who));

@@ -272,6 +272,11 @@ def test_lead_signs_in_as_themselves_with_a_link(console):
     cookie, body = sign_in(d, r.json()["url"])
     assert body["role"] == "lead" and body["name"] == "lou", body
     assert d.req("GET", "/v1/agents", headers=with_cookie(cookie)).status_code == 200
+    # The session cannot mint its own successor (a stolen cookie would
+    # then outlive its absolute expiry): only the key may ask.
+    r = d.req("POST", "/v1/me/sign-in-links",
+              headers=with_cookie(cookie, csrf=body["csrf_token"], origin=d.url))
+    assert_problem(r, 409, "/problems/no-key")
 
 
 def test_sessions_current_without_a_session(console):
