@@ -247,6 +247,15 @@ def test_who_may_issue_sign_in_links(console):
     assert all(s["agent_id"] != other["id"] for s in
                d.req("GET", "/v1/sessions", key=lead_key).json()["items"])
     assert any(s["agent_id"] == other["id"] for s in d.admin("GET", "/v1/sessions").json()["items"])
+    # A lead key that names team blue (and belongs to no agent) is held to
+    # blue as well: the team rule key management follows.
+    named_lead = make_key(d, "lead", "named-lead", team="blue")
+    assert d.req("POST", f"/v1/agents/{agent['id']}/sign-in-links",
+                 key=named_lead).status_code == 201
+    assert_problem(d.req("POST", f"/v1/agents/{other['id']}/sign-in-links",
+                         key=named_lead), 403, "/problems/other-team")
+    assert all(s["agent_id"] != other["id"] for s in
+               d.req("GET", "/v1/sessions", key=named_lead).json()["items"])
     # Agents issue none, with a key or a session; nobody without credentials.
     assert_problem(d.req("POST", f"/v1/agents/{agent['id']}/sign-in-links", key=agent_key),
                    403, "/problems/forbidden")
