@@ -570,11 +570,12 @@ outbox_finish(struct outbox_msg *m, int outcome, const char *error)
 	case OUTBOX_DEAD:
 		metrics_add(ob->metrics, "callbackd_outbox_dead_total",
 			    "Messages given up on.", 1);
-		/* One line per death: staff requeue it (GET /v1/messages). */
-		log_warn("message dead",
-			 "msg_id=%s kind=%s attempts=%d "
-			 "error=\"%s\"",
-			 m->msg_id, m->kind, m->attempts, m->error);
+		/* One line per death, never held as a repeat of the last:
+		 * each names the message staff may requeue. */
+		log_write_each(LOG_WARN, "message dead",
+			       "msg_id=%s kind=%s attempts=%d "
+			       "error=\"%s\"",
+			       m->msg_id, m->kind, m->attempts, m->error);
 		break;
 	default:
 		metrics_add(ob->metrics, "callbackd_outbox_skipped_total",
