@@ -57,8 +57,8 @@ struct routing_queue {
 	int default_priority;
 };
 
-/* Load queue id (locking nothing); id <= 0 sets *out NULL (the default).
- * 404 when there is no such queue. Free with routing_queue_free. */
+/* Load queue id (locking nothing); id <= 0, or a queue deleted since
+ * (logged), sets *out NULL: the default. Free with routing_queue_free. */
 int routing_queue_load(struct store_tx *tx, int64_t id,
 		       struct routing_queue **out,
 		       struct cbd_err *err) CBD_MUSTCHECK;

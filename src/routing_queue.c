@@ -15,6 +15,7 @@
 #include "api.h"
 #include "clock.h"
 #include "roster.h"
+#include "log.h"
 #include "routing_queue.h"
 #include "store.h"
 #include "timefmt.h"
@@ -40,14 +41,24 @@ routing_queue_load(struct store_tx *tx, int64_t id, struct routing_queue **out,
 	*out = NULL;
 	if (id <= 0)
 		return 0;
-	r = store_query_one(tx, err, "queue",
-			    "SELECT id, name, timezone, opening_hours, "
-			    "closures, asap_target_pct, asap_target_min, "
-			    "scheduled_target_min, default_priority FROM "
-			    "routing_queues WHERE id = ?",
-			    "i", id);
+	r = store_query(tx, err,
+			"SELECT id, name, timezone, opening_hours, "
+			"closures, asap_target_pct, asap_target_min, "
+			"scheduled_target_min, default_priority FROM "
+			"routing_queues WHERE id = ?",
+			"i", id);
 	if (r == NULL)
 		return -1;
+	/* A booking reads its queue without writing it, so a delete can
+	 * commit beside one (on Galera too) and leave a call in a queue
+	 * that is gone: such a call is in the default queue, as the
+	 * planner already takes it, rather than stuck on a 404. */
+	if (store_rows_count(r) == 0) {
+		store_rows_free(r);
+		log_warn("callback in a deleted queue: default queue used",
+			 "queue_id=%lld", (long long)id);
+		return 0;
+	}
 	s = store_query(tx, err,
 			"SELECT skill, min_level FROM routing_queue_skills "
 			"WHERE queue_id = ? ORDER BY skill LIMIT ?",
