@@ -285,6 +285,15 @@ changefeed_poll_done(void *arg, int rc, struct cbd_err *err)
 			cf->deliver(cf->arg, c);
 	}
 	cf->last_poll_ms = p->started_ms;
+	/* A poll that hit its cap read only up to its last row: the next
+	 * one reads on from there rather than from this poll's start. */
+	if (p->n >= CHANGEFEED_MAX_POLL) {
+		int64_t resume = p->rows[p->n - 1].written_ms +
+				 (int64_t)cf->cfg->events_lookback_sec * 1000;
+
+		if (resume < cf->last_poll_ms)
+			cf->last_poll_ms = resume;
+	}
 	changefeed_prune(cf, p->since_ms);
 out:
 	free(p->rows);
