@@ -13,6 +13,7 @@
 
 #include <jansson.h>
 
+#include "callback_row.h"
 #include "clock.h"
 #include "config.h"
 #include "log.h"
@@ -125,16 +126,11 @@ sms_receipt_flag(struct store_tx *tx, int64_t callback_id, const char *to,
 	if (n >= 0 && case_id > 0) {
 		json_t *b = json_pack("{s:s, s:s?}", "status", rc->status,
 				      "error_code", rc->error_code);
-		char *s = json_dumps(b, JSON_COMPACT);
 
-		n = store_exec(
-			tx, err,
-			"INSERT INTO events (case_id, callback_id, kind, "
-			"actor, body, at) VALUES (?, ?, "
-			"'phone_undeliverable', 'sms gateway', ?, ?)",
-			"iisi", case_id, callback_id, s, now);
-		free(s);
-		json_decref(b);
+		/* callback_event takes b, and tells the consoles too */
+		n = callback_event(tx, case_id, callback_id,
+				   "phone_undeliverable", "sms gateway", b,
+				   err);
 	}
 	ret = n < 0 ? -1 : 0;
 out:
