@@ -463,6 +463,10 @@ def test_delivery_receipt_undelivered_flags_the_number_for_the_agent(
     assert case["customer"]["phone_undeliverable"] is True
     assert case["customer"]["phone_undeliverable_error"] == "30005"
     assert "phone_undeliverable" in [e["kind"] for e in case["timeline"]]
+    # The gateway sends the same receipt again: no second flag entry.
+    assert receipt("undelivered", "30005").status_code == 200
+    case = d.req("GET", f"/v1/cases/{cb['case_id']}", key=agent_key).json()
+    assert [e["kind"] for e in case["timeline"]].count("phone_undeliverable") == 1
     msgs = d.admin("GET", f"/v1/callbacks/{cb['id']}/messages").json()["items"]
     assert [(m["delivery_status"], m["delivery_error"]) for m in msgs if m["id"] == msg_id] == \
         [("undelivered", "30005")]
