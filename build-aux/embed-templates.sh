@@ -10,6 +10,8 @@ for f in "$@"; do
   lang=$(basename "$(dirname "$f")")
   name=$(basename "$f" .txt)
   echo "	{ \"$lang/$name\","
+  # an empty file is an empty text, never a missing one
+  echo '		""'
   sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/^/		"/' -e 's/$/\\n"/' "$f"
   echo '	},'
 done

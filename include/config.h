@@ -177,13 +177,6 @@ struct config_problems {
 void config_init(struct config *c);
 /* Free the strings; c may then be initialised again. */
 void config_clear(struct config *c);
-/*
- * Read path over the current values. On error returns -1 with err naming
- * the line ("field" is the key) and leaves a partly-updated c: callers load
- * into a fresh struct and swap only on success.
- */
-int config_load(struct config *c, const char *path,
-		struct cbd_err *err) CBD_MUSTCHECK;
 /* Parse text as if it were a file (for tests). */
 int config_parse(struct config *c, const char *text, const char *name,
 		 struct cbd_err *err) CBD_MUSTCHECK;

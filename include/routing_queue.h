@@ -57,8 +57,8 @@ struct routing_queue {
 	int default_priority;
 };
 
-/* Load queue id (locking nothing); id <= 0 sets *out NULL (the default).
- * 404 when there is no such queue. Free with routing_queue_free. */
+/* Load queue id (locking nothing); id <= 0, or a queue deleted since
+ * (logged), sets *out NULL: the default. Free with routing_queue_free. */
 int routing_queue_load(struct store_tx *tx, int64_t id,
 		       struct routing_queue **out,
 		       struct cbd_err *err) CBD_MUSTCHECK;
@@ -122,5 +122,10 @@ int routing_customer_set_vip(struct store_tx *tx, int64_t id, int is_vip,
 			     json_t **out, struct cbd_err *err) CBD_MUSTCHECK;
 /* Is s a skill name: 1..64 of a-z 0-9 and ":._-"? */
 int routing_skill_name_ok(const char *s);
+/* v is a list of at most max {skill, <level_key>} (level 1..5; required
+ * when level_required), no skill twice; else 400 naming the field. */
+int routing_skill_list_check(json_t *v, const char *level_key,
+			     int level_required, size_t max,
+			     struct cbd_err *err) CBD_MUSTCHECK;
 
 #endif

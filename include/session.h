@@ -67,12 +67,12 @@ int session_lookup(struct store_tx *tx, const struct config *cfg,
 int session_revoke(struct store_tx *tx, int64_t id, const char *by,
 		   struct cbd_err *err) CBD_MUSTCHECK;
 /*
- * The team a lead's requests are limited to: the team of the agent their
- * key belongs to; "" (every team) for admins and for lead keys that
- * belong to no agent.
+ * The team a lead's requests are limited to: the team their key names,
+ * else that of the agent the key belongs to; "" (every team) for admins
+ * and for lead keys with neither.
  */
-int session_lead_team(struct store_tx *tx, int is_lead, int64_t agent_id,
-		      char *team, size_t size,
+int session_lead_team(struct store_tx *tx, int is_lead, int64_t key_id,
+		      int64_t agent_id, char *team, size_t size,
 		      struct cbd_err *err) CBD_MUSTCHECK;
 
 #endif

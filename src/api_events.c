@@ -89,8 +89,9 @@ api_events_open(struct store_tx *tx, struct http_req *r, int own,
 	r->ctx_free = sse_request_free;
 	if (own)
 		q->agent_id = r->agent_id;
-	else if (session_lead_team(tx, r->role == HTTP_ROLE_LEAD, r->agent_id,
-				   q->team, sizeof(q->team), err) != 0)
+	else if (session_lead_team(tx, r->role == HTTP_ROLE_LEAD, r->key_id,
+				   r->agent_id, q->team, sizeof(q->team),
+				   err) != 0)
 		return -1;
 	return api_events_resume(tx, r, q, err);
 }

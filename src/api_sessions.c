@@ -81,8 +81,8 @@ api_sessions_link_agent(struct store_tx *tx, struct http_req *r,
 
 	if (http_check_fields(r->body, (const char *const[]){ NULL }, "",
 			      err) != 0 ||
-	    session_lead_team(tx, r->role == HTTP_ROLE_LEAD, r->agent_id, team,
-			      sizeof(team), err) != 0)
+	    session_lead_team(tx, r->role == HTTP_ROLE_LEAD, r->key_id,
+			      r->agent_id, team, sizeof(team), err) != 0)
 		return -1;
 	a = store_query_one(tx, err, "agent",
 			    "SELECT team, is_active FROM agents WHERE id = ?",
@@ -120,9 +120,13 @@ api_sessions_link_me(struct store_tx *tx, struct http_req *r,
 	if (http_check_fields(r->body, (const char *const[]){ NULL }, "",
 			      err) != 0)
 		return -1;
-	if (r->key_id <= 0) {
+	/* A session may not mint itself a successor: the link would open a
+	 * fresh session_ttl_sec, so a stolen cookie could outlive its
+	 * absolute expiry for ever. The key itself must ask. */
+	if (r->key_id <= 0 || r->session_id > 0) {
 		cbd_err_set(err, 409, "no-key", "",
-			    "this session was not opened with a key");
+			    "a sign-in link for yourself needs your key, not a "
+			    "browser session");
 		return -1;
 	}
 	memset(&who, 0, sizeof(who));
@@ -254,8 +258,8 @@ api_sessions_list(struct store_tx *tx, struct http_req *r, struct cbd_err *err)
 		agent_id = v;
 	}
 	if (api_page_parse(r, &limit, &after, err) != 0 ||
-	    session_lead_team(tx, r->role == HTTP_ROLE_LEAD, r->agent_id, team,
-			      sizeof(team), err) != 0)
+	    session_lead_team(tx, r->role == HTTP_ROLE_LEAD, r->key_id,
+			      r->agent_id, team, sizeof(team), err) != 0)
 		return -1;
 	rows = store_query(
 		tx, err,
@@ -306,8 +310,8 @@ api_sessions_revoke(struct store_tx *tx, struct http_req *r,
 	char team[65], actor[64];
 	int visible;
 
-	if (session_lead_team(tx, r->role == HTTP_ROLE_LEAD, r->agent_id, team,
-			      sizeof(team), err) != 0)
+	if (session_lead_team(tx, r->role == HTTP_ROLE_LEAD, r->key_id,
+			      r->agent_id, team, sizeof(team), err) != 0)
 		return -1;
 	row = store_query(tx, err,
 			  "SELECT COALESCE(a.team, '') FROM sessions s LEFT "

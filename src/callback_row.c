@@ -104,6 +104,7 @@ callback_event(struct store_tx *tx, int64_t case_id, int64_t callback_id,
 	if (n < 0)
 		return -1;
 	/* Every change a case's timeline records is also one for the
-	 * consoles that show the callback (server push). */
-	return changefeed_record(tx, callback_id, kind, err);
+	 * consoles that show the callback, or the case (server push). */
+	return callback_id > 0 ? changefeed_record(tx, callback_id, kind, err)
+			       : changefeed_record_note(tx, case_id, err);
 }

@@ -254,6 +254,7 @@ changefeed_poll_done(void *arg, int rc, struct cbd_err *err)
 {
 	struct changefeed_poll *p = arg;
 	struct changefeed *cf = p->cf;
+	size_t nids;
 
 	cf->is_polling = 0;
 	if (rc != 0) {
@@ -263,10 +264,14 @@ changefeed_poll_done(void *arg, int rc, struct cbd_err *err)
 	}
 	if (p->purge_before_ms > 0)
 		cf->last_purge_ms = p->started_ms;
+	/* cf->ids holds the ids delivered before this poll (sorted at the
+	 * last prune); rows appended below are not in it, and one poll's
+	 * rows are distinct, so search only the ids it holds. */
+	nids = cf->nrecent;
 	for (size_t i = 0; i < p->n; i++) {
 		const struct changefeed_change *c = &p->rows[i];
 
-		if (bsearch(&c->id, cf->ids, cf->nrecent, sizeof(*cf->ids),
+		if (bsearch(&c->id, cf->ids, nids, sizeof(*cf->ids),
 			    changefeed_cmp_id) != NULL)
 			continue;
 		if (cf->nrecent == cf->recent_cap) {
@@ -280,6 +285,15 @@ changefeed_poll_done(void *arg, int rc, struct cbd_err *err)
 			cf->deliver(cf->arg, c);
 	}
 	cf->last_poll_ms = p->started_ms;
+	/* A poll that hit its cap read only up to its last row: the next
+	 * one reads on from there rather than from this poll's start. */
+	if (p->n >= CHANGEFEED_MAX_POLL) {
+		int64_t resume = p->rows[p->n - 1].written_ms +
+				 (int64_t)cf->cfg->events_lookback_sec * 1000;
+
+		if (resume < cf->last_poll_ms)
+			cf->last_poll_ms = resume;
+	}
 	changefeed_prune(cf, p->since_ms);
 out:
 	free(p->rows);

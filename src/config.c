@@ -1108,22 +1108,6 @@ config_load_all(struct config *c, const char *path, struct config_problems *p)
 	return n;
 }
 
-int
-config_load(struct config *c, const char *path, struct cbd_err *err)
-{
-	char *text = config_read_file(path);
-	int rc;
-
-	if (text == NULL) {
-		cbd_err_set(err, 400, "invalid-config", "", "%s: %s", path,
-			    strerror(errno));
-		return -1;
-	}
-	rc = config_parse(c, text, path, err);
-	free(text);
-	return rc;
-}
-
 void
 config_print_help(FILE *out)
 {

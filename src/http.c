@@ -1528,7 +1528,7 @@ http_server_new(struct event_base *base, const struct config *cfg,
 	s->pool = pool;
 	s->metrics = metrics;
 	s->tables = tables;
-	/* config_load checked it already; defaults parse by construction */
+	/* config_load_all checked it already; defaults parse by construction */
 	s->trusted = netaddr_list_parse(cfg->trusted_proxies, "trusted_proxies",
 					&err);
 	if (s->trusted == NULL)

@@ -20,16 +20,13 @@ keys_random(unsigned char *buf, int n)
 		log_fatal("no randomness", "source=RAND_bytes");
 }
 
-char *
-keys_generate(const char *prefix)
+/* base64url without padding (safe in URLs and headers) of n <= 32 bytes
+ * into b64, which holds 64. */
+static void
+keys_b64url(const unsigned char *raw, int len, char b64[64])
 {
-	unsigned char raw[32];
-	char b64[64];
-	int n;
+	int n = EVP_EncodeBlock((unsigned char *)b64, raw, len);
 
-	keys_random(raw, sizeof(raw));
-	n = EVP_EncodeBlock((unsigned char *)b64, raw, sizeof(raw));
-	/* base64 -> base64url without padding: safe in URLs and headers. */
 	for (int i = 0; i < n; i++) {
 		if (b64[i] == '+')
 			b64[i] = '-';
@@ -38,6 +35,16 @@ keys_generate(const char *prefix)
 	}
 	while (n > 0 && b64[n - 1] == '=')
 		b64[--n] = '\0';
+}
+
+char *
+keys_generate(const char *prefix)
+{
+	unsigned char raw[32];
+	char b64[64];
+
+	keys_random(raw, sizeof(raw));
+	keys_b64url(raw, sizeof(raw), b64);
 	return xasprintf("%s%s", prefix, b64);
 }
 
@@ -85,67 +92,50 @@ keys_set_link_secret(const char *secret)
 	keys_link_secret = secret ? xstrdup(secret) : NULL;
 }
 
-void
-keys_manage_token(int64_t id, char *out, size_t size)
+/* The link secret's HMAC-SHA256 of msg, base64url: tokens the daemon can
+ * check again without storing them. */
+static void
+keys_link_mac(const char *msg, char b64[64])
 {
 	unsigned char mac[EVP_MAX_MD_SIZE];
 	unsigned int maclen = 0;
-	char msg[48], b64[64];
-	int n;
 
 	if (keys_link_secret == NULL)
 		log_fatal("link secret not loaded", "%s", "");
-	snprintf(msg, sizeof(msg), "manage:%lld", (long long)id);
 	HMAC(EVP_sha256(), keys_link_secret, (int)strlen(keys_link_secret),
 	     (const unsigned char *)msg, strlen(msg), mac, &maclen);
-	n = EVP_EncodeBlock((unsigned char *)b64, mac, (int)maclen);
-	for (int i = 0; i < n; i++) {
-		if (b64[i] == '+')
-			b64[i] = '-';
-		else if (b64[i] == '/')
-			b64[i] = '_';
-	}
-	while (n > 0 && b64[n - 1] == '=')
-		b64[--n] = '\0';
-	snprintf(out, size, "%s%s", KEYS_MANAGE_PREFIX, b64);
+	keys_b64url(mac, (int)maclen, b64);
+}
+
+void
+keys_manage_token(int64_t id, char *out, size_t size)
+{
+	char msg[48], b64[64];
+
+	snprintf(msg, sizeof(msg), "manage:%lld", (long long)id);
+	keys_link_mac(msg, b64);
+	/* a SHA-256 MAC is 43 characters of base64url */
+	snprintf(out, size, "%s%.43s", KEYS_MANAGE_PREFIX, b64);
 }
 
 int
 keys_manage_token_ok(int64_t id, const char *token)
 {
 	char want[64];
-	size_t n;
 
 	if (token == NULL)
 		return 0;
 	keys_manage_token(id, want, sizeof(want));
-	n = strlen(want);
-	return strlen(token) == n && CRYPTO_memcmp(want, token, n) == 0;
+	return keys_equal(want, token);
 }
 
 void
 keys_csrf_token(const char *session_token, char *out, size_t size)
 {
-	unsigned char mac[EVP_MAX_MD_SIZE];
-	unsigned int maclen = 0;
-	char *msg, b64[64];
-	int n;
+	char *msg = xasprintf("csrf:%s", session_token), b64[64];
 
-	if (keys_link_secret == NULL)
-		log_fatal("link secret not loaded", "%s", "");
-	msg = xasprintf("csrf:%s", session_token);
-	HMAC(EVP_sha256(), keys_link_secret, (int)strlen(keys_link_secret),
-	     (const unsigned char *)msg, strlen(msg), mac, &maclen);
+	keys_link_mac(msg, b64);
 	free(msg);
-	n = EVP_EncodeBlock((unsigned char *)b64, mac, (int)maclen);
-	for (int i = 0; i < n; i++) {
-		if (b64[i] == '+')
-			b64[i] = '-';
-		else if (b64[i] == '/')
-			b64[i] = '_';
-	}
-	while (n > 0 && b64[n - 1] == '=')
-		b64[--n] = '\0';
 	snprintf(out, size, "%s", b64);
 }
 

@@ -454,14 +454,8 @@ main(int argc, char **argv)
 					 main_log_timer_cb, NULL);
 		event_add(st.log_timer, &second);
 	}
-	if (st.cfg.test_clock)
-		log_warn("test clock enabled: admins can set the time", "%s",
-			 "");
-	if ((st.cfg.webhook_url[0] != '\0' ||
-	     strcmp(st.cfg.sms_mode, "webhook") == 0) &&
-	    st.cfg.webhook_secrets[strspn(st.cfg.webhook_secrets, " ")] == '\0')
-		log_warn("webhook_secrets is empty: webhooks go out unsigned",
-			 "%s", "");
+	/* test_clock and unsigned webhooks were warned of with the
+	 * config's other problems (config_check_combinations). */
 	log_info("started", "version=%s pid=%d threads=%d", PACKAGE_VERSION,
 		 (int)getpid(), st.cfg.store_threads);
 

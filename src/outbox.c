@@ -570,11 +570,12 @@ outbox_finish(struct outbox_msg *m, int outcome, const char *error)
 	case OUTBOX_DEAD:
 		metrics_add(ob->metrics, "callbackd_outbox_dead_total",
 			    "Messages given up on.", 1);
-		/* One line per death: staff requeue it (GET /v1/messages). */
-		log_warn("message dead",
-			 "msg_id=%s kind=%s attempts=%d "
-			 "error=\"%s\"",
-			 m->msg_id, m->kind, m->attempts, m->error);
+		/* One line per death, never held as a repeat of the last:
+		 * each names the message staff may requeue. */
+		log_write_each(LOG_WARN, "message dead",
+			       "msg_id=%s kind=%s attempts=%d "
+			       "error=\"%s\"",
+			       m->msg_id, m->kind, m->attempts, m->error);
 		break;
 	default:
 		metrics_add(ob->metrics, "callbackd_outbox_skipped_total",
@@ -769,7 +770,10 @@ outbox_send(struct outbox *ob, struct outbox_msg *m)
 	curlloop_add(ob->curl, easy, cfg->send_timeout_ms, outbox_sent_cb, m);
 }
 
-/* The record job: write a batch of outcomes in one transaction. */
+/* The record job: write a batch of outcomes in one transaction. Each
+ * applies only to the claim it came from (attempts as claimed): a staff
+ * requeue (attempts back to 0) or a later claim after the lease ran out
+ * is newer than this outcome, which then changes nothing. */
 static int
 outbox_record_work(struct store_tx *tx, void *arg, struct cbd_err *err)
 {
@@ -786,9 +790,9 @@ outbox_record_work(struct store_tx *tx, void *arg, struct cbd_err *err)
 				       "sent_at = ?, last_error = NULL, "
 				       "payload = ?, provider_id = "
 				       "COALESCE(NULLIF(?, ''), provider_id) "
-				       "WHERE id = ?",
-				       "issi", now, m->payload, m->provider_id,
-				       m->id);
+				       "WHERE id = ? AND attempts = ?",
+				       "issii", now, m->payload, m->provider_id,
+				       m->id, (int64_t)m->attempts);
 			break;
 		case OUTBOX_RETRY: {
 			int k = m->attempts - 1;
@@ -803,19 +807,22 @@ outbox_record_work(struct store_tx *tx, void *arg, struct cbd_err *err)
 			delay += (int64_t)(rand() % (int)(delay / 5 + 1));
 			n = store_exec(tx, err,
 				       "UPDATE outbox SET lease_until = ?, "
-				       "last_error = ? WHERE id = ?",
-				       "isi", now + delay, m->error, m->id);
+				       "last_error = ? WHERE id = ? AND "
+				       "attempts = ?",
+				       "isii", now + delay, m->error, m->id,
+				       (int64_t)m->attempts);
 			break;
 		}
 		case OUTBOX_DEAD:
 		case OUTBOX_SKIP:
 			n = store_exec(tx, err,
 				       "UPDATE outbox SET status = ?, "
-				       "last_error = ? WHERE id = ?",
-				       "ssi",
+				       "last_error = ? WHERE id = ? AND "
+				       "attempts = ?",
+				       "ssii",
 				       m->outcome == OUTBOX_DEAD ? "dead"
 								 : "skipped",
-				       m->error, m->id);
+				       m->error, m->id, (int64_t)m->attempts);
 			break;
 		}
 		if (n < 0)

@@ -8,7 +8,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#include <set>
 #include <string>
 
 #include <phonenumbers/logger.h>
@@ -135,12 +134,10 @@ phone_national(const char *e164, char *buf, size_t size)
 extern "C" int
 phone_region_known(const char *region)
 {
-	std::set<std::string> regions;
-
+	/* A region the library has metadata for has a country code. */
 	if (region == NULL || strlen(region) != 2)
 		return 0;
-	phone_util()->GetSupportedRegions(&regions);
-	return regions.count(region) > 0;
+	return phone_util()->GetCountryCodeForRegion(region) != 0;
 }
 
 extern "C" void

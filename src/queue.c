@@ -285,30 +285,24 @@ queue_retry_time(struct store_tx *tx, const struct config *cfg, int64_t owner,
 	struct shift_plan *plan = NULL;
 	int64_t first = clock_now() + cfg->retry_delay_sec;
 	int64_t limit = first + QUEUE_RETRY_DAYS * 86400, at = first;
-	size_t nspans = 0;
+	struct store_rows *a;
 	int is_rostered;
 
 	*t = first;
-	if (roster_load_plan(tx, owner, first - 86400, limit + 86400, &plan,
-			     err) != 0)
+	/* Rostered: on duty inside shifts only (agent.h's one rule); with
+	 * no shift ahead the plain delay stands and the planner finds the
+	 * call a new owner. */
+	a = store_query_one(tx, err, "agent",
+			    "SELECT " AGENT_ROSTERED_SQL(
+				    "a") " FROM agents a WHERE a.id = ?",
+			    "i", owner);
+	if (a == NULL)
 		return -1;
-	shift_plan_spans(plan, &nspans);
-	is_rostered = nspans > 0;
-	if (!is_rostered) {
-		/* No shifts: on duty always, or never (then the plain delay
-		 * stands and the planner finds the call a new owner). */
-		struct store_rows *a =
-			store_query(tx, err,
-				    "SELECT on_duty_without_shifts FROM agents "
-				    "WHERE id = ?",
-				    "i", owner);
-		if (a == NULL) {
-			shift_plan_free(plan);
-			return -1;
-		}
-		is_rostered = store_rows_int(a, 0, 0, 1) == 0;
-		store_rows_free(a);
-	}
+	is_rostered = store_rows_int(a, 0, 0, 1) != 0;
+	store_rows_free(a);
+	if (is_rostered && roster_load_plan(tx, owner, first - 86400,
+					    limit + 86400, &plan, err) != 0)
+		return -1;
 	for (int i = 0; i < QUEUE_RETRY_STEPS && at > 0 && at <= limit; i++) {
 		int64_t quiet_end;
 

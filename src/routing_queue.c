@@ -15,6 +15,7 @@
 #include "api.h"
 #include "clock.h"
 #include "roster.h"
+#include "log.h"
 #include "routing_queue.h"
 #include "store.h"
 #include "timefmt.h"
@@ -40,14 +41,24 @@ routing_queue_load(struct store_tx *tx, int64_t id, struct routing_queue **out,
 	*out = NULL;
 	if (id <= 0)
 		return 0;
-	r = store_query_one(tx, err, "queue",
-			    "SELECT id, name, timezone, opening_hours, "
-			    "closures, asap_target_pct, asap_target_min, "
-			    "scheduled_target_min, default_priority FROM "
-			    "routing_queues WHERE id = ?",
-			    "i", id);
+	r = store_query(tx, err,
+			"SELECT id, name, timezone, opening_hours, "
+			"closures, asap_target_pct, asap_target_min, "
+			"scheduled_target_min, default_priority FROM "
+			"routing_queues WHERE id = ?",
+			"i", id);
 	if (r == NULL)
 		return -1;
+	/* A booking reads its queue without writing it, so a delete can
+	 * commit beside one (on Galera too) and leave a call in a queue
+	 * that is gone: such a call is in the default queue, as the
+	 * planner already takes it, rather than stuck on a 404. */
+	if (store_rows_count(r) == 0) {
+		store_rows_free(r);
+		log_warn("callback in a deleted queue: default queue used",
+			 "queue_id=%lld", (long long)id);
+		return 0;
+	}
 	s = store_query(tx, err,
 			"SELECT skill, min_level FROM routing_queue_skills "
 			"WHERE queue_id = ? ORDER BY skill LIMIT ?",
@@ -197,36 +208,43 @@ routing_skill_name_ok(const char *s)
 	       strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789:._-") == n;
 }
 
-/* skills: [{skill, min_level}], at most ROUTING_SKILLS_MAX, no repeats. */
-static int
-routing_queue_check_skills(json_t *v, struct cbd_err *err)
+/* A list of at most max {skill, <level_key>} objects, no skill twice:
+ * a queue's needs (min_level, default 1) and an agent's skills (level,
+ * required) are checked alike. */
+int
+routing_skill_list_check(json_t *v, const char *level_key, int level_required,
+			 size_t max, struct cbd_err *err)
 {
-	static const char *const f[] = { "skill", "min_level", NULL };
+	const char *const f[] = { "skill", level_key, NULL };
+	char level_field[32];
 	size_t i, k;
 	json_t *e;
 
-	if (!json_is_array(v) || json_array_size(v) > ROUTING_SKILLS_MAX) {
+	snprintf(level_field, sizeof(level_field), "skills.%s", level_key);
+	if (!json_is_array(v) || json_array_size(v) > max) {
 		cbd_err_set(err, 400, "invalid-field", "skills",
-			    "skills must be a list of at most %d "
-			    "{skill, min_level}",
-			    ROUTING_SKILLS_MAX);
+			    "skills must be a list of at most %zu "
+			    "{skill, %s}",
+			    max, level_key);
 		return -1;
 	}
 	json_array_foreach(v, i, e)
 	{
 		const char *s = NULL;
 		int64_t lv = 1;
-		if (!json_is_object(e) ||
-		    http_check_fields(e, f, "skills.", err) != 0 ||
-		    http_get_str(e, "skill", "skills.skill", ROUTING_SKILL_LEN,
-				 1, &s, err) != 0 ||
-		    http_get_int(e, "min_level", "skills.min_level", 1,
-				 ROUTING_LEVEL_MAX, 0, &lv, err) != 0) {
-			if (!json_is_object(e))
-				cbd_err_set(err, 400, "invalid-field", "skills",
-					    "each skill is an object");
+
+		if (!json_is_object(e)) {
+			cbd_err_set(err, 400, "invalid-field", "skills",
+				    "each skill is an object");
 			return -1;
 		}
+		if (http_check_fields(e, f, "skills.", err) != 0 ||
+		    http_get_str(e, "skill", "skills.skill", ROUTING_SKILL_LEN,
+				 1, &s, err) != 0 ||
+		    http_get_int(e, level_key, level_field, 1,
+				 ROUTING_LEVEL_MAX, level_required, &lv,
+				 err) != 0)
+			return -1;
 		if (!routing_skill_name_ok(s)) {
 			cbd_err_set(err, 400, "invalid-skill", "skills.skill",
 				    "a skill is 1 to 64 of a-z, 0-9, ':', "
@@ -352,7 +370,8 @@ routing_queue_check(json_t *b, int is_create, struct cbd_err *err)
 		free(days);
 	}
 	if ((v = json_object_get(b, "skills")) != NULL &&
-	    routing_queue_check_skills(v, err) != 0)
+	    routing_skill_list_check(v, "min_level", 0, ROUTING_SKILLS_MAX,
+				     err) != 0)
 		return -1;
 	if ((v = json_object_get(b, "topics")) != NULL &&
 	    routing_queue_check_topics(v, err) != 0)

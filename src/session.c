@@ -280,16 +280,26 @@ session_revoke(struct store_tx *tx, int64_t id, const char *by,
 }
 
 int
-session_lead_team(struct store_tx *tx, int is_lead, int64_t agent_id,
-		  char *team, size_t size, struct cbd_err *err)
+session_lead_team(struct store_tx *tx, int is_lead, int64_t key_id,
+		  int64_t agent_id, char *team, size_t size,
+		  struct cbd_err *err)
 {
 	struct store_rows *r;
 
 	team[0] = '\0';
-	if (!is_lead || agent_id <= 0)
+	if (!is_lead || (key_id <= 0 && agent_id <= 0))
 		return 0;
-	r = store_query(tx, err, "SELECT team FROM agents WHERE id = ?", "i",
-			agent_id);
+	/* The team a lead key names, else that of the key's agent: the
+	 * rule key management (api_keys.c) follows too. */
+	r = key_id > 0 ? store_query(tx, err,
+				     "SELECT COALESCE(NULLIF(k.team, ''), "
+				     "a.team, '') FROM api_keys k LEFT JOIN "
+				     "agents a ON a.id = k.agent_id WHERE "
+				     "k.id = ?",
+				     "i", key_id)
+		       : store_query(tx, err,
+				     "SELECT team FROM agents WHERE id = ?",
+				     "i", agent_id);
 	if (r == NULL)
 		return -1;
 	if (store_rows_count(r) > 0)

@@ -13,51 +13,11 @@ int
 skills_check(json_t *b, struct cbd_err *err)
 {
 	static const char *const top[] = { "skills", NULL };
-	static const char *const f[] = { "skill", "level", NULL };
-	json_t *v = json_object_get(b, "skills"), *e;
-	size_t i, k;
 
 	if (http_check_fields(b, top, "", err) != 0)
 		return -1;
-	if (!json_is_array(v) || json_array_size(v) > SKILLS_MAX) {
-		cbd_err_set(err, 400, "invalid-field", "skills",
-			    "skills must be a list of at most %d "
-			    "{skill, level}",
-			    SKILLS_MAX);
-		return -1;
-	}
-	json_array_foreach(v, i, e)
-	{
-		const char *s = NULL;
-		int64_t lv = 0;
-		if (!json_is_object(e)) {
-			cbd_err_set(err, 400, "invalid-field", "skills",
-				    "each skill is an object");
-			return -1;
-		}
-		if (http_check_fields(e, f, "skills.", err) != 0 ||
-		    http_get_str(e, "skill", "skills.skill", ROUTING_SKILL_LEN,
-				 1, &s, err) != 0 ||
-		    http_get_int(e, "level", "skills.level", 1,
-				 ROUTING_LEVEL_MAX, 1, &lv, err) != 0)
-			return -1;
-		if (!routing_skill_name_ok(s)) {
-			cbd_err_set(err, 400, "invalid-skill", "skills.skill",
-				    "a skill is 1 to 64 of a-z, 0-9, ':', "
-				    "'.', '_' and '-' (languages: lang:es)");
-			return -1;
-		}
-		for (k = 0; k < i; k++)
-			if (!strcmp(s,
-				    json_string_value(json_object_get(
-					    json_array_get(v, k), "skill")))) {
-				cbd_err_set(err, 400, "invalid-field",
-					    "skills.skill",
-					    "skill %s is listed twice", s);
-				return -1;
-			}
-	}
-	return 0;
+	return routing_skill_list_check(json_object_get(b, "skills"), "level",
+					1, SKILLS_MAX, err);
 }
 
 int

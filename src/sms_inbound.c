@@ -22,6 +22,7 @@
 #include <jansson.h>
 
 #include "callback.h"
+#include "callback_row.h"
 #include "clock.h"
 #include "config.h"
 #include "http.h" /* HTTP_ROLE_PUBLIC */
@@ -86,24 +87,16 @@ sms_inbound_event(struct store_tx *tx, int64_t customer_id, int64_t callback_id,
 		"SELECT id FROM cases WHERE customer_id = ? ORDER BY is_open "
 		"DESC, id DESC LIMIT 1",
 		"i", customer_id);
-	char *s = json_dumps(body, JSON_COMPACT);
-	int64_t n = 0;
+	int rc = r != NULL ? 0 : -1;
 
+	/* Through callback_event, so consoles hear of it too. */
 	if (r != NULL && store_rows_count(r) > 0)
-		n = store_exec(
-			tx, err,
-			"INSERT INTO events (case_id, callback_id, kind, "
-			"actor, body, at) VALUES (?, ?, ?, 'customer "
-			"(SMS)', ?, ?)",
-			"inssi", store_rows_int(r, 0, 0, 0),
-			callback_id > 0 ? callback_id : STORE_NULL, kind, s,
-			clock_now());
-	free(s);
-	json_decref(body);
-	if (r == NULL)
-		return -1;
+		rc = callback_event(tx, store_rows_int(r, 0, 0, 0), callback_id,
+				    kind, "customer (SMS)", body, err);
+	else
+		json_decref(body);
 	store_rows_free(r);
-	return n < 0 ? -1 : 0;
+	return rc;
 }
 
 /* A text back to the customer, through the outbox (so a STOP still

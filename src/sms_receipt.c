@@ -13,6 +13,7 @@
 
 #include <jansson.h>
 
+#include "callback_row.h"
 #include "clock.h"
 #include "config.h"
 #include "log.h"
@@ -32,6 +33,17 @@ sms_receipt_callback_url(const struct config *cfg, const char *msg_id)
 }
 
 /* How far along a state is; a receipt never moves a message back. */
+/* Is rc the receipt already recorded (same status, same error code)? */
+static int
+sms_receipt_is_replay(const struct sms_receipt *rc, const char *status,
+		      const char *error)
+{
+	const char *code = rc->error_code ? rc->error_code : "";
+
+	return status != NULL && !strcmp(rc->status, status) &&
+	       !strcmp(code, error ? error : "");
+}
+
 static int
 sms_receipt_rank(const char *status)
 {
@@ -125,16 +137,11 @@ sms_receipt_flag(struct store_tx *tx, int64_t callback_id, const char *to,
 	if (n >= 0 && case_id > 0) {
 		json_t *b = json_pack("{s:s, s:s?}", "status", rc->status,
 				      "error_code", rc->error_code);
-		char *s = json_dumps(b, JSON_COMPACT);
 
-		n = store_exec(
-			tx, err,
-			"INSERT INTO events (case_id, callback_id, kind, "
-			"actor, body, at) VALUES (?, ?, "
-			"'phone_undeliverable', 'sms gateway', ?, ?)",
-			"iisi", case_id, callback_id, s, now);
-		free(s);
-		json_decref(b);
+		/* callback_event takes b, and tells the consoles too */
+		n = callback_event(tx, case_id, callback_id,
+				   "phone_undeliverable", "sms gateway", b,
+				   err);
 	}
 	ret = n < 0 ? -1 : 0;
 out:
@@ -152,7 +159,8 @@ sms_receipt_apply(struct store_tx *tx, const struct sms_receipt *rc,
 	int is_final_bad, ret = -1;
 
 	r = store_query(tx, err,
-			"SELECT id, callback_id, delivery_status, payload FROM "
+			"SELECT id, callback_id, delivery_status, payload, "
+			"delivery_error FROM "
 			"outbox WHERE channel = 'sms' AND (msg_id = ? OR "
 			"provider_id = ?) ORDER BY id LIMIT 1 FOR UPDATE",
 			"ss", rc->msg_id ? rc->msg_id : "",
@@ -165,10 +173,14 @@ sms_receipt_apply(struct store_tx *tx, const struct sms_receipt *rc,
 		store_rows_free(r);
 		return 0;
 	}
+	/* Older news, or the same receipt again (providers retry): nothing
+	 * to record, and no second flag or timeline entry. */
 	if (sms_receipt_rank(rc->status) <
-	    sms_receipt_rank(store_rows_str(r, 0, 2))) {
+		    sms_receipt_rank(store_rows_str(r, 0, 2)) ||
+	    sms_receipt_is_replay(rc, store_rows_str(r, 0, 2),
+				  store_rows_str(r, 0, 4))) {
 		store_rows_free(r);
-		return 0; /* older news */
+		return 0;
 	}
 	id = store_rows_int(r, 0, 0, 0);
 	callback_id = store_rows_int(r, 0, 1, 0);

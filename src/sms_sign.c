@@ -19,6 +19,7 @@
 
 #include <event2/keyvalq_struct.h>
 
+#include "keys.h"
 #include "sms_sign.h"
 #include "webhook.h"
 #include "xalloc.h"
@@ -78,8 +79,7 @@ sms_sign_twilio_ok(const char *auth_token, const char *url,
 	if (header == NULL || auth_token == NULL || auth_token[0] == '\0')
 		return 0;
 	want = sms_sign_twilio(auth_token, url, fields);
-	ok = strlen(header) == strlen(want) &&
-	     CRYPTO_memcmp(header, want, strlen(want)) == 0;
+	ok = keys_equal(header, want);
 	free(want);
 	return ok;
 }

@@ -1173,12 +1173,14 @@ class Sim:
         # Withdrawn ones count too: the simulated clock outruns the
         # dispatcher, so a text due at once can be withdrawn by the call's
         # completion a simulated step later, before it left; what is
-        # checked here is when the service meant to send it.
+        # checked here is when the service meant to send it. So every
+        # status counts, a dead one too: on a loaded machine the local
+        # receiver can miss a send and the simulated clock runs through
+        # the retries in seconds; delivery is the outbox tests' concern.
         told = collections.defaultdict(list)
         for m in self.query(
                 "SELECT callback_id, kind, created_at, due_at FROM outbox WHERE "
-                "kind IN ('sms.owner_changed', 'sms.rescheduled') AND status "
-                "IN ('pending', 'sent', 'withdrawn')"):
+                "kind IN ('sms.owner_changed', 'sms.rescheduled')"):
             told[m["callback_id"]].append((m["created_at"], m["due_at"]))
         ahead = late = 0
         late_examples = []

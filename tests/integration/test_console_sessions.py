@@ -247,6 +247,15 @@ def test_who_may_issue_sign_in_links(console):
     assert all(s["agent_id"] != other["id"] for s in
                d.req("GET", "/v1/sessions", key=lead_key).json()["items"])
     assert any(s["agent_id"] == other["id"] for s in d.admin("GET", "/v1/sessions").json()["items"])
+    # A lead key that names team blue (and belongs to no agent) is held to
+    # blue as well: the team rule key management follows.
+    named_lead = make_key(d, "lead", "named-lead", team="blue")
+    assert d.req("POST", f"/v1/agents/{agent['id']}/sign-in-links",
+                 key=named_lead).status_code == 201
+    assert_problem(d.req("POST", f"/v1/agents/{other['id']}/sign-in-links",
+                         key=named_lead), 403, "/problems/other-team")
+    assert all(s["agent_id"] != other["id"] for s in
+               d.req("GET", "/v1/sessions", key=named_lead).json()["items"])
     # Agents issue none, with a key or a session; nobody without credentials.
     assert_problem(d.req("POST", f"/v1/agents/{agent['id']}/sign-in-links", key=agent_key),
                    403, "/problems/forbidden")
@@ -272,6 +281,11 @@ def test_lead_signs_in_as_themselves_with_a_link(console):
     cookie, body = sign_in(d, r.json()["url"])
     assert body["role"] == "lead" and body["name"] == "lou", body
     assert d.req("GET", "/v1/agents", headers=with_cookie(cookie)).status_code == 200
+    # The session cannot mint its own successor (a stolen cookie would
+    # then outlive its absolute expiry): only the key may ask.
+    r = d.req("POST", "/v1/me/sign-in-links",
+              headers=with_cookie(cookie, csrf=body["csrf_token"], origin=d.url))
+    assert_problem(r, 409, "/problems/no-key")
 
 
 def test_sessions_current_without_a_session(console):

@@ -72,8 +72,11 @@ def gdb(nodes):
 
 @pytest.fixture
 def gsql(nodes, gdb):
-    """Direct SQL on each node: gsql[i]."""
+    """Direct SQL on each node: gsql[i]. Reads are causal (wsrep_sync_wait),
+    as the daemons' are: a read on one node sees what another acknowledged."""
     conns = [Sql(n, gdb) for n in nodes]
+    for c in conns:
+        c.execute("SET SESSION wsrep_sync_wait = 1")
     yield conns
     for c in conns:
         c.close()

@@ -224,9 +224,10 @@ def test_dead_messages_are_listed_logged_and_requeued(daemon_factory, make_agent
     clock_to(d, NOW)
     make_agent(d, unique_name("ann"))
     lead = make_key(d, "lead", unique_name("lead"))
+    book(d)  # a first death, then the one listed first (newest first)
     cid = book(d)["id"]
-    wait_until(lambda: sql.scalar("SELECT COUNT(*) FROM outbox WHERE status = 'dead'") >= 1,
-               msg="a dead message")
+    wait_until(lambda: sql.scalar("SELECT COUNT(*) FROM outbox WHERE status = 'dead'") >= 2,
+               msg="two dead messages")
     page = ok(d.req("GET", "/v1/messages", key=lead,
                     params={"status": "dead", "tz": "Asia/Kolkata", "limit": 1}))
     [m] = page["items"]

@@ -286,6 +286,20 @@ def test_slots_and_placement_count_only_skilled_agents(crew, sql):
     assert owner(sql, cb["id"]) == c.sam
 
 
+def test_a_call_outliving_its_deleted_queue_can_still_move(crew, sql):
+    # A booking reads its queue without writing it, so a delete may commit
+    # beside it and leave the call in a queue that is gone (done here by
+    # hand). The call then counts as in the default queue: it can still be
+    # rescheduled, never a 404 for ever.
+    c = crew
+    cb = book(c.d, at("10:00"), queue="spanish").json()
+    sql.execute("DELETE FROM routing_queue_skills WHERE queue_id = %s", (c.q["id"],))
+    sql.execute("DELETE FROM routing_queues WHERE id = %s", (c.q["id"],))
+    r = c.d.admin("PATCH", f"/v1/callbacks/{cb['id']}", json={"when": at("11:00")})
+    assert r.status_code == 200, r.text
+    assert r.json()["id"] == cb["id"]
+
+
 def test_asap_goes_to_a_skilled_agent_and_the_eta_counts_only_them(crew, sql):
     c = crew
     ids = []

@@ -397,8 +397,12 @@ def test_other_text_goes_on_the_timeline_and_changes_nothing_else(
     ph = phone()
     cb = book(d, ph, when="asap")
     before = sql.query("SELECT id, state, due_at, owner_id FROM callbacks")
+    feed = "SELECT COUNT(*) FROM changes WHERE case_id = %s"
+    fed = sql.scalar(feed, (cb["case_id"],))
     text = "Please call after 5pm,\r\nI am at work. STOP"
     assert webhook_reply(d, ph, text).status_code == 200
+    # The reply reaches the owner's open console too (the change feed).
+    assert sql.scalar(feed, (cb["case_id"],)) == fed + 1
     case = d.req("GET", f"/v1/cases/{cb['case_id']}", key=agent_key).json()
     [ev] = [e for e in case["timeline"] if e["kind"] == "sms_reply"]
     assert ev["data"]["text"] == "Please call after 5pm,\nI am at work. STOP"
@@ -448,13 +452,21 @@ def test_delivery_receipt_undelivered_flags_the_number_for_the_agent(
     assert receipt("undelivered", "30003").status_code == 200
     case = d.req("GET", f"/v1/cases/{cb['case_id']}", key=agent_key).json()
     assert case["customer"]["phone_undeliverable"] is False
-    # Unknown destination: flagged where the agent looks, before calling.
+    # Unknown destination: flagged where the agent looks, before calling,
+    # and on the open consoles at once (the change feed).
+    feed = "SELECT COUNT(*) FROM changes WHERE case_id = %s"
+    fed = sql.scalar(feed, (cb["case_id"],))
     assert receipt("undelivered", "30005").status_code == 200
+    assert sql.scalar(feed, (cb["case_id"],)) == fed + 1
     assert sql.scalar("SELECT delivery_error FROM outbox WHERE msg_id = %s", (msg_id,)) == "30005"
     case = d.req("GET", f"/v1/cases/{cb['case_id']}", key=agent_key).json()
     assert case["customer"]["phone_undeliverable"] is True
     assert case["customer"]["phone_undeliverable_error"] == "30005"
     assert "phone_undeliverable" in [e["kind"] for e in case["timeline"]]
+    # The gateway sends the same receipt again: no second flag entry.
+    assert receipt("undelivered", "30005").status_code == 200
+    case = d.req("GET", f"/v1/cases/{cb['case_id']}", key=agent_key).json()
+    assert [e["kind"] for e in case["timeline"]].count("phone_undeliverable") == 1
     msgs = d.admin("GET", f"/v1/callbacks/{cb['id']}/messages").json()["items"]
     assert [(m["delivery_status"], m["delivery_error"]) for m in msgs if m["id"] == msg_id] == \
         [("undelivered", "30005")]
