@@ -270,6 +270,13 @@ static const struct config_key config_keys[] = {
 	    "transaction may take, plus clock skew between instances)"),
 	INT(events_keep_sec, "3600", 60, 604800,
 	    "changes are kept this long for Last-Event-ID resume"),
+	INT(sessions_keep_days, "90", 1, 3650,
+	    "console sessions and sign-in links (who signed in, when, from "
+	    "where) are kept this many days after they expire"),
+	INT(housekeeping_interval_sec, "60", 1, 3600,
+	    "how often one instance deletes what is no longer kept: old "
+	    "changes, expired idempotency records, sessions and sign-in "
+	    "links"),
 	STR(agents_without_shifts, "off_duty",
 	    "off_duty: an agent created without shift rules is on duty only "
 	    "inside shifts (so never until some are set); always: around the "
