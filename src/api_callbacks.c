@@ -441,6 +441,52 @@ api_callbacks_messages_work(struct store_tx *tx, struct http_req *r,
 	return 0;
 }
 
+/* GET /v1/callbacks/{id}/who-calls?at=: who would make this call at
+ * another time. Staff only: it names agents and says who works when. */
+static int
+api_callbacks_who_read(const struct http_req *r, int64_t *at,
+		       struct cbd_err *err)
+{
+	const char *s = http_query(r, "at");
+
+	if (s == NULL || timefmt_parse_rfc3339(s, at) != 0) {
+		cbd_err_set(err, 400, "invalid-time", "at",
+			    "at must be an RFC 3339 time");
+		return -1;
+	}
+	return 0;
+}
+
+static int
+api_callbacks_who_parse(struct http_req *r, struct cbd_err *err)
+{
+	int64_t at;
+
+	if (api_callbacks_id_parse(r, err) != 0)
+		return -1;
+	return api_callbacks_who_read(r, &at, err);
+}
+
+static int
+api_callbacks_who_work(struct store_tx *tx, struct http_req *r,
+		       struct cbd_err *err)
+{
+	int64_t at;
+	json_t *out;
+
+	if (api_callbacks_who_read(r, &at, err) != 0)
+		return -1;
+	if (callback_who_calls(tx, r->cfg, http_param_id(r, 0), at, &out,
+			       err) != 0) {
+		/* The move's refusals name its "when"; here it is "at". */
+		if (strcmp(err->field, "when") == 0)
+			snprintf(err->field, sizeof(err->field), "at");
+		return -1;
+	}
+	http_reply_json(r, 200, out);
+	return 0;
+}
+
 #define API_CALLBACK_ROLES (HTTP_ROLE_CUSTOMER | HTTP_ROLES_STAFF)
 
 const struct http_route api_callbacks_routes[] = {
@@ -463,5 +509,8 @@ const struct http_route api_callbacks_routes[] = {
 	{ EVHTTP_REQ_GET, "/v1/callbacks/:id/messages", API_CALLBACK_ROLES, 0,
 	  "callbacks_messages", api_callbacks_id_parse,
 	  api_callbacks_messages_work },
+	{ EVHTTP_REQ_GET, "/v1/callbacks/:id/who-calls", HTTP_ROLES_STAFF, 0,
+	  "callbacks_who_calls", api_callbacks_who_parse,
+	  api_callbacks_who_work },
 	{ 0, NULL, 0, 0, NULL, NULL, NULL },
 };
