@@ -153,7 +153,7 @@ test('a follow-up booked during a call says at once whether I am on duty then', 
   await page.getByRole('listitem', { name: 'Call Joan Clarke' }).waitFor();
   assert.equal(await note.inputValue(), 'Thursday at 3, wants the spares list');
   assert.equal(await when.inputValue(), `${tomorrow}T10:00`);
-  await card.getByText('You are on duty then').waitFor({ timeout: 1000 });
+  await card.getByText('You are on duty then').waitFor({ timeout: 5000 });
   await noSeriousA11yProblems(page, 'agent page, follow-up');
   await h.screenshot(page, 'agent-follow-up');
   await card.getByRole('button', { name: 'Book the follow-up' }).click();
