@@ -327,3 +327,43 @@ def test_ninety_two_days_is_the_longest_range(daemon):
                    params={"from": "2026-01-01", "to": "2026-04-02"})
     assert r.status_code == 200, r.text
     assert len(r.json()["days"]) == 92
+
+
+def test_a_generated_handoff_note_counts_once_annotated(daemon_factory, make_agent):
+    """Pam has no shifts (always on duty); Quin works 10:00-12:00 London.
+    A call booked at 09:30 goes to Pam, a lead hands it to Quin at 10:30
+    with a note, and the planner moves it back once Quin's shift is over
+    and the call is late: a handoff with a generated note, which counts
+    as written once the lead annotates it."""
+    d = daemon_factory(relaxed())
+    pam, _ = make_agent(d, unique_name("pam"))
+    quin, _ = make_agent(d, unique_name("quin"))
+    r = d.admin("PUT", f"/v1/agents/{quin['id']}/shifts", json={"shifts": [
+        {"start": "2026-11-01T10:00:00", "duration": "PT2H",
+         "rrule": "FREQ=DAILY", "tz": "Europe/London"}]})
+    assert r.status_code == 200, r.text
+    cid = book(d, "2026-11-03T09:30:00Z")
+    clock_to(d, "2026-11-03T10:30:00Z")
+    r = d.req("POST", "/v1/handoffs", key=d.admin_key,
+              json={"callback_ids": [cid], "to_agent": quin["id"], "note": NOTE})
+    assert r.status_code == 201, r.text
+    clock_to(d, "2026-11-03T12:30:00Z")
+    r = d.admin("POST", "/v1/planner/run")
+    assert r.status_code == 200, r.text
+    moves = d.req("GET", "/v1/audit", key=d.admin_key,
+                  params={"callback": cid}).json()["items"]
+    assert sorted(m["from"]["id"] for m in moves) == sorted([pam["id"], quin["id"]])
+    planned = next(m for m in moves if m["from"]["id"] == quin["id"])
+    assert planned["kind"] != "lead"
+
+    def handoffs():
+        rep = report(d, d.admin_key, tz="Europe/London",
+                     **{"from": "2026-11-03", "to": "2026-11-03"})
+        return {x["agent"]["id"]: (x["handoffs"], x["handoffs_with_note"])
+                for x in rep["agents"]}, rep["total"]["handoffs_with_note_rate"]
+
+    assert handoffs() == ({pam["id"]: (1, 1), quin["id"]: (1, 0)}, 0.5)
+    r = d.req("PATCH", f"/v1/handoffs/{planned['id']}", key=d.admin_key,
+              json={"annotation": "She asked for Pam by name."})
+    assert r.status_code == 200, r.text
+    assert handoffs() == ({pam["id"]: (1, 1), quin["id"]: (1, 1)}, 1.0)
