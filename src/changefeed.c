@@ -96,6 +96,22 @@ changefeed_record_note(struct store_tx *tx, int64_t case_id,
 }
 
 int
+changefeed_record_access_ended(struct store_tx *tx, int64_t agent_id,
+			       int64_t key_id, struct cbd_err *err)
+{
+	return store_exec(tx, err,
+			  "INSERT INTO changes (callback_id, case_id, owner_id,"
+			  " key_id, state, kind, at, written_ms) VALUES (NULL,"
+			  " 0, ?, ?, '', ?, ?, ?)",
+			  "insii", agent_id > 0 ? agent_id : 0,
+			  key_id > 0 ? key_id : STORE_NULL,
+			  CHANGEFEED_ACCESS_ENDED, clock_now(),
+			  clock_real_ms()) < 0
+		       ? -1
+		       : 0;
+}
+
+int
 changefeed_record_moves(struct store_tx *tx, const int64_t *ids,
 			const int64_t *from, size_t n, struct cbd_err *err)
 {
@@ -157,7 +173,8 @@ changefeed_read(struct store_tx *tx, int64_t since_ms, size_t max,
 			"SELECT ch.id, ch.callback_id, ch.case_id, ch.owner_id,"
 			" ch.previous_owner_id, ch.at, ch.written_ms, ch.state,"
 			" ch.kind, COALESCE(ao.team, ''), COALESCE(ap.team, "
-			"'') FROM changes ch LEFT JOIN agents ao ON ao.id = "
+			"''), ch.key_id FROM changes ch LEFT JOIN agents ao ON "
+			"ao.id = "
 			"ch.owner_id LEFT JOIN agents ap ON ap.id = "
 			"ch.previous_owner_id WHERE ch.written_ms > ? OR "
 			"(ch.written_ms = ? AND ch.id > ?) ORDER BY "
@@ -194,6 +211,7 @@ changefeed_read(struct store_tx *tx, int64_t since_ms, size_t max,
 				 store_rows_str(r, i, 9));
 			snprintf(c->previous_team, sizeof(c->previous_team),
 				 "%s", store_rows_str(r, i, 10));
+			c->key_id = store_rows_int(r, i, 11, 0);
 			after_ms = c->written_ms;
 			after_id = c->id;
 		}

@@ -20,6 +20,7 @@
 #include <jansson.h>
 
 #include "changefeed.h"
+#include "clock.h"
 #include "config.h"
 #include "http.h"
 #include "log.h"
@@ -37,6 +38,7 @@ struct sse_stream {
 	struct sse_stream *prev, *next;
 	int64_t agent_id;
 	char team[65];
+	int64_t who_agent_id, who_key_id, expires_at; /* see sse_request */
 	struct sse_stream *next_dead;
 };
 
@@ -166,6 +168,33 @@ sse_reap_cb(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
+static int
+sse_is_access_change(const struct changefeed_change *c)
+{
+	return strcmp(c->kind, CHANGEFEED_ACCESS_ENDED) == 0;
+}
+
+/* Someone's access ended: close every stream they opened. Browsers
+ * reconnect; a session or key still valid gets its stream back and
+ * resumes by Last-Event-ID, the rest get 401. */
+static void
+sse_end_access(struct sse_hub *hub, const struct changefeed_change *c)
+{
+	struct sse_stream *st, *next;
+
+	for (st = hub->streams; st != NULL; st = next) {
+		next = st->next;
+		if ((c->owner_id > 0 && c->owner_id == st->who_agent_id) ||
+		    (c->key_id > 0 && c->key_id == st->who_key_id)) {
+			log_info("event stream closed: access ended",
+				 "agent=%lld key=%lld",
+				 (long long)st->who_agent_id,
+				 (long long)st->who_key_id);
+			sse_close(st);
+		}
+	}
+}
+
 /* The feed delivered a change: to every stream it concerns. */
 static void
 sse_deliver(void *arg, const struct changefeed_change *c)
@@ -173,6 +202,10 @@ sse_deliver(void *arg, const struct changefeed_change *c)
 	struct sse_hub *hub = arg;
 	char *text = NULL;
 
+	if (sse_is_access_change(c)) {
+		sse_end_access(hub, c);
+		return;
+	}
 	for (struct sse_stream *st = hub->streams; st != NULL; st = st->next) {
 		if (!sse_wants(st, c))
 			continue;
@@ -188,9 +221,11 @@ sse_heartbeat_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct sse_hub *hub = arg;
 	struct sse_stream *st, *next;
+	int64_t now;
 
 	(void)fd;
 	(void)what;
+	now = clock_now();
 	for (st = hub->streams; st != NULL; st = next) {
 		struct evhttp_connection *evcon =
 			evhttp_request_get_connection(st->req);
@@ -202,6 +237,14 @@ sse_heartbeat_cb(evutil_socket_t fd, short what, void *arg)
 					   bev)) > SSE_MAX_BACKLOG) {
 			log_info("event stream dropped: client not reading",
 				 "agent=%lld", (long long)st->agent_id);
+			sse_close(st);
+			continue;
+		}
+		/* The session it was opened with is over: so is the stream
+		 * (the browser's reconnect then gets 401). */
+		if (st->expires_at > 0 && now >= st->expires_at) {
+			log_info("event stream closed: session expired",
+				 "agent=%lld", (long long)st->who_agent_id);
 			sse_close(st);
 			continue;
 		}
@@ -226,7 +269,8 @@ sse_replay_one(void *arg, const struct changefeed_change *c)
 	struct sse_replay *rp = arg;
 	char *text;
 
-	if (c->id == rp->skip_id || !sse_wants(rp->st, c))
+	if (c->id == rp->skip_id || sse_is_access_change(c) ||
+	    !sse_wants(rp->st, c))
 		return;
 	for (size_t i = 0; i < rp->nsent; i++)
 		if (rp->sent[i] == c->id)
@@ -276,6 +320,9 @@ sse_start(void *arg, struct evhttp_request *ev, struct http_req *r)
 	st->req = ev;
 	st->agent_id = q->agent_id;
 	snprintf(st->team, sizeof(st->team), "%s", q->team);
+	st->who_agent_id = q->who_agent_id;
+	st->who_key_id = q->who_key_id;
+	st->expires_at = q->expires_at;
 	evhttp_request_own(ev);
 	evhttp_add_header(h, "Content-Type", "text/event-stream");
 	evhttp_add_header(h, "Cache-Control", "no-store");

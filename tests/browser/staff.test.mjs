@@ -129,17 +129,25 @@ test('a follow-up booked during a call says at once whether I am on duty then', 
   // Tomorrow in London, at 03:00 (off) and at 10:00 (on duty).
   const tomorrow = new Intl.DateTimeFormat('en-CA', { timeZone: 'Europe/London' }).format(new Date(Date.now() + 86400e3));
   const when = card.getByLabel('Follow-up time (your zone)');
-  // The card can be drawn again shortly after the claim, which clears an
-  // answer already shown: ask again then (a few times at most).
-  const answer = async (time, text) => {
-    for (let i = 0; ; i++) {
-      await when.fill(`${tomorrow}T${time}`);
-      await when.dispatchEvent('change');
-      try { await card.getByText(text).waitFor({ timeout: 5000 }); return; } catch (e) { if (i === 3) throw e; }
-    }
-  };
-  await answer('03:00', 'You are not on duty then: another agent will call.');
-  await answer('10:00', 'You are on duty then');
+  await when.fill(`${tomorrow}T03:00`);
+  await when.dispatchEvent('change');
+  await card.getByText('You are not on duty then: another agent will call.').waitFor();
+  await when.fill(`${tomorrow}T10:00`);
+  await when.dispatchEvent('change');
+  await card.getByText('You are on duty then').waitFor();
+  // A push while the agent types (another call handed to Erin) redraws
+  // the queue: what she typed and the answer shown stay.
+  const note = card.getByLabel('Note for the follow-up');
+  await note.fill('Thursday at 3, wants the spares list');
+  const other = await (await fetch(`${h.url}/v1/callbacks`, {
+    method: 'POST', headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ customer: { name: 'Joan Clarke', phone: '+442079460334', timezone: 'Europe/London' }, topic: 'Rotor order', when: 'asap' }),
+  })).json();
+  await h.api('POST', '/v1/handoffs', { callback_ids: [other.id], to_agent: erin.id, note: { summary: 'Rotor order', next_step: 'Call', reason: 'expertise' } });
+  await page.getByRole('listitem', { name: 'Call Joan Clarke' }).waitFor();
+  assert.equal(await note.inputValue(), 'Thursday at 3, wants the spares list');
+  assert.equal(await when.inputValue(), `${tomorrow}T10:00`);
+  await card.getByText('You are on duty then').waitFor({ timeout: 1000 });
   await noSeriousA11yProblems(page, 'agent page, follow-up');
   await h.screenshot(page, 'agent-follow-up');
   await card.getByRole('button', { name: 'Book the follow-up' }).click();

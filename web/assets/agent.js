@@ -14,6 +14,10 @@ const OVERDUE_GRACE_MS = 15 * 60 * 1000;
 let me = null;
 let reloadTimer = null;
 const openTimelines = new Set();
+// Cards drawn last, by callback id, with what they were drawn from: a
+// reload keeps a card whose call has not changed, so what the agent is
+// typing, a follow-up answer shown or the focus survive a push.
+let drawn = new Map();
 
 function say(msg, kind = 'problem') {
   $('problem').replaceChildren(msg ? el('p', { class: kind }, msg) : '');
@@ -98,6 +102,8 @@ function followUpForm(item) {
     if (note) body.note = note;
     try {
       const cb = await api('POST', `/v1/callbacks/${item.id}/outcome`, { body });
+      input.value = '';
+      $(`${id}-note`).value = '';
       const owner = cb.owner && cb.owner.display_name;
       if (cb.owner && cb.owner.id && cb.owner.id !== me.agent_id) {
         say(`Follow-up booked for ${fmtTime(cb.scheduled_at, zone)}. ${owner} will call; write your handoff note under "My handoffs".`, 'ok');
@@ -132,7 +138,12 @@ function card(item, now) {
   noteForm.addEventListener('submit', (ev) => {
     ev.preventDefault();
     const text = $(noteId).value.trim();
-    if (text) act(() => api('POST', `/v1/cases/${item.case_id}/notes`, { body: { text } }), 'Note saved.');
+    if (text) {
+      act(async () => {
+        await api('POST', `/v1/cases/${item.case_id}/notes`, { body: { text } });
+        $(noteId).value = ''; // saved: not to be typed back by the reload
+      }, 'Note saved.');
+    }
   });
   return el('li', { class: `card${overdue ? ' overdue' : ''}${onCall ? ' claimed' : ''}`, 'aria-label': `Call ${name}` },
     el('h3', {}, name, ' ',
@@ -155,11 +166,50 @@ function card(item, now) {
     noteForm);
 }
 
+// What the agent has typed into a box (by id) and where the focus is, so
+// a box drawn anew gets them back.
+function typed(root) {
+  const values = new Map();
+  for (const f of root.querySelectorAll('input[id], textarea[id]')) {
+    if (f.value) values.set(f.id, f.value);
+  }
+  const focus = root.contains(document.activeElement) ? document.activeElement.id : '';
+  return { values, focus };
+}
+
+function retype(root, { values, focus }) {
+  for (const [id, value] of values) {
+    const f = document.getElementById(id);
+    if (f && root.contains(f) && !f.value) {
+      f.value = value;
+      if (f.type === 'datetime-local') f.dispatchEvent(new Event('change'));
+    }
+  }
+  const f = focus && document.getElementById(focus);
+  if (f && root.contains(f) && document.activeElement !== f) f.focus();
+}
+
+function drawQueue(items, now) {
+  const root = $('queue');
+  const kept = typed(root);
+  const next = new Map();
+  const cards = items.map((i) => {
+    const overdue = i.state !== 'in_progress' && Date.parse(i.due_at) < now - OVERDUE_GRACE_MS;
+    const sig = JSON.stringify([i, overdue]);
+    const old = drawn.get(i.id);
+    const node = old && old.sig === sig ? old.node : card(i, now);
+    next.set(i.id, { sig, node });
+    return node;
+  });
+  drawn = next;
+  root.replaceChildren(...(cards.length ? cards : [el('li', {}, 'Nothing in your queue.')]));
+  retype(root, kept);
+}
+
 async function loadQueue() {
   try {
     const q = await api('GET', '/v1/me/queue');
-    const now = Date.now();
-    $('queue').replaceChildren(...(q.items.length ? q.items.map((i) => card(i, now)) : [el('li', {}, 'Nothing in your queue.')]));
+    drawQueue(q.items, Date.now());
     $('queue-count').textContent = `${q.items.length} open`;
   } catch (e) {
     say(explain(e, zone).message);
@@ -169,6 +219,7 @@ async function loadQueue() {
 async function loadHandoffs() {
   try {
     const h = await api('GET', '/v1/me/handoffs');
+    const kept = typed($('handoffs'));
     $('handoffs').replaceChildren(...(h.given.length ? h.given.map((x) => {
       const id = `ann-${x.id}`;
       const f = el('form', { class: 'card', 'aria-label': `Handoff of call ${x.callback_id}` },
@@ -179,10 +230,17 @@ async function loadHandoffs() {
       f.addEventListener('submit', (ev) => {
         ev.preventDefault();
         const annotation = $(id).value.trim();
-        if (annotation) act(async () => { await api('PATCH', `/v1/handoffs/${x.id}`, { body: { annotation } }); await loadHandoffs(); }, 'Handoff note saved.');
+        if (annotation) {
+          act(async () => {
+            await api('PATCH', `/v1/handoffs/${x.id}`, { body: { annotation } });
+            $(id).value = '';
+            await loadHandoffs();
+          }, 'Handoff note saved.');
+        }
       });
       return f;
     }) : [el('p', {}, 'You have handed nothing over.')]));
+    retype($('handoffs'), kept);
   } catch (e) {
     $('handoffs').replaceChildren(el('p', {}, explain(e, zone).message));
   }
