@@ -5,3 +5,6 @@
 -- (owner_id; 0 for none) and the key (key_id) whose streams end; it is
 -- never sent to a stream. Safe to repeat.
 ALTER TABLE changes ADD COLUMN IF NOT EXISTS key_id BIGINT UNSIGNED NULL;
+
+-- Housekeeping deletes sign-in links some days after they expire.
+CREATE INDEX IF NOT EXISTS signin_links_expiry ON signin_links (expires_at);

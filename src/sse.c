@@ -255,13 +255,23 @@ sse_heartbeat_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 /* Replay, for a resumed stream: rows from the database and from this
- * instance's recent deliveries, each once, without the one last seen. */
+ * instance's recent deliveries, each once, without the one last seen.
+ * Each source has distinct ids; the database's, sorted once, are looked
+ * up for the recent ones. */
 struct sse_replay {
 	struct sse_stream *st;
 	int64_t skip_id;
-	int64_t *sent;
-	size_t nsent, cap;
+	const int64_t *sent; /* sorted; NULL while replaying the database */
+	size_t nsent;
 };
+
+static int
+sse_cmp_id(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
 
 static void
 sse_replay_one(void *arg, const struct changefeed_change *c)
@@ -272,14 +282,9 @@ sse_replay_one(void *arg, const struct changefeed_change *c)
 	if (c->id == rp->skip_id || sse_is_access_change(c) ||
 	    !sse_wants(rp->st, c))
 		return;
-	for (size_t i = 0; i < rp->nsent; i++)
-		if (rp->sent[i] == c->id)
-			return;
-	if (rp->nsent == rp->cap) {
-		rp->cap = rp->cap ? rp->cap * 2 : 64;
-		rp->sent = xrealloc(rp->sent, rp->cap * sizeof(*rp->sent));
-	}
-	rp->sent[rp->nsent++] = c->id;
+	if (rp->sent != NULL && bsearch(&c->id, rp->sent, rp->nsent,
+					sizeof(*rp->sent), sse_cmp_id) != NULL)
+		return;
 	text = sse_format(c);
 	sse_write(rp->st, text);
 	free(text);
@@ -289,17 +294,24 @@ static void
 sse_replay(struct sse_hub *hub, struct sse_stream *st,
 	   const struct sse_request *q)
 {
-	struct sse_replay rp = { st, q->last_id, NULL, 0, 0 };
+	struct sse_replay rp = { st, q->last_id, NULL, 0 };
+	int64_t *ids;
 
 	if (q->is_resync) {
 		sse_write(st, "event: resync\ndata: {}\n\n");
 		return;
 	}
-	for (size_t i = 0; i < q->nreplay; i++)
+	ids = xcalloc(q->nreplay + 1, sizeof(*ids));
+	for (size_t i = 0; i < q->nreplay; i++) {
 		sse_replay_one(&rp, &q->replay[i]);
+		ids[i] = q->replay[i].id;
+	}
+	qsort(ids, q->nreplay, sizeof(*ids), sse_cmp_id);
+	rp.sent = ids;
+	rp.nsent = q->nreplay;
 	/* What the poller delivered while this request was on its way. */
 	changefeed_recent(hub->feed, q->since_ms, sse_replay_one, &rp);
-	free(rp.sent);
+	free(ids);
 }
 
 /* http.c hands over an HTTP_F_STREAM request whose work succeeded. */

@@ -68,22 +68,20 @@ function followUpForm(item) {
   const id = `fu-${item.id}`;
   const result = el('div', { 'aria-live': 'polite', id: `${id}-result` });
   const input = el('input', { type: 'datetime-local', id: `${id}-when`, required: true });
+  // Who would call at that time, by the rules the move itself follows:
+  // me, or whoever most likely takes it (so I can tell the customer now).
   const check = async () => {
     if (!input.value) return null;
-    const start = new Date(input.value);
-    const end = new Date(start.getTime() + 60 * 1000);
-    const iso = (d) => d.toISOString().replace(/\.\d+Z/, 'Z');
+    const at = new Date(input.value).toISOString().replace(/\.\d+Z/, 'Z');
     try {
-      const slots = await api('GET', `/v1/slots?case=${item.case_id}&from=${encodeURIComponent(iso(new Date(start.getTime() - 3600e3)))}&to=${encodeURIComponent(iso(end))}&tz=${encodeURIComponent(zone)}`);
-      const s = slots.filter((x) => Date.parse(x.start) <= start.getTime() && Date.parse(x.end) > start.getTime()).pop();
-      if (!s) {
-        result.replaceChildren(el('p', { class: 'problem' }, 'Nobody can call at that time (closed or fully booked).'));
-      } else if (s.owner_available) {
+      const who = await api('GET', `/v1/callbacks/${item.id}/who-calls?at=${encodeURIComponent(at)}`);
+      if (who.is_owner) {
         result.replaceChildren(el('p', { class: 'ok' }, 'You are on duty then: you will make this call yourself.'));
       } else {
-        result.replaceChildren(el('p', { class: 'notice' }, 'You are not on duty then: another agent will call. Book it, then write your handoff note so they know everything.'));
+        const name = who.agent.display_name;
+        result.replaceChildren(el('p', { class: 'notice' }, `You are not on duty then: ${name} will most likely call. Tell the customer, book it, then write your handoff note for ${name} so they know everything.`));
       }
-      return s;
+      return who;
     } catch (e) {
       result.replaceChildren(el('p', { class: 'problem' }, explain(e, zone).message));
       return null;
@@ -105,13 +103,19 @@ function followUpForm(item) {
       input.value = '';
       $(`${id}-note`).value = '';
       const owner = cb.owner && cb.owner.display_name;
-      if (cb.owner && cb.owner.id && cb.owner.id !== me.agent_id) {
-        say(`Follow-up booked for ${fmtTime(cb.scheduled_at, zone)}. ${owner} will call; write your handoff note under "My handoffs".`, 'ok');
+      const handedOn = cb.owner && cb.owner.id && cb.owner.id !== me.agent_id;
+      if (handedOn) {
+        say(`Follow-up booked for ${fmtTime(cb.scheduled_at, zone)}. ${owner} will call: write your handoff note for ${owner} below, now.`, 'ok');
       } else {
         say(`Follow-up booked for ${fmtTime(cb.scheduled_at || body.when, zone)}.`, 'ok');
       }
       await loadQueue();
       await loadHandoffs();
+      // Straight to the note for whoever calls, while the call is fresh.
+      if (handedOn) {
+        const box = document.querySelector(`[data-callback="${item.id}"] textarea`);
+        if (box) box.focus();
+      }
     } catch (e) {
       result.replaceChildren(el('p', { class: 'problem' }, explain(e, zone).message));
     }
@@ -222,7 +226,7 @@ async function loadHandoffs() {
     const kept = typed($('handoffs'));
     $('handoffs').replaceChildren(...(h.given.length ? h.given.map((x) => {
       const id = `ann-${x.id}`;
-      const f = el('form', { class: 'card', 'aria-label': `Handoff of call ${x.callback_id}` },
+      const f = el('form', { class: 'card', 'aria-label': `Handoff of call ${x.callback_id}`, 'data-callback': String(x.callback_id) },
         el('p', {}, `Call ${x.callback_id}, due ${fmtTime(x.due_at, zone)}, to ${x.to.display_name}: ${x.note.summary}`),
         x.note.annotation ? el('p', {}, `Your note: ${x.note.annotation}`) : null,
         el('label', { for: id }, `Handoff note for ${x.to.display_name}`), el('textarea', { id }),
