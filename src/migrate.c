@@ -226,8 +226,14 @@ migrate_work(struct store_tx *tx, void *arg, struct cbd_err *err)
 		return -1;
 	}
 	held = migrate_take_lease(tx, err);
-	if (held <= 0)
-		return held;
+	if (held < 0)
+		return -1;
+	/* Nothing left to do. If this is the retry of a run whose release
+	 * lost a certification conflict (another node taking the lease at
+	 * that moment), the lease is still ours: give it back, or it would
+	 * stay held until it runs out. A no-op when another holds it. */
+	if (held == 0)
+		return lease_release(tx, MIGRATE_LEASE, err);
 	if (migrate_apply(tx, err) == 0)
 		rc = 0;
 	/* On failure the lease runs out by itself; on success give it back

@@ -128,7 +128,11 @@ test('a follow-up booked during a call says at once whether I am on duty then', 
   await card.getByRole('button', { name: 'Claim the call with Alan Turing' }).click();
   await card.getByText('On the call').waitFor();
   // Tomorrow in London, at 03:00 (off) and at 10:00 (on duty).
-  const tomorrow = new Intl.DateTimeFormat('en-CA', { timeZone: 'Europe/London' }).format(new Date(Date.now() + 86400e3));
+  // YYYY-MM-DD from the parts: a locale's own date pattern differs
+  // between ICU versions.
+  const parts = Object.fromEntries(new Intl.DateTimeFormat('en-GB', { timeZone: 'Europe/London', year: 'numeric', month: '2-digit', day: '2-digit' })
+    .formatToParts(new Date(Date.now() + 86400e3)).map((p) => [p.type, p.value]));
+  const tomorrow = `${parts.year}-${parts.month}-${parts.day}`;
   const when = card.getByLabel('Follow-up time (your zone)');
   await when.fill(`${tomorrow}T03:00`);
   await when.dispatchEvent('change');
