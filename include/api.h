@@ -27,6 +27,7 @@ extern const struct http_route api_staff_audit_routes[];
 extern const struct http_route api_messages_routes[];
 extern const struct http_route api_routing_routes[];
 extern const struct http_route api_sms_routes[];
+extern const struct http_route api_report_routes[];
 
 /* All tables, NULL-terminated, in matching order. */
 extern const struct http_route *const api_tables[];

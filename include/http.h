@@ -130,6 +130,10 @@ struct http_req {
 	 * Last-Event-ID header, owned. */
 	int accepts_event_stream;
 	char *last_event_id;
+	/* Accept names text/csv (a report's download). */
+	int accepts_csv;
+	/* Content-Disposition: attachment with this file name (owned). */
+	char *resp_filename;
 
 	/* Route-private state; freed with ctx_free when set. */
 	void *ctx;

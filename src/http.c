@@ -290,6 +290,7 @@ http_job_free(struct http_job *j)
 	free(j->r.idem_key);
 	json_decref(j->r.resp);
 	free(j->r.resp_raw);
+	free(j->r.resp_filename);
 	free(j->r.location);
 	free(j->r.idem_record);
 	free(j->r.session_token);
@@ -428,6 +429,13 @@ http_finish(struct http_job *j, const struct cbd_err *err)
 			evhttp_add_header(h, "Idempotent-Replayed", "true");
 		if (j->r.resp_raw != NULL) {
 			evhttp_add_header(h, "Content-Type", j->r.resp_type);
+			if (j->r.resp_filename != NULL) {
+				char cd[160];
+				snprintf(cd, sizeof(cd),
+					 "attachment; filename=\"%s\"",
+					 j->r.resp_filename);
+				evhttp_add_header(h, "Content-Disposition", cd);
+			}
 			evbuffer_add(out, j->r.resp_raw, strlen(j->r.resp_raw));
 		} else if (j->r.resp != NULL) {
 			char *b = json_dumps(j->r.resp, JSON_COMPACT);
@@ -831,6 +839,8 @@ http_job_work(struct store_tx *tx, void *arg, struct cbd_err *err)
 	r->resp = NULL;
 	free(r->resp_raw);
 	r->resp_raw = NULL;
+	free(r->resp_filename);
+	r->resp_filename = NULL;
 	free(r->location);
 	r->location = NULL;
 	r->status = 0;
@@ -1484,6 +1494,11 @@ http_dispatch(struct evhttp_request *ev, void *arg)
 		return;
 	if (j->r.route->flags & HTTP_F_STREAM)
 		http_read_stream_headers(j, in);
+	{
+		const char *accept = evhttp_find_header(in, "Accept");
+		j->r.accepts_csv =
+			accept != NULL && strstr(accept, "text/csv") != NULL;
+	}
 	if (j->wrong_type_wanted != NULL && !j->need_key_lookup) {
 		http_err_media_type(&err, j->wrong_type_wanted);
 		http_finish(j, &err);

@@ -84,7 +84,8 @@ queue_take(struct store_tx *tx, const struct config *cfg, int64_t id,
 	n = store_exec(tx, err,
 		       "UPDATE callbacks SET state = 'in_progress', "
 		       "claimed_by = ?, lease_until = ?, updated_at = ?, "
-		       "first_attempt_at = COALESCE(first_attempt_at, ?) "
+		       "first_attempt_at = COALESCE(first_attempt_at, ?), "
+		       "first_due_at = COALESCE(first_due_at, due_at) "
 		       "WHERE id = ? AND (state IN ('pending','scheduled',"
 		       "'retry_wait') OR (state = 'in_progress' AND "
 		       "claimed_by = ?))",

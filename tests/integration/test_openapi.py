@@ -801,6 +801,8 @@ def test_answers_fit_the_documented_schemas(daemon):
     c.call("PATCH", "/v1/handoffs/{id}", key=sam_key, want=200, path_args={"id": handoff_id},
            json={"annotation": "She prefers mornings."})
     c.call("GET", "/v1/coverage", key=admin, want=200)
+    c.call("GET", "/v1/reports/callbacks", key=admin, want=200,
+           params={"from": "2026-10-01", "to": "2026-10-31", "tz": "Europe/London"})
     c.call("POST", "/v1/planner/run", key=admin, want=200)
 
     # Endings.

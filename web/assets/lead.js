@@ -2,7 +2,8 @@
 // (at-risk and overdue calls highlighted, live through GET /v1/events),
 // handoffs (pick calls or an agent, preview the dry run, write the note,
 // apply, annotate, the audit trail), shifts and time off, calendar import
-// with its per-event report.
+// with its per-event report, and the callback report (per day and agent,
+// with a CSV download).
 import { api, el, explain, fmtTime, rfc3339 } from './api.js';
 import { requireSession } from './session.js';
 
@@ -214,13 +215,55 @@ async function loadMessages() {
   }
 }
 
+// The callback report (GET /v1/reports/callbacks) for a range of days in
+// the lead's zone: a table per day and one per agent, and the same rows as
+// a CSV file through a plain link (the session cookie goes with it).
+const localDay = (d) => new Intl.DateTimeFormat('en-CA', { timeZone: zone, year: 'numeric', month: '2-digit', day: '2-digit' }).format(d);
+const pct = (x) => (x === null || x === undefined ? '—' : `${Math.round(x * 100)}%`);
+const REPORT_COLS = [
+  ['Booked', (f) => String(f.booked)],
+  ['Kept on time', (f) => `${f.kept_on_time} (${pct(f.on_time_rate)})`],
+  ['Overdue', (f) => String(f.overdue)],
+  ['Completed', (f) => String(f.completed)],
+  ['Same owner', (f) => `${f.same_owner} (${pct(f.same_owner_rate)})`],
+  ['Reached on first attempt', (f) => `${f.first_attempt_reached} of ${f.attempted} (${pct(f.first_attempt_reach_rate)})`],
+  ['Handoffs with a note', (f) => `${f.handoffs_with_note} of ${f.handoffs} (${pct(f.handoffs_with_note_rate)})`],
+];
+
+function reportQuery(format) {
+  const q = new URLSearchParams({ from: $('rep-from').value, to: $('rep-to').value, tz: zone, on_time_minutes: $('rep-grace').value || '5' });
+  if (format) q.set('format', format);
+  return `/v1/reports/callbacks?${q}`;
+}
+
+function reportTable(caption, first, items, label) {
+  return el('div', { class: 'scroll' }, el('table', {},
+    el('caption', {}, caption),
+    el('thead', {}, el('tr', {}, el('th', { scope: 'col' }, first), REPORT_COLS.map(([t]) => el('th', { scope: 'col' }, t)))),
+    el('tbody', {}, items.map((x) => el('tr', {}, el('th', { scope: 'row' }, label(x)), REPORT_COLS.map(([, f]) => el('td', {}, f(x))))))));
+}
+
+async function loadReport(ev) {
+  if (ev) ev.preventDefault();
+  $('rep-csv').href = reportQuery('csv');
+  try {
+    const rep = await api('GET', reportQuery());
+    $('report').replaceChildren(
+      el('p', {}, `${rep.from} to ${rep.to}, days in ${rep.tz}; on time means called within ${rep.on_time_minutes} minutes of the promised time${rep.team ? `; team ${rep.team}` : ''}.`),
+      reportTable('Callbacks by day', 'Day', rep.days.concat([Object.assign({ day: 'All days' }, rep.total)]), (x) => x.day),
+      rep.agents.length ? reportTable('Callbacks by agent', 'Agent', rep.agents, (x) => x.agent.display_name) : el('p', {}, 'Nothing booked or handed off in these days.'));
+  } catch (e) {
+    $('report').replaceChildren(el('p', { class: 'problem' }, explain(e, zone).message));
+  }
+}
+
 function field(id, label, input) {
   return [el('label', { for: id }, label), input];
 }
 
 function build() {
   $('app').replaceChildren(
-    el('nav', { class: 'tabs', 'aria-label': 'Sections' }, ['coverage', 'handoff', 'audit', 'shifts', 'messages'].map((s) => el('a', { href: `#sec-${s}`, class: 'button secondary' }, s[0].toUpperCase() + s.slice(1)))),
+    el('nav', { class: 'tabs', 'aria-label': 'Sections' }, ['coverage', 'handoff', 'audit', 'shifts', 'messages', 'report'].map((s) => el('a', { href: `#sec-${s}`, class: 'button secondary' }, s[0].toUpperCase() + s.slice(1)))),
     el('section', { id: 'sec-coverage', 'aria-labelledby': 'h-coverage' }, el('h2', { id: 'h-coverage' }, 'Coverage'), el('span', { class: 'badge', id: 'live', role: 'status' }, 'Connecting…'), el('div', { id: 'coverage' })),
     el('section', { 'aria-labelledby': 'h-board' }, el('h3', { id: 'h-board' }, 'Who is on duty'), el('div', { id: 'board' })),
     el('section', { id: 'sec-handoff', 'aria-labelledby': 'h-handoff' }, el('h2', { id: 'h-handoff' }, 'Hand off'),
@@ -257,7 +300,16 @@ function build() {
         el('button', { type: 'submit' }, 'Import')),
       el('div', { id: 'imp-report', 'aria-live': 'polite' })),
     el('section', { id: 'sec-messages', 'aria-labelledby': 'h-messages' }, el('h2', { id: 'h-messages' }, 'Messages'),
-      el('div', { id: 'messages' })));
+      el('div', { id: 'messages' })),
+    el('section', { id: 'sec-report', 'aria-labelledby': 'h-report' }, el('h2', { id: 'h-report' }, 'Report'),
+      el('form', { id: 'rep-form' },
+        field('rep-from', 'First day', el('input', { type: 'date', id: 'rep-from', required: true, value: localDay(new Date(Date.now() - 6 * 86400e3)) })),
+        field('rep-to', 'Last day', el('input', { type: 'date', id: 'rep-to', required: true, value: localDay(new Date()) })),
+        field('rep-grace', 'On time: called within (minutes of the promise)', el('input', { type: 'number', id: 'rep-grace', value: '5', min: '0', max: '1440' })),
+        el('button', { type: 'submit' }, 'Show report'), ' ',
+        el('a', { id: 'rep-csv', class: 'button secondary', href: '#', download: '' }, 'Download CSV')),
+      el('div', { id: 'report', 'aria-live': 'polite' })));
+  $('rep-form').addEventListener('submit', loadReport);
   $('to-form').addEventListener('submit', timeOff);
   $('sh-form').addEventListener('submit', saveShift);
   $('imp-form').addEventListener('submit', importIcs);
@@ -280,6 +332,7 @@ async function start() {
   await loadBoard();
   await loadAudit();
   await loadMessages();
+  await loadReport();
   const es = new EventSource('/v1/events');
   es.addEventListener('callback', soon);
   es.addEventListener('open', () => { $('live').textContent = 'Live'; });
