@@ -16,18 +16,28 @@
 #include "migrate.h"
 #include "store.h"
 #include "timefmt.h"
+#include "web_forms.h"
 #include "xalloc.h"
 
 /* One table per resource; the order only matters for equal paths. */
 const struct http_route *const api_tables[] = {
-	api_ops_routes,      api_keys_routes,
-	api_agents_routes,   api_callbacks_routes,
-	api_queue_routes,    api_shifts_routes,
-	api_cases_routes,    api_slots_routes,
-	api_handoffs_routes, api_sessions_routes,
-	api_events_routes,   api_staff_audit_routes,
-	api_messages_routes, api_routing_routes,
-	api_sms_routes,      NULL,
+	web_forms_routes,
+	api_ops_routes,
+	api_keys_routes,
+	api_agents_routes,
+	api_callbacks_routes,
+	api_queue_routes,
+	api_shifts_routes,
+	api_cases_routes,
+	api_slots_routes,
+	api_handoffs_routes,
+	api_sessions_routes,
+	api_events_routes,
+	api_staff_audit_routes,
+	api_messages_routes,
+	api_routing_routes,
+	api_sms_routes,
+	NULL,
 };
 
 int
