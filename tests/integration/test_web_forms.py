@@ -268,3 +268,111 @@ def test_a_cross_site_form_post_is_refused(web, make_agent, sql):
     # Sent from the page as the browser reached it (Origin = Host).
     host = web.url.split("//")[1]
     manage_path(post(web, "/book", form(), headers={"Origin": f"http://{host}"}))
+
+
+def booked_slot(d, slot_index=None):
+    """Book a slot through the form; returns (id, token, manage path)."""
+    free = [v for v, _ in options(page(d, "/book").text, "slot") if v]
+    slot = free[slot_index if slot_index is not None else len(free) // 2]
+    loc = manage_path(post(d, "/book", form(when="later", slot=slot)))
+    return int(re.match(r"/v1/callbacks/(\d+)", loc).group(1)), token_of(loc), loc
+
+
+def as_json(d, cid, tok):
+    return d.req("GET", f"/v1/callbacks/{cid}", key=tok).json()
+
+
+def test_manage_page_reschedules_with_the_same_person_or_the_earliest(web, make_agent):
+    make_agent(web, "alice", display_name="Alice")
+    make_agent(web, "bob", display_name="Bob")
+    cid, tok, loc = booked_slot(web, 20)
+    before = as_json(web, cid, tok)
+    m = page(web, loc)
+    assert 'action="/manage/%d/reschedule"' % cid in m.text
+    assert "The same person (%s)" % before["owner"]["display_name"] in m.text
+    new = [v for v, _ in options(m.text, "slot") if v][30]
+    r = post(web, f"/manage/{cid}/reschedule",
+             {"token": tok, "choice": "same_person", "slot": new, "zone": "Europe/London"})
+    assert manage_path(r).endswith("done=moved")
+    after = as_json(web, cid, tok)
+    assert after["owner"] == before["owner"]
+    assert helpers_epoch(after["scheduled_at"]) == helpers_epoch(new)
+    assert "Done: the time is changed." in page(web, manage_path(r)).text
+    # The earliest anyone can, with no time picked: the first free slot.
+    first = [v for v, _ in options(m.text, "slot") if v][0]
+    r = post(web, f"/manage/{cid}/reschedule", {"token": tok, "choice": "earliest", "slot": ""})
+    manage_path(r)
+    assert helpers_epoch(as_json(web, cid, tok)["scheduled_at"]) <= helpers_epoch(first) + 3600
+    # A choice the API does not offer is told, and changes nothing.
+    was = as_json(web, cid, tok)
+    r = post(web, f"/manage/{cid}/reschedule", {"token": tok, "choice": "whoever"})
+    assert r.status_code == 400
+    assert "choice must be" in problem_text(r.text)
+    assert as_json(web, cid, tok) == was
+
+
+def test_a_slot_taken_or_closed_is_told_beside_the_time(daemon_factory, make_agent):
+    d = daemon_factory(relaxed(web_dir=str(WEB_DIR), site_timezone="Europe/London",
+                               opening_hours="mon-fri 09:00-17:00"))
+    clock_to(d, "2026-12-07T08:00:00Z")  # a Monday morning
+    make_agent(d, "alice")
+    cid, tok, loc = booked_slot(d, 0)
+    was = as_json(d, cid, tok)
+    r = post(d, f"/manage/{cid}/reschedule",
+             {"token": tok, "choice": "earliest", "slot": "2026-12-12T12:00:00Z"})
+    assert r.status_code == 409
+    assert "We are closed at that time. The next opening is Mon 14 Dec, 09:00." \
+        in field_error(r.text, "slot")
+    # The page is still the callback's, with its forms.
+    assert 'action="/manage/%d/cancel"' % cid in r.text
+    assert as_json(d, cid, tok) == was
+
+
+def test_cancel_asks_first_then_cancels(web, make_agent):
+    make_agent(web, "alice")
+    cid, tok, loc = booked_slot(web)
+    assert re.search(r'<div id="confirm-cancel" hidden>', page(web, loc).text)
+    r = post(web, f"/manage/{cid}/cancel", {"token": tok})
+    assert r.status_code == 200
+    assert re.search(r'<div id="confirm-cancel" >', r.text)
+    assert "Yes, cancel it" in r.text
+    assert as_json(web, cid, tok)["state"] == "scheduled"
+    r = post(web, f"/manage/{cid}/cancel", {"token": tok, "confirm": "yes"})
+    assert manage_path(r).endswith("done=cancelled")
+    assert as_json(web, cid, tok)["state"] == "cancelled"
+    m = page(web, manage_path(r))
+    assert "This callback is cancelled." in m.text
+    assert re.search(r'<section id="change" hidden', m.text)
+
+
+def test_a_wrong_or_missing_token_opens_nothing_and_changes_nothing(web, make_agent):
+    make_agent(web, "alice", display_name="Alice")
+    cid, tok, loc = booked_slot(web)
+    other, other_tok, _ = booked_slot(web, 3)
+    was = as_json(web, cid, tok)
+    wrong = tok[:-4] + ("aaaa" if not tok.endswith("aaaa") else "bbbb")
+    for path in (f"/v1/callbacks/{cid}?token={wrong}", f"/v1/callbacks/{cid}",
+                 f"/v1/callbacks/{cid}?token={other_tok}", f"/manage?id={cid}&token={wrong}",
+                 f"/manage?id={cid}", "/manage", f"/v1/callbacks/{cid}?token=cbk_x"):
+        r = page(web, path)
+        assert 400 <= r.status_code < 500, (path, r.status_code)
+        assert "This link does not open a callback" in r.text, path
+        assert "Alice" not in r.text and "Billing" not in r.text and tok not in r.text
+        assert f'action="/manage/{cid}' not in r.text
+        assert re.search(r'<section id="change" hidden', r.text)
+    for fields in ({"token": wrong, "choice": "earliest"}, {"choice": "earliest"},
+                   {"token": other_tok, "choice": "earliest"},
+                   {"token": "cbk_" + "a" * 40, "choice": "earliest"}):
+        for action in ("reschedule", "cancel"):
+            r = post(web, f"/manage/{cid}/{action}", dict(fields, confirm="yes"))
+            assert 400 <= r.status_code < 500, (action, fields, r.status_code)
+            assert "Alice" not in r.text and "Billing" not in r.text
+    assert as_json(web, cid, tok) == was
+    # A cross-site post with the right token is refused too.
+    r = post(web, f"/manage/{cid}/cancel", {"token": tok, "confirm": "yes"},
+             headers={"Origin": "https://evil.example"})
+    assert r.status_code == 403
+    assert as_json(web, cid, tok)["state"] == "scheduled"
+    # The page itself opens with the token, times in another zone on asking.
+    r = page(web, f"/manage?id={cid}&token={tok}&zone=Asia/Tokyo")
+    assert r.status_code == 200 and selected(r.text, "zone") == "Asia/Tokyo"
