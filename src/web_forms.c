@@ -5,9 +5,10 @@
  * asking (no preflight), so: the CSP's form-action 'self' keeps our own
  * pages from posting elsewhere, and every POST whose browser names an
  * Origin must name ours (public_url, the Host it was sent to, or one of
- * cors_origins), else 403. Browsers send Origin with every form POST, so
+ * cors_origins) and whose Sec-Fetch-Site names another site is refused,
+ * 403 (web_forms_origin_ok). Browsers send both with every form POST, so
  * a forged one from a visitor's browser cannot pass; a client that sends
- * none is no victim's browser (and could call the JSON API anyway). On
+ * neither is no victim's browser (and could call the JSON API anyway). On
  * top of that, moving and cancelling need the callback's manage token in
  * the form: a secret the other site does not have. Booking needs nothing
  * more than the JSON API does (it is public), and keeps its rate limits.
@@ -54,14 +55,28 @@ web_forms_field(const struct web_form *f, const char *name)
 	return evhttp_find_header(&f->fields, name);
 }
 
-/* Whether the request's Origin, if any, is this service's. */
+/*
+ * Whether a form post comes from this service's own pages. The pages send
+ * no referrer (their addresses hold manage tokens), and under that policy
+ * a browser's form post says "Origin: null": then Sec-Fetch-Site, which
+ * no page can set, must say same-origin. Otherwise an Origin given must
+ * be ours, and a Sec-Fetch-Site given must not say another site.
+ */
 static int
 web_forms_origin_ok(const struct http_req *r)
 {
 	const char *host =
 		r->headers ? evhttp_find_header(r->headers, "Host") : NULL;
+	const char *site =
+		r->headers ? evhttp_find_header(r->headers, "Sec-Fetch-Site")
+			   : NULL;
 	const char *o = r->origin;
 
+	if (site != NULL && strcmp(site, "same-origin") != 0 &&
+	    strcmp(site, "none") != 0)
+		return 0;
+	if (o != NULL && strcmp(o, "null") == 0)
+		return site != NULL && strcmp(site, "same-origin") == 0;
 	if (o == NULL || http_origin_allowed(r->cfg, o))
 		return 1;
 	if (host == NULL)

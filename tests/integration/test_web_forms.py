@@ -264,7 +264,15 @@ def test_a_cross_site_form_post_is_refused(web, make_agent, sql):
     assert "own pages" in r.text
     r = post(web, "/book", form(), headers={"Origin": "null"})
     assert r.status_code == 403
+    r = post(web, "/book", form(), headers={"Origin": "null", "Sec-Fetch-Site": "cross-site"})
+    assert r.status_code == 403
+    r = post(web, "/book", form(), origin=False, headers={"Sec-Fetch-Site": "same-site"})
+    assert r.status_code == 403
     assert counts(sql) == before
+    # The pages send no referrer, so their own posts say "Origin: null",
+    # with the browser's Sec-Fetch-Site: same-origin.
+    manage_path(post(web, "/book", form(), headers={"Origin": "null",
+                                                     "Sec-Fetch-Site": "same-origin"}))
     # Sent from the page as the browser reached it (Origin = Host).
     host = web.url.split("//")[1]
     manage_path(post(web, "/book", form(), headers={"Origin": f"http://{host}"}))
