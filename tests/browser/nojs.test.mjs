@@ -55,7 +55,6 @@ async function noScriptPage() {
 // JavaScript never fires: so it checks the same HTML, as this page got it,
 // in a page of the same origin whose own scripts are refused.
 async function noSeriousA11yProblems(page, what) {
-  const t0 = Date.now();
   const html = await page.content();
   const ctx = await h.browser.newContext({ viewport: { width: 390, height: 844 }, locale: 'en-GB' });
   try {
@@ -66,7 +65,6 @@ async function noSeriousA11yProblems(page, what) {
     assert.deepEqual(await h.axe(p), [], `${what}: axe found serious or critical violations`);
   } finally {
     await ctx.close();
-    console.log(`axe ${what}: ${Date.now() - t0} ms`);
   }
 }
 

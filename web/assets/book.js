@@ -168,8 +168,11 @@ function reportHeight() {
 
 function start() {
   fillZones();
-  // The script loads the free times itself when the zone changes.
+  // The script loads the free times itself, in the browser's zone, and
+  // again when the zone changes: the server's list (in the company's
+  // zone) goes.
   $('show-times').hidden = true;
+  $('slot').replaceChildren();
   let loaded = false;
   const toggle = () => {
     $('later').hidden = !$('when-later').checked;
