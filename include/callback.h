@@ -117,6 +117,16 @@ int callback_reschedule(struct store_tx *tx, const struct config *cfg,
 			int64_t id, const struct callback_caller *who,
 			int is_asap, int64_t when, enum callback_choice choice,
 			json_t **out, struct cbd_err *err) CBD_MUSTCHECK;
+/*
+ * Who would call if callback id moved to when (a follow-up agreed on the
+ * phone): the placement the move itself makes (the owner if they have
+ * room then, else the likeliest other agent), nothing written. *out:
+ * {at (the slot), agent {id, display_name}, is_owner, owner {...}}; or the
+ * move's own refusals (too-soon, outside-hours, slot-full, ...).
+ */
+int callback_who_calls(struct store_tx *tx, const struct config *cfg,
+		       int64_t id, int64_t when, json_t **out,
+		       struct cbd_err *err) CBD_MUSTCHECK;
 /* Cancel (frees capacity, sends CANCEL). */
 int callback_cancel(struct store_tx *tx, const struct config *cfg, int64_t id,
 		    const struct callback_caller *who, json_t **out,

@@ -38,6 +38,7 @@ struct changefeed_change {
 	int64_t case_id;
 	int64_t owner_id;
 	int64_t previous_owner_id; /* 0: none */
+	int64_t key_id;            /* access_ended: the key; 0: none */
 	int64_t at;                /* the change's time (daemon clock) */
 	int64_t written_ms;        /* writer's real clock, for the window */
 	char state[16];
@@ -55,6 +56,13 @@ int changefeed_record(struct store_tx *tx, int64_t callback_id,
 /* A note on case_id (no callback), for the case's owner. */
 int changefeed_record_note(struct store_tx *tx, int64_t case_id,
 			   struct cbd_err *err) CBD_MUSTCHECK;
+/* Someone's access ended (kind CHANGEFEED_ACCESS_ENDED): the open
+ * streams of agent_id and of key_id (either may be 0) close on every
+ * instance; those still entitled reconnect and resume. */
+#define CHANGEFEED_ACCESS_ENDED "access_ended"
+int changefeed_record_access_ended(struct store_tx *tx, int64_t agent_id,
+				   int64_t key_id,
+				   struct cbd_err *err) CBD_MUSTCHECK;
 /* Owner changes: callback ids[i] moved from from[i] (to its new owner, as
  * stored now). One statement per distinct previous owner. */
 int changefeed_record_moves(struct store_tx *tx, const int64_t *ids,

@@ -142,6 +142,8 @@ struct config {
 	int events_poll_ms;
 	int events_lookback_sec;
 	int events_keep_sec;
+	int sessions_keep_days;
+	int housekeeping_interval_sec;
 	char *agents_without_shifts; /* off_duty or always */
 	int case_close_days;         /* 0: cases never close */
 	/* typed rules, derived from the text keys above (config_parse) */

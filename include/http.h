@@ -113,6 +113,7 @@ struct http_req {
 	int64_t key_id;
 	int64_t agent_id;   /* agent keys: the agent; else 0 */
 	int64_t session_id; /* authenticated by a console session cookie */
+	int64_t session_expires_at; /* that session's absolute end */
 
 	/* The answer, set by parse or work. */
 	int status;

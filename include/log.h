@@ -20,10 +20,11 @@ enum log_level {
 	LOG_FATAL, /* start-up failure; the process exits */
 };
 
-extern enum log_level log_min_level;
+/* Set on the loop thread (start, SIGHUP), read by every thread. */
+extern _Atomic enum log_level log_min_level;
 /* A warning or error repeated within this many seconds is held and counted
  * (log.c); set from log_repeat_interval_sec. */
-extern int log_repeat_interval_sec;
+extern _Atomic int log_repeat_interval_sec;
 
 /* Parse "debug", "info", "warn", "error". Returns 0, or -1 if unknown. */
 int log_level_parse(const char *name, enum log_level *out) CBD_MUSTCHECK;

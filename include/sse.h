@@ -40,7 +40,12 @@ struct sse_hub;
 struct sse_request {
 	int64_t agent_id; /* > 0: an agent's own stream */
 	char team[65];    /* a lead's team; "" with agent_id 0: everything */
-	int has_last;     /* Last-Event-ID given ... */
+	/* Whose credentials opened it: the stream ends when their access
+	 * does (a CHANGEFEED_ACCESS_ENDED change) or the session expires. */
+	int64_t who_agent_id; /* 0: no agent */
+	int64_t who_key_id;   /* 0: a session from an agent's sign-in link */
+	int64_t expires_at;   /* 0: a key, which has no end */
+	int has_last;         /* Last-Event-ID given ... */
 	int64_t last_id;
 	int is_resync;                    /* ... but no longer kept */
 	int64_t since_ms;                 /* replay rows written since */

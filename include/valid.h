@@ -28,6 +28,15 @@ int valid_is_blank(const char *s);
 int valid_tz(const char *name);
 
 /*
+ * The country whose national numbers a phone written without + is read as:
+ * region when given (an unknown one is 400 invalid-region on field), else
+ * the country of zone tz (may be NULL), else default_region ("" : none),
+ * into out.
+ */
+int valid_phone_region(const char *region, const char *tz,
+		       const char *default_region, const char *field, char *out,
+		       size_t size, struct cbd_err *err) CBD_MUSTCHECK;
+/*
  * A phone number as a person types it, read in region (a country code;
  * NULL or "" when none is known), into out. Returns 0, or -1 with err set
  * (400 invalid-phone on field, the detail naming the problem).

@@ -4,6 +4,7 @@
 
 #include "agent.h"
 #include "api.h"
+#include "changefeed.h"
 #include "clock.h"
 #include "roster.h"
 #include "store.h"
@@ -134,6 +135,14 @@ agent_update(struct store_tx *tx, int64_t id, const struct agent_fields *f,
 
 	if (n < 0 || agent_get(tx, id, out, err) != 0)
 		return -1;
+	/* Deactivated, or moved to another team (what their lead streams
+	 * show): their open event streams end, and reopen if still allowed. */
+	if ((f->is_active == 0 || f->team != NULL) &&
+	    changefeed_record_access_ended(tx, id, 0, err) != 0) {
+		json_decref(*out);
+		*out = NULL;
+		return -1;
+	}
 	if (f->is_active == 0 && agent_access_note(tx, id, *out, err) != 0) {
 		json_decref(*out);
 		*out = NULL;

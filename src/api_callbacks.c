@@ -78,7 +78,7 @@ api_callbacks_read(const struct http_req *r, struct callback_booking *b,
 					    NULL };
 	struct phone_number pn;
 	const char *region = NULL, *language = NULL;
-	char zone_region[8];
+	char read_in[8];
 	json_t *c = json_object_get(r->body, "customer");
 	json_t *notify = json_object_get(r->body, "notify");
 	json_t *force = json_object_get(r->body, "force_new");
@@ -118,17 +118,10 @@ api_callbacks_read(const struct http_req *r, struct callback_booking *b,
 	}
 	/* A number without + is read as one of the region given, else of
 	 * the country of the customer's zone, else default_region. */
-	if (region != NULL && !phone_region_known(region)) {
-		cbd_err_set(err, 400, "invalid-region", "customer.region",
-			    "region must be a country code such as US or GB");
-		return -1;
-	}
-	if (region == NULL) {
-		phone_region_of_zone(b->timezone, zone_region,
-				     sizeof(zone_region));
-		region = zone_region[0] ? zone_region : r->cfg->default_region;
-	}
-	if (valid_phone(b->phone, region, "customer.phone", &pn, err) != 0)
+	if (valid_phone_region(region, b->timezone, r->cfg->default_region,
+			       "customer.region", read_in, sizeof(read_in),
+			       err) != 0 ||
+	    valid_phone(b->phone, read_in, "customer.phone", &pn, err) != 0)
 		return -1;
 	snprintf(b->phone_e164, sizeof(b->phone_e164), "%s", pn.e164);
 	b->phone = b->phone_e164;
@@ -237,44 +230,57 @@ api_callbacks_create_work(struct store_tx *tx, struct http_req *r,
 	return 0;
 }
 
-/* POST /v1/manage-links {phone}: text me my link. Public and limited like
- * a booking; the answer is 202 and the same whether or not the phone has
- * an open callback. */
+/* POST /v1/manage-links {phone, region?, timezone?}: text me my link.
+ * Public and limited like a booking; the answer is 202 and the same
+ * whether or not the phone has an open callback. The phone is read as at
+ * booking: national forms in region, or the country of timezone (the
+ * book page sends the browser's), or default_region. */
 static int
-api_callbacks_link_read(const struct http_req *r, const char **phone,
+api_callbacks_link_read(const struct http_req *r, struct phone_number *pn,
 			struct cbd_err *err)
 {
-	static const char *const fields[] = { "phone", NULL };
+	static const char *const fields[] = { "phone", "region", "timezone",
+					      NULL };
+	const char *phone, *region = NULL, *tz = NULL;
+	char read_in[8];
 
 	if (http_check_fields(r->body, fields, "", err) != 0 ||
-	    http_get_str(r->body, "phone", "phone", 16, 1, phone, err) != 0)
+	    http_get_str(r->body, "phone", "phone", 40, 1, &phone, err) != 0 ||
+	    http_get_str(r->body, "region", "region", 2, 0, &region, err) !=
+		    0 ||
+	    http_get_str(r->body, "timezone", "timezone", 64, 0, &tz, err) != 0)
 		return -1;
-	if (!valid_e164(*phone)) {
-		cbd_err_set(err, 400, "invalid-phone", "phone",
-			    "phone must be E.164, e.g. +15551234567");
+	if (tz != NULL && !valid_tz(tz)) {
+		cbd_err_set(err, 400, "invalid-timezone", "timezone",
+			    "timezone must be an IANA zone name such as "
+			    "Europe/London");
 		return -1;
 	}
-	return 0;
+	return valid_phone_region(region, tz, r->cfg->default_region, "region",
+				  read_in, sizeof(read_in), err) ||
+			       valid_phone(phone, read_in, "phone", pn, err)
+		       ? -1
+		       : 0;
 }
 
 static int
 api_callbacks_link_parse(struct http_req *r, struct cbd_err *err)
 {
-	const char *phone;
+	struct phone_number pn;
 
-	return api_callbacks_link_read(r, &phone, err);
+	return api_callbacks_link_read(r, &pn, err);
 }
 
 static int
 api_callbacks_link_work(struct store_tx *tx, struct http_req *r,
 			struct cbd_err *err)
 {
-	const char *phone;
+	struct phone_number pn;
 	json_t *out;
 
-	if (api_callbacks_link_read(r, &phone, err) != 0 ||
-	    callback_request_link(tx, r->cfg, phone, r->client_ip, &out, err) !=
-		    0)
+	if (api_callbacks_link_read(r, &pn, err) != 0 ||
+	    callback_request_link(tx, r->cfg, pn.e164, r->client_ip, &out,
+				  err) != 0)
 		return -1;
 	http_reply_json(r, 202, out);
 	return 0;
@@ -469,6 +475,52 @@ api_callbacks_messages_work(struct store_tx *tx, struct http_req *r,
 	return 0;
 }
 
+/* GET /v1/callbacks/{id}/who-calls?at=: who would make this call at
+ * another time. Staff only: it names agents and says who works when. */
+static int
+api_callbacks_who_read(const struct http_req *r, int64_t *at,
+		       struct cbd_err *err)
+{
+	const char *s = http_query(r, "at");
+
+	if (s == NULL || timefmt_parse_rfc3339(s, at) != 0) {
+		cbd_err_set(err, 400, "invalid-time", "at",
+			    "at must be an RFC 3339 time");
+		return -1;
+	}
+	return 0;
+}
+
+static int
+api_callbacks_who_parse(struct http_req *r, struct cbd_err *err)
+{
+	int64_t at;
+
+	if (api_callbacks_id_parse(r, err) != 0)
+		return -1;
+	return api_callbacks_who_read(r, &at, err);
+}
+
+static int
+api_callbacks_who_work(struct store_tx *tx, struct http_req *r,
+		       struct cbd_err *err)
+{
+	int64_t at;
+	json_t *out;
+
+	if (api_callbacks_who_read(r, &at, err) != 0)
+		return -1;
+	if (callback_who_calls(tx, r->cfg, http_param_id(r, 0), at, &out,
+			       err) != 0) {
+		/* The move's refusals name its "when"; here it is "at". */
+		if (strcmp(err->field, "when") == 0)
+			snprintf(err->field, sizeof(err->field), "at");
+		return -1;
+	}
+	http_reply_json(r, 200, out);
+	return 0;
+}
+
 #define API_CALLBACK_ROLES (HTTP_ROLE_CUSTOMER | HTTP_ROLES_STAFF)
 
 const struct http_route api_callbacks_routes[] = {
@@ -491,5 +543,8 @@ const struct http_route api_callbacks_routes[] = {
 	{ EVHTTP_REQ_GET, "/v1/callbacks/:id/messages", API_CALLBACK_ROLES, 0,
 	  "callbacks_messages", api_callbacks_id_parse,
 	  api_callbacks_messages_work },
+	{ EVHTTP_REQ_GET, "/v1/callbacks/:id/who-calls", HTTP_ROLES_STAFF, 0,
+	  "callbacks_who_calls", api_callbacks_who_parse,
+	  api_callbacks_who_work },
 	{ 0, NULL, 0, 0, NULL, NULL, NULL },
 };

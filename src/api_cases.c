@@ -12,6 +12,7 @@
 #include "event_hooks.h"
 #include "ics.h"
 #include "keys.h"
+#include "phone.h"
 #include "store.h"
 #include "valid.h"
 #include "xalloc.h"
@@ -94,19 +95,38 @@ api_cases_note_work(struct store_tx *tx, struct http_req *r,
 	return 0;
 }
 
+/* ?phone= as an agent types it: E.164, or a national form read in
+ * ?region=, else in the country of ?tz= (the console's zone), else in
+ * default_region. */
+static int
+api_cases_customers_phone(const struct http_req *r, struct phone_number *pn,
+			  struct cbd_err *err)
+{
+	const char *phone = http_query(r, "phone");
+	char read_in[8];
+
+	if (phone == NULL) {
+		cbd_err_set(err, 400, "invalid-phone", "phone",
+			    "phone is required, e.g. ?phone=%%2B15551234567");
+		return -1;
+	}
+	return valid_phone_region(http_query(r, "region"), http_query(r, "tz"),
+				  r->cfg->default_region, "region", read_in,
+				  sizeof(read_in), err) ||
+			       valid_phone(phone, read_in, "phone", pn, err)
+		       ? -1
+		       : 0;
+}
+
 static int
 api_cases_customers_parse(struct http_req *r, struct cbd_err *err)
 {
-	const char *phone = http_query(r, "phone"), *tz;
+	struct phone_number pn;
+	const char *tz;
 	int64_t limit, before;
 
-	if (phone == NULL || !valid_e164(phone)) {
-		cbd_err_set(err, 400, "invalid-phone", "phone",
-			    "phone must be given in E.164, e.g. "
-			    "?phone=%%2B15551234567");
-		return -1;
-	}
 	return api_tz_parse(r, &tz, err) ||
+			       api_cases_customers_phone(r, &pn, err) ||
 			       api_page_parse(r, &limit, &before, err)
 		       ? -1
 		       : 0;
@@ -117,14 +137,15 @@ api_cases_customers_work(struct store_tx *tx, struct http_req *r,
 			 struct cbd_err *err)
 {
 	int64_t limit, before, last;
+	struct phone_number pn;
 	const char *tz;
 	json_t *out, *page;
 
 	/* Newest case first; the cursor is the last case id of the page. */
 	if (api_tz_parse(r, &tz, err) != 0 ||
+	    api_cases_customers_phone(r, &pn, err) != 0 ||
 	    api_page_parse(r, &limit, &before, err) != 0 ||
-	    cases_by_phone(tx, http_query(r, "phone"), before, limit, &out,
-			   &last, err) != 0)
+	    cases_by_phone(tx, pn.e164, before, limit, &out, &last, err) != 0)
 		return -1;
 	page = api_page_wrap(json_incref(json_object_get(out, "cases")), limit,
 			     last);

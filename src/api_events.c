@@ -87,6 +87,9 @@ api_events_open(struct store_tx *tx, struct http_req *r, int own,
 	sse_request_free(r->ctx); /* a retried run starts afresh */
 	r->ctx = q = xcalloc(1, sizeof(*q));
 	r->ctx_free = sse_request_free;
+	q->who_agent_id = r->agent_id;
+	q->who_key_id = r->key_id;
+	q->expires_at = r->session_id > 0 ? r->session_expires_at : 0;
 	if (own)
 		q->agent_id = r->agent_id;
 	else if (session_lead_team(tx, r->role == HTTP_ROLE_LEAD, r->key_id,

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "api.h"
+#include "changefeed.h"
 #include "clock.h"
 #include "keys.h"
 #include "log.h"
@@ -300,6 +301,9 @@ api_keys_delete_work(struct store_tx *tx, struct http_req *r,
 		cbd_err_set(err, 404, "not-found", "", "no such active key");
 		return -1;
 	}
+	/* Its open event streams (bearer or a session it opened) end. */
+	if (changefeed_record_access_ended(tx, 0, id, err) != 0)
+		return -1;
 	log_info("api key revoked", "id=%lld by=%lld", (long long)id,
 		 (long long)r->key_id);
 	r->status = 204;

@@ -331,12 +331,14 @@ callback_place_now(struct store_tx *tx, const struct config *cfg,
 	return 0;
 }
 
+/* is_preview: only say who it would be; no slot lock is taken (nothing
+ * is written), so another booking may still take the room. */
 static int
 callback_place_in(struct store_tx *tx, const struct config *cfg,
 		  const struct routing_queue *rq, int64_t case_id, int is_asap,
 		  int64_t when, int64_t prefer, int owner_only,
-		  int64_t exclude_id, const char *tz, int64_t *owner,
-		  struct cbd_err *err)
+		  int64_t exclude_id, const char *tz, int is_preview,
+		  int64_t *owner, struct cbd_err *err)
 {
 	int64_t now = clock_now(), len = (int64_t)cfg->slot_minutes * 60;
 	int64_t slot = slots_align(cfg, when);
@@ -372,7 +374,8 @@ callback_place_in(struct store_tx *tx, const struct config *cfg,
 	 * on Galera row locks exclude only on one node, and only a changed
 	 * row makes two nodes' bookings of one slot conflict at certification
 	 * (the loser is retried and then counts the winner's booking). */
-	if (store_exec(
+	if (!is_preview &&
+	    store_exec(
 		    tx, err,
 		    "INSERT INTO slot_locks (slot_start, bumps) VALUES (?, 1)"
 		    " ON DUPLICATE KEY UPDATE bumps = bumps + 1",
@@ -434,7 +437,7 @@ callback_place_for(struct store_tx *tx, const struct config *cfg,
 	if (routing_queue_load(tx, queue_id, &rq, err) != 0)
 		return -1;
 	rc = callback_place_in(tx, cfg, rq, case_id, is_asap, when, prefer,
-			       owner_only, exclude_id, tz, owner, err);
+			       owner_only, exclude_id, tz, 0, owner, err);
 	routing_queue_free(rq);
 	return rc;
 }
@@ -1083,6 +1086,46 @@ callback_reschedule(struct store_tx *tx, const struct config *cfg, int64_t id,
 out:
 	store_rows_free(r);
 	return rc;
+}
+
+int
+callback_who_calls(struct store_tx *tx, const struct config *cfg, int64_t id,
+		   int64_t when, json_t **out, struct cbd_err *err)
+{
+	struct store_rows *r = callback_load(tx, cfg, id, NULL, 0, err), *a;
+	struct routing_queue *rq = NULL;
+	int64_t owner, who = 0;
+	int rc;
+
+	*out = NULL;
+	if (r == NULL)
+		return -1;
+	owner = store_rows_int(r, 0, CALLBACK_COL_OWNER, 0);
+	rc = routing_queue_load(tx, store_rows_int(r, 0, CALLBACK_COL_QUEUE, 0),
+				&rq, err);
+	if (rc == 0)
+		rc = callback_place_in(
+			tx, cfg, rq, store_rows_int(r, 0, CALLBACK_COL_CASE, 0),
+			0, when, owner, 0, id,
+			store_rows_str(r, 0, CALLBACK_COL_TZ), 1, &who, err);
+	routing_queue_free(rq);
+	a = rc == 0 ? store_query_one(tx, err, "agent",
+				      "SELECT display_name FROM agents WHERE "
+				      "id = ?",
+				      "i", who)
+		    : NULL;
+	if (a != NULL) {
+		*out = json_pack("{s:o, s:{s:I, s:s}, s:b, s:{s:I, s:s}}", "at",
+				 api_time(slots_align(cfg, when), NULL),
+				 "agent", "id", (json_int_t)who, "display_name",
+				 store_rows_str(a, 0, 0), "is_owner",
+				 who == owner, "owner", "id", (json_int_t)owner,
+				 "display_name",
+				 store_rows_str(r, 0, CALLBACK_COL_OWNER_NAME));
+		store_rows_free(a);
+	}
+	store_rows_free(r);
+	return *out != NULL ? 0 : -1;
 }
 
 int

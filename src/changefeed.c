@@ -9,9 +9,8 @@
  * order, and delivers those whose id is not in `recent`. Rows that fall
  * out of the window leave `recent`: they can no longer come back from a
  * poll. Only one poll job is out at a time; if the store is busy the next
- * one simply waits for the timer. Once a minute the same job also deletes
- * rows older than events_keep_sec (every instance does; on Galera a
- * conflicting delete is retried like any other transaction).
+ * one simply waits for the timer. Rows older than events_keep_sec are
+ * deleted by housekeeping.c, on one instance at a time.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,10 +25,8 @@
 #include "store.h"
 #include "xalloc.h"
 
-#define CHANGEFEED_PAGE      2000
-#define CHANGEFEED_MAX_POLL  100000 /* rows one poll reads at most */
-#define CHANGEFEED_PURGE_MS  60000
-#define CHANGEFEED_PURGE_MAX 10000 /* rows one purge deletes at most */
+#define CHANGEFEED_PAGE     2000
+#define CHANGEFEED_MAX_POLL 100000 /* rows one poll reads at most */
 
 struct changefeed {
 	struct event_base *base;
@@ -42,7 +39,6 @@ struct changefeed {
 	int is_polling; /* a poll job is out */
 	int is_stopped;
 	int64_t last_poll_ms; /* start of the last successful poll */
-	int64_t last_purge_ms;
 	struct changefeed_change *recent; /* delivered, in delivery order */
 	size_t nrecent, recent_cap;
 	int64_t *ids; /* the ids of recent, sorted */
@@ -51,7 +47,7 @@ struct changefeed {
 /* A poll: built on the loop, filled by a store thread, read on the loop. */
 struct changefeed_poll {
 	struct changefeed *cf;
-	int64_t since_ms, started_ms, purge_before_ms;
+	int64_t since_ms, started_ms;
 	struct changefeed_change *rows;
 	size_t n;
 };
@@ -91,6 +87,22 @@ changefeed_record_note(struct store_tx *tx, int64_t case_id,
 			  " state, kind, at, written_ms) SELECT NULL, id, "
 			  "owner_id, '', 'note', ?, ? FROM cases WHERE id = ?",
 			  "iii", clock_now(), clock_real_ms(), case_id) < 0
+		       ? -1
+		       : 0;
+}
+
+int
+changefeed_record_access_ended(struct store_tx *tx, int64_t agent_id,
+			       int64_t key_id, struct cbd_err *err)
+{
+	return store_exec(tx, err,
+			  "INSERT INTO changes (callback_id, case_id, owner_id,"
+			  " key_id, state, kind, at, written_ms) VALUES (NULL,"
+			  " 0, ?, ?, '', ?, ?, ?)",
+			  "insii", agent_id > 0 ? agent_id : 0,
+			  key_id > 0 ? key_id : STORE_NULL,
+			  CHANGEFEED_ACCESS_ENDED, clock_now(),
+			  clock_real_ms()) < 0
 		       ? -1
 		       : 0;
 }
@@ -157,7 +169,8 @@ changefeed_read(struct store_tx *tx, int64_t since_ms, size_t max,
 			"SELECT ch.id, ch.callback_id, ch.case_id, ch.owner_id,"
 			" ch.previous_owner_id, ch.at, ch.written_ms, ch.state,"
 			" ch.kind, COALESCE(ao.team, ''), COALESCE(ap.team, "
-			"'') FROM changes ch LEFT JOIN agents ao ON ao.id = "
+			"''), ch.key_id FROM changes ch LEFT JOIN agents ao ON "
+			"ao.id = "
 			"ch.owner_id LEFT JOIN agents ap ON ap.id = "
 			"ch.previous_owner_id WHERE ch.written_ms > ? OR "
 			"(ch.written_ms = ? AND ch.id > ?) ORDER BY "
@@ -194,6 +207,7 @@ changefeed_read(struct store_tx *tx, int64_t since_ms, size_t max,
 				 store_rows_str(r, i, 9));
 			snprintf(c->previous_team, sizeof(c->previous_team),
 				 "%s", store_rows_str(r, i, 10));
+			c->key_id = store_rows_int(r, i, 11, 0);
 			after_ms = c->written_ms;
 			after_id = c->id;
 		}
@@ -224,11 +238,6 @@ changefeed_poll_work(struct store_tx *tx, void *arg, struct cbd_err *err)
 	free(p->rows);
 	p->rows = NULL;
 	p->n = 0;
-	if (p->purge_before_ms > 0 &&
-	    store_exec(tx, err,
-		       "DELETE FROM changes WHERE written_ms < ? LIMIT ?", "ii",
-		       p->purge_before_ms, (int64_t)CHANGEFEED_PURGE_MAX) < 0)
-		return -1;
 	return changefeed_read(tx, p->since_ms, CHANGEFEED_MAX_POLL, &p->rows,
 			       &p->n, err);
 }
@@ -262,8 +271,6 @@ changefeed_poll_done(void *arg, int rc, struct cbd_err *err)
 			 err ? err->detail : "");
 		goto out;
 	}
-	if (p->purge_before_ms > 0)
-		cf->last_purge_ms = p->started_ms;
 	/* cf->ids holds the ids delivered before this poll (sorted at the
 	 * last prune); rows appended below are not in it, and one poll's
 	 * rows are distinct, so search only the ids it holds. */
@@ -318,9 +325,6 @@ changefeed_timer_cb(evutil_socket_t fd, short what, void *arg)
 	 * store loses nothing that is still kept. */
 	p->since_ms = (cf->last_poll_ms < now ? cf->last_poll_ms : now) -
 		      (int64_t)cf->cfg->events_lookback_sec * 1000;
-	if (now - cf->last_purge_ms >= CHANGEFEED_PURGE_MS)
-		p->purge_before_ms =
-			now - (int64_t)cf->cfg->events_keep_sec * 1000;
 	if (store_submit(cf->pool, changefeed_poll_work, changefeed_poll_done,
 			 p) != 0) {
 		free(p);
@@ -343,7 +347,6 @@ changefeed_new(struct event_base *base, const struct config *cfg,
 	cf->deliver = deliver;
 	cf->arg = arg;
 	cf->last_poll_ms = clock_real_ms();
-	cf->last_purge_ms = cf->last_poll_ms;
 	cf->ids = xcalloc(1, sizeof(*cf->ids));
 	cf->timer = event_new(base, -1, EV_PERSIST, changefeed_timer_cb, cf);
 	tv.tv_sec = cfg->events_poll_ms / 1000;

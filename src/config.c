@@ -190,12 +190,14 @@ static const struct config_key config_keys[] = {
 	STR(sms_inbound_secrets, "",
 	    "webhook mode: whsec_ secrets, space separated, the gateway signs "
 	    "inbound replies and delivery receipts with; empty: refused"),
-	STR(sms_reply_cancelled,
-	    "Your callback is cancelled. Reply STOP to stop texts.",
-	    "text confirming a callback cancelled by an SMS reply"),
-	STR(sms_reply_nothing_to_cancel,
-	    "You have no upcoming callback to cancel.",
-	    "answer to a cancel reply when no callback is open"),
+	STR(sms_reply_cancelled, "",
+	    "text confirming a callback cancelled by an SMS reply, in every "
+	    "language; empty: the sms_reply_cancelled template in the "
+	    "customer's language"),
+	STR(sms_reply_nothing_to_cancel, "",
+	    "answer to a cancel reply when no callback is open, in every "
+	    "language; empty: the sms_reply_nothing_to_cancel template in "
+	    "the customer's language"),
 	INT(outbox_poll_ms, "20", 10, 60000, "outbox dispatch interval"),
 	INT(outbox_batch, "500", 1, 10000, "messages claimed per dispatch"),
 	INT(outbox_max_age_sec, "86400", 60, 2592000,
@@ -270,6 +272,13 @@ static const struct config_key config_keys[] = {
 	    "transaction may take, plus clock skew between instances)"),
 	INT(events_keep_sec, "3600", 60, 604800,
 	    "changes are kept this long for Last-Event-ID resume"),
+	INT(sessions_keep_days, "90", 1, 3650,
+	    "console sessions and sign-in links (who signed in, when, from "
+	    "where) are kept this many days after they expire"),
+	INT(housekeeping_interval_sec, "60", 1, 3600,
+	    "how often one instance deletes what is no longer kept: old "
+	    "changes, expired idempotency records, sessions and sign-in "
+	    "links"),
 	STR(agents_without_shifts, "off_duty",
 	    "off_duty: an agent created without shift rules is on duty only "
 	    "inside shifts (so never until some are set); always: around the "

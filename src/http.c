@@ -771,6 +771,7 @@ http_lookup_caller(struct store_tx *tx, struct http_job *j, struct cbd_err *err)
 			return -1;
 		}
 		r->session_id = who.id;
+		r->session_expires_at = who.expires_at;
 		r->key_id = who.key_id;
 		r->agent_id = who.agent_id;
 		r->role = !strcmp(who.role, "admin")  ? HTTP_ROLE_ADMIN

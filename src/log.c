@@ -24,8 +24,8 @@
 
 #include "log.h"
 
-enum log_level log_min_level = LOG_INFO;
-int log_repeat_interval_sec = 10;
+_Atomic enum log_level log_min_level = LOG_INFO;
+_Atomic int log_repeat_interval_sec = 10;
 
 #define LOG_REPEAT_SLOTS 64 /* distinct messages tracked; more: not held */
 

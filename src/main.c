@@ -21,6 +21,7 @@
 #include "clock.h"
 #include "config.h"
 #include "handoff_planner.h"
+#include "housekeeping.h"
 #include "http.h"
 #include "keys.h"
 #include "log.h"
@@ -48,6 +49,7 @@ struct main_state {
 	struct outbox *outbox;
 	struct queue_janitor *janitor;
 	struct handoff_planner *planner;
+	struct housekeeping *housekeeping;
 	struct memtrim *memtrim;
 	struct sse_hub *sse;
 	struct metrics *metrics;
@@ -440,6 +442,7 @@ main(int argc, char **argv)
 	st.outbox = outbox_new(st.base, &st.cfg, st.pool, st.metrics);
 	st.janitor = queue_janitor_new(st.base, st.pool);
 	st.planner = handoff_planner_new(st.base, &st.cfg, st.pool, st.metrics);
+	st.housekeeping = housekeeping_new(st.base, &st.cfg, st.pool);
 	st.memtrim = memtrim_new(st.base, st.cfg.malloc_trim_sec);
 	st.sse = sse_hub_new(st.base, &st.cfg, st.pool, st.http, st.metrics);
 	st.sig_term = evsignal_new(st.base, SIGTERM, main_signal_cb, &st);
@@ -468,6 +471,7 @@ main(int argc, char **argv)
 	outbox_free(st.outbox);
 	queue_janitor_free(st.janitor);
 	handoff_planner_free(st.planner);
+	housekeeping_free(st.housekeeping);
 	memtrim_free(st.memtrim);
 	sse_hub_free(st.sse);
 	http_server_free(st.http);

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "changefeed.h"
 #include "clock.h"
 #include "config.h"
 #include "keys.h"
@@ -260,6 +261,27 @@ session_lookup(struct store_tx *tx, const struct config *cfg,
 	return 0;
 }
 
+/* The open event streams of the session's person end (streams do not
+ * know their session: a key's or an agent's other streams reconnect). */
+static int
+session_end_streams(struct store_tx *tx, int64_t id, struct cbd_err *err)
+{
+	struct store_rows *r = store_query(
+		tx, err,
+		"SELECT COALESCE(agent_id, 0), COALESCE(key_id, 0) FROM "
+		"sessions WHERE id = ?",
+		"i", id);
+	int64_t agent_id, key_id;
+
+	if (r == NULL)
+		return -1;
+	agent_id = store_rows_int(r, 0, 0, 0);
+	key_id = store_rows_int(r, 0, 1, 0);
+	store_rows_free(r);
+	return changefeed_record_access_ended(tx, key_id > 0 ? 0 : agent_id,
+					      key_id, err);
+}
+
 int
 session_revoke(struct store_tx *tx, int64_t id, const char *by,
 	       struct cbd_err *err)
@@ -275,6 +297,8 @@ session_revoke(struct store_tx *tx, int64_t id, const char *by,
 		cbd_err_set(err, 404, "not-found", "", "no such open session");
 		return -1;
 	}
+	if (session_end_streams(tx, id, err) != 0)
+		return -1;
 	log_info("session revoked", "session=%lld by=%s", (long long)id, by);
 	return 0;
 }

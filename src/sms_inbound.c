@@ -27,8 +27,10 @@
 #include "config.h"
 #include "http.h" /* HTTP_ROLE_PUBLIC */
 #include "log.h"
+#include "notify.h"
 #include "optout.h"
 #include "outbox.h"
+#include "render.h"
 #include "sms_inbound.h"
 #include "store.h"
 
@@ -99,19 +101,65 @@ sms_inbound_event(struct store_tx *tx, int64_t customer_id, int64_t callback_id,
 	return rc;
 }
 
-/* A text back to the customer, through the outbox (so a STOP still
- * holds, and staff see it). */
+/* The language of the customer's latest booking, else default_language,
+ * into lang. */
+static int
+sms_inbound_language(struct store_tx *tx, const struct config *cfg,
+		     int64_t customer_id, char *lang, size_t size,
+		     struct cbd_err *err)
+{
+	struct store_rows *r = store_query(
+		tx, err,
+		"SELECT language FROM callbacks WHERE customer_id = ? AND "
+		"language IS NOT NULL ORDER BY id DESC LIMIT 1",
+		"i", customer_id);
+
+	if (r == NULL)
+		return -1;
+	snprintf(lang, size, "%s",
+		 store_rows_count(r) > 0 ? store_rows_str(r, 0, 0)
+					 : cfg->default_language);
+	store_rows_free(r);
+	return 0;
+}
+
+/*
+ * A text back to the customer, through the outbox (so a STOP still holds,
+ * and staff see it): the operator's text (override) when set, else the
+ * template message in the customer's language. About a callback, the
+ * message is rendered again when sent, like every text of a callback.
+ */
 static int
 sms_inbound_reply(struct store_tx *tx, const struct config *cfg, const char *to,
-		  const char *tz, int64_t callback_id, const char *text,
+		  const char *tz, int64_t customer_id, int64_t callback_id,
+		  const char *message, const char *override,
 		  struct cbd_err *err)
 {
+	struct notify_ctx c = { 0 };
+	char lang[36];
+	char *text;
 	json_t *p;
 	int rc;
 
-	if (!strcmp(cfg->sms_mode, "off") || text == NULL || *text == '\0')
+	if (!strcmp(cfg->sms_mode, "off"))
 		return 0;
-	p = json_pack("{s:s, s:s, s:s}", "to", to, "body", text, "tz", tz);
+	if (override[0] != '\0')
+		p = json_pack("{s:s, s:s, s:s}", "to", to, "body", override,
+			      "tz", tz);
+	else {
+		if (sms_inbound_language(tx, cfg, customer_id, lang,
+					 sizeof(lang), err) != 0)
+			return -1;
+		c.callback_id = callback_id;
+		c.tz = tz;
+		c.language = lang;
+		text = render_text(cfg, &c, message);
+		p = json_pack("{s:s, s:s, s:s}", "to", to, "body", text, "tz",
+			      tz);
+		if (callback_id > 0)
+			json_object_set_new(p, "message", json_string(message));
+		free(text);
+	}
 	rc = outbox_enqueue(tx, OUTBOX_SMS, "sms.reply", callback_id, p,
 			    clock_now(), err);
 	json_decref(p);
@@ -145,7 +193,8 @@ sms_inbound_cancel(struct store_tx *tx, const struct config *cfg,
 						"meant", "cancel"),
 				      err) != 0)
 			return -1;
-		return sms_inbound_reply(tx, cfg, in->from, tz, 0,
+		return sms_inbound_reply(tx, cfg, in->from, tz, customer_id, 0,
+					 "sms_reply_nothing_to_cancel",
 					 cfg->sms_reply_nothing_to_cancel, err);
 	}
 	id = store_rows_int(r, 0, 0, 0);
@@ -157,7 +206,8 @@ sms_inbound_cancel(struct store_tx *tx, const struct config *cfg,
 	/* A customer who asked for texts gets the usual cancellation text:
 	 * that is the confirmation; one who did not gets this one. */
 	rc = asked_sms ? 0
-		       : sms_inbound_reply(tx, cfg, in->from, tz, id,
+		       : sms_inbound_reply(tx, cfg, in->from, tz, customer_id,
+					   id, "sms_reply_cancelled",
 					   cfg->sms_reply_cancelled, err);
 	return rc;
 }

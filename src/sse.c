@@ -20,6 +20,7 @@
 #include <jansson.h>
 
 #include "changefeed.h"
+#include "clock.h"
 #include "config.h"
 #include "http.h"
 #include "log.h"
@@ -37,6 +38,7 @@ struct sse_stream {
 	struct sse_stream *prev, *next;
 	int64_t agent_id;
 	char team[65];
+	int64_t who_agent_id, who_key_id, expires_at; /* see sse_request */
 	struct sse_stream *next_dead;
 };
 
@@ -166,6 +168,33 @@ sse_reap_cb(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
+static int
+sse_is_access_change(const struct changefeed_change *c)
+{
+	return strcmp(c->kind, CHANGEFEED_ACCESS_ENDED) == 0;
+}
+
+/* Someone's access ended: close every stream they opened. Browsers
+ * reconnect; a session or key still valid gets its stream back and
+ * resumes by Last-Event-ID, the rest get 401. */
+static void
+sse_end_access(struct sse_hub *hub, const struct changefeed_change *c)
+{
+	struct sse_stream *st, *next;
+
+	for (st = hub->streams; st != NULL; st = next) {
+		next = st->next;
+		if ((c->owner_id > 0 && c->owner_id == st->who_agent_id) ||
+		    (c->key_id > 0 && c->key_id == st->who_key_id)) {
+			log_info("event stream closed: access ended",
+				 "agent=%lld key=%lld",
+				 (long long)st->who_agent_id,
+				 (long long)st->who_key_id);
+			sse_close(st);
+		}
+	}
+}
+
 /* The feed delivered a change: to every stream it concerns. */
 static void
 sse_deliver(void *arg, const struct changefeed_change *c)
@@ -173,6 +202,10 @@ sse_deliver(void *arg, const struct changefeed_change *c)
 	struct sse_hub *hub = arg;
 	char *text = NULL;
 
+	if (sse_is_access_change(c)) {
+		sse_end_access(hub, c);
+		return;
+	}
 	for (struct sse_stream *st = hub->streams; st != NULL; st = st->next) {
 		if (!sse_wants(st, c))
 			continue;
@@ -188,9 +221,11 @@ sse_heartbeat_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct sse_hub *hub = arg;
 	struct sse_stream *st, *next;
+	int64_t now;
 
 	(void)fd;
 	(void)what;
+	now = clock_now();
 	for (st = hub->streams; st != NULL; st = next) {
 		struct evhttp_connection *evcon =
 			evhttp_request_get_connection(st->req);
@@ -205,6 +240,14 @@ sse_heartbeat_cb(evutil_socket_t fd, short what, void *arg)
 			sse_close(st);
 			continue;
 		}
+		/* The session it was opened with is over: so is the stream
+		 * (the browser's reconnect then gets 401). */
+		if (st->expires_at > 0 && now >= st->expires_at) {
+			log_info("event stream closed: session expired",
+				 "agent=%lld", (long long)st->who_agent_id);
+			sse_close(st);
+			continue;
+		}
 		/* A comment: keeps proxies and the client's own idle
 		 * timers from closing a quiet stream. */
 		sse_write(st, ": heartbeat\n\n");
@@ -212,13 +255,23 @@ sse_heartbeat_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 /* Replay, for a resumed stream: rows from the database and from this
- * instance's recent deliveries, each once, without the one last seen. */
+ * instance's recent deliveries, each once, without the one last seen.
+ * Each source has distinct ids; the database's, sorted once, are looked
+ * up for the recent ones. */
 struct sse_replay {
 	struct sse_stream *st;
 	int64_t skip_id;
-	int64_t *sent;
-	size_t nsent, cap;
+	const int64_t *sent; /* sorted; NULL while replaying the database */
+	size_t nsent;
 };
+
+static int
+sse_cmp_id(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
 
 static void
 sse_replay_one(void *arg, const struct changefeed_change *c)
@@ -226,16 +279,12 @@ sse_replay_one(void *arg, const struct changefeed_change *c)
 	struct sse_replay *rp = arg;
 	char *text;
 
-	if (c->id == rp->skip_id || !sse_wants(rp->st, c))
+	if (c->id == rp->skip_id || sse_is_access_change(c) ||
+	    !sse_wants(rp->st, c))
 		return;
-	for (size_t i = 0; i < rp->nsent; i++)
-		if (rp->sent[i] == c->id)
-			return;
-	if (rp->nsent == rp->cap) {
-		rp->cap = rp->cap ? rp->cap * 2 : 64;
-		rp->sent = xrealloc(rp->sent, rp->cap * sizeof(*rp->sent));
-	}
-	rp->sent[rp->nsent++] = c->id;
+	if (rp->sent != NULL && bsearch(&c->id, rp->sent, rp->nsent,
+					sizeof(*rp->sent), sse_cmp_id) != NULL)
+		return;
 	text = sse_format(c);
 	sse_write(rp->st, text);
 	free(text);
@@ -245,17 +294,24 @@ static void
 sse_replay(struct sse_hub *hub, struct sse_stream *st,
 	   const struct sse_request *q)
 {
-	struct sse_replay rp = { st, q->last_id, NULL, 0, 0 };
+	struct sse_replay rp = { st, q->last_id, NULL, 0 };
+	int64_t *ids;
 
 	if (q->is_resync) {
 		sse_write(st, "event: resync\ndata: {}\n\n");
 		return;
 	}
-	for (size_t i = 0; i < q->nreplay; i++)
+	ids = xcalloc(q->nreplay + 1, sizeof(*ids));
+	for (size_t i = 0; i < q->nreplay; i++) {
 		sse_replay_one(&rp, &q->replay[i]);
+		ids[i] = q->replay[i].id;
+	}
+	qsort(ids, q->nreplay, sizeof(*ids), sse_cmp_id);
+	rp.sent = ids;
+	rp.nsent = q->nreplay;
 	/* What the poller delivered while this request was on its way. */
 	changefeed_recent(hub->feed, q->since_ms, sse_replay_one, &rp);
-	free(rp.sent);
+	free(ids);
 }
 
 /* http.c hands over an HTTP_F_STREAM request whose work succeeded. */
@@ -276,6 +332,9 @@ sse_start(void *arg, struct evhttp_request *ev, struct http_req *r)
 	st->req = ev;
 	st->agent_id = q->agent_id;
 	snprintf(st->team, sizeof(st->team), "%s", q->team);
+	st->who_agent_id = q->who_agent_id;
+	st->who_key_id = q->who_key_id;
+	st->expires_at = q->expires_at;
 	evhttp_request_own(ev);
 	evhttp_add_header(h, "Content-Type", "text/event-stream");
 	evhttp_add_header(h, "Cache-Control", "no-store");

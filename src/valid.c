@@ -1,4 +1,5 @@
 /* valid.c: input checks shared by the API handlers. */
+#include <stdio.h>
 #include <string.h>
 
 #include "common.h"
@@ -187,6 +188,25 @@ valid_tz(const char *name)
 {
 	return name != NULL && name[0] != '\0' && strlen(name) < 64 &&
 	       timefmt_zone(name) != NULL;
+}
+
+int
+valid_phone_region(const char *region, const char *tz,
+		   const char *default_region, const char *field, char *out,
+		   size_t size, struct cbd_err *err)
+{
+	if (region != NULL && !phone_region_known(region)) {
+		cbd_err_set(err, 400, "invalid-region", field,
+			    "region must be a country code such as US or GB");
+		return -1;
+	}
+	out[0] = '\0';
+	if (region == NULL && tz != NULL)
+		phone_region_of_zone(tz, out, size);
+	if (out[0] == '\0')
+		snprintf(out, size, "%s",
+			 region != NULL ? region : default_region);
+	return 0;
 }
 
 int

@@ -115,6 +115,7 @@ test('a lead previews and applies a handoff; the next agent sees the note first'
 
 test('a follow-up booked during a call says at once whether I am on duty then', async () => {
   const erin = await h.agent('erin');
+  await h.agent('felix'); // no shifts: on duty around the clock
   // Erin works 07:00-19:00 London time; the others have no shifts (always on).
   await h.api('PUT', `/v1/agents/${erin.id}/shifts`, { shifts: [{ start: '2026-01-01T07:00:00', duration: 'PT12H', rrule: 'FREQ=DAILY', tz: 'Europe/London' }] });
   const booked = await (await fetch(`${h.url}/v1/callbacks`, {
@@ -129,17 +130,26 @@ test('a follow-up booked during a call says at once whether I am on duty then', 
   // Tomorrow in London, at 03:00 (off) and at 10:00 (on duty).
   const tomorrow = new Intl.DateTimeFormat('en-CA', { timeZone: 'Europe/London' }).format(new Date(Date.now() + 86400e3));
   const when = card.getByLabel('Follow-up time (your zone)');
-  // The card can be drawn again shortly after the claim, which clears an
-  // answer already shown: ask again then (a few times at most).
-  const answer = async (time, text) => {
-    for (let i = 0; ; i++) {
-      await when.fill(`${tomorrow}T${time}`);
-      await when.dispatchEvent('change');
-      try { await card.getByText(text).waitFor({ timeout: 5000 }); return; } catch (e) { if (i === 3) throw e; }
-    }
-  };
-  await answer('03:00', 'You are not on duty then: another agent will call.');
-  await answer('10:00', 'You are on duty then');
+  await when.fill(`${tomorrow}T03:00`);
+  await when.dispatchEvent('change');
+  // Off duty then: the page names who will most likely call instead.
+  await card.getByText(/You are not on duty then: \S.* will most likely call/).waitFor();
+  await when.fill(`${tomorrow}T10:00`);
+  await when.dispatchEvent('change');
+  await card.getByText('You are on duty then').waitFor();
+  // A push while the agent types (another call handed to Erin) redraws
+  // the queue: what she typed and the answer shown stay.
+  const note = card.getByLabel('Note for the follow-up');
+  await note.fill('Thursday at 3, wants the spares list');
+  const other = await (await fetch(`${h.url}/v1/callbacks`, {
+    method: 'POST', headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ customer: { name: 'Joan Clarke', phone: '+442079460334', timezone: 'Europe/London' }, topic: 'Rotor order', when: 'asap' }),
+  })).json();
+  await h.api('POST', '/v1/handoffs', { callback_ids: [other.id], to_agent: erin.id, note: { summary: 'Rotor order', next_step: 'Call', reason: 'expertise' } });
+  await page.getByRole('listitem', { name: 'Call Joan Clarke' }).waitFor();
+  assert.equal(await note.inputValue(), 'Thursday at 3, wants the spares list');
+  assert.equal(await when.inputValue(), `${tomorrow}T10:00`);
+  await card.getByText('You are on duty then').waitFor({ timeout: 1000 });
   await noSeriousA11yProblems(page, 'agent page, follow-up');
   await h.screenshot(page, 'agent-follow-up');
   await card.getByRole('button', { name: 'Book the follow-up' }).click();
@@ -147,6 +157,25 @@ test('a follow-up booked during a call says at once whether I am on duty then', 
   const cb = await h.api('GET', `/v1/callbacks/${booked.id}`);
   assert.equal(cb.state, 'scheduled');
   assert.equal(cb.owner.id, erin.id, 'on duty then: it stays mine');
+  // A follow-up at a time she is off: who calls is named before booking,
+  // and the handoff note for them is asked for there and then.
+  const joan = page.getByRole('listitem', { name: 'Call Joan Clarke' });
+  await joan.getByRole('button', { name: 'Claim the call with Joan Clarke' }).click();
+  await joan.getByText('On the call').waitFor();
+  const joanWhen = joan.getByLabel('Follow-up time (your zone)');
+  await joanWhen.fill(`${tomorrow}T03:00`);
+  await joanWhen.dispatchEvent('change');
+  const named = await joan.getByText(/will most likely call/).innerText();
+  const who = /then: (.+?) will most likely call/.exec(named)[1];
+  await joan.getByRole('button', { name: 'Book the follow-up' }).click();
+  await page.getByText(`${who} will call: write your handoff note for ${who} below, now.`).waitFor();
+  const moved = await h.api('GET', `/v1/callbacks/${other.id}`);
+  assert.equal(moved.owner.display_name, who, 'the agent named is the one who got it');
+  const noteBox = page.getByLabel(`Handoff note for ${who}`);
+  await assert.doesNotReject(async () => assert.ok(await noteBox.evaluate((e) => e === document.activeElement)));
+  await noteBox.fill('Wants the rotor order confirmed in writing');
+  await page.getByRole('button', { name: 'Save handoff note' }).click();
+  await page.getByText('Handoff note saved.').waitFor();
   assert.deepEqual(h.pageErrors, []);
   await page.context().close();
 });

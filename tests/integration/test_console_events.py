@@ -12,7 +12,7 @@ import pytest
 
 from helpers import make_agent, make_key, wait_until
 from sse_client import SseStream
-from util_api import assert_problem, booking, relaxed, unique_name
+from util_api import assert_problem, booking, clock_advance, relaxed, unique_name
 
 NOTE = {"summary": "Refund promised", "next_step": "Confirm the refund",
         "reason": "Shift change"}
@@ -229,3 +229,78 @@ def test_shutdown_closes_open_streams(daemon_factory):
         assert s.closed.wait(5), "the stream outlived the daemon"
     finally:
         s.close()
+
+
+def cookie_session(daemon, agent_id):
+    """A console session for the agent (sign-in link); (cookie header, id)."""
+    link = daemon.admin("POST", f"/v1/agents/{agent_id}/sign-in-links").json()
+    r = daemon.req("POST", "/v1/sessions", json={"token": link["url"].split("#")[1]})
+    assert r.status_code in (200, 201), r.text
+    return r.headers["Set-Cookie"].split(";")[0], r.json()["session_id"]
+
+
+def test_streams_end_when_access_ends_on_every_instance(daemon_factory):
+    d1 = daemon_factory(relaxed(events_poll_ms=50))
+    d2 = daemon_factory(relaxed(events_poll_ms=50))
+    agent, key = make_agent(d1, unique_name("rita"))
+    other, other_key = make_agent(d1, unique_name("otto"))
+    lead = make_key(d1, "lead", unique_name("lena"))
+    cookie, session_id = cookie_session(d1, agent["id"])
+    by_cookie = SseStream(d2.url, "/v1/me/events", headers={"Cookie": cookie})
+    by_key = SseStream(d2.url, "/v1/me/events", key=key)
+    bystander = SseStream(d2.url, "/v1/me/events", key=other_key)
+    streams = [by_cookie, by_key, bystander]
+    try:
+        assert [s.status for s in streams] == [200, 200, 200]
+        # A lead ends the session through the other instance: its stream
+        # closes within a second, and reopening it is refused.
+        assert d1.req("DELETE", f"/v1/sessions/{session_id}", key=lead).status_code == 204
+        assert by_cookie.closed.wait(2), "a revoked session kept its stream"
+        again = SseStream(d2.url, "/v1/me/events", headers={"Cookie": cookie})
+        assert again.status == 401
+        # The agent's key stream closed with it and may come straight back.
+        assert by_key.closed.wait(2)
+        by_key = SseStream(d2.url, "/v1/me/events", key=key)
+        streams.append(by_key)
+        assert by_key.status == 200
+        # Deactivated: the agent's stream ends and stays shut.
+        r = d1.admin("PATCH", f"/v1/agents/{agent['id']}", json={"active": False})
+        assert r.status_code == 200, r.text
+        assert by_key.closed.wait(2), "a deactivated agent kept their stream"
+        assert SseStream(d2.url, "/v1/me/events", key=key).status == 403
+        # A revoked key: the same.
+        okey = d1.admin("GET", "/v1/keys").json()["items"]
+        [kid] = [k["id"] for k in okey if k.get("agent_id") == other["id"] and
+                 not k.get("revoked_at")]
+        assert not bystander.closed.is_set(), "another agent's stream was closed"
+        cid, _ = book_asap(d1)
+        assert d1.admin("POST", "/v1/handoffs", json={
+            "callback_ids": [cid], "to_agent": other["id"], "note": NOTE}).status_code in (200, 201)
+        bystander.until(lambda e: e["json"]["callback_id"] == cid)
+        assert d1.admin("DELETE", f"/v1/keys/{kid}").status_code == 204
+        assert bystander.closed.wait(2), "a revoked key kept its stream"
+        assert SseStream(d2.url, "/v1/me/events", key=other_key).status == 401
+    finally:
+        for s in streams:
+            s.close()
+
+
+def test_a_stream_ends_with_its_session(daemon_factory):
+    d = daemon_factory(relaxed(session_ttl_sec=600, session_idle_sec=600,
+                               events_heartbeat_sec=1))
+    agent, key = make_agent(d, unique_name("tess"))
+    cookie, _ = cookie_session(d, agent["id"])
+    s = SseStream(d.url, "/v1/me/events", headers={"Cookie": cookie})
+    k = SseStream(d.url, "/v1/me/events", key=key)
+    try:
+        assert s.status == 200 and k.status == 200
+        clock_advance(d, 300)
+        assert not s.closed.wait(2.5), "closed before the session's end"
+        clock_advance(d, 301)
+        assert s.closed.wait(3), "the stream outlived its session"
+        assert SseStream(d.url, "/v1/me/events", headers={"Cookie": cookie}).status == 401
+        # A key has no end: its stream stays.
+        assert not k.closed.is_set()
+    finally:
+        s.close()
+        k.close()

@@ -101,6 +101,42 @@ def test_numbers_that_are_not_valid_are_refused_naming_the_problem(daemon_factor
     assert row_counts(sql, COUNTED_TABLES) == before
 
 
+def test_lookups_by_phone_take_the_forms_people_type(daemon_factory, make_agent,
+                                                    webhook_receiver):
+    """An agent searching customers and a customer asking for their link
+    type numbers as they would at booking: national forms are read in the
+    region given, else in the country of the zone sent."""
+    d = daemon_factory(relaxed(sms_mode="webhook", sms_url=webhook_receiver.url + "/sms",
+                               outbox_poll_ms=50))
+    _, key = make_agent(d, "alice")
+    book(d, {"phone": "07400 123457", "timezone": "Europe/London"})
+    for params in ({"phone": "+447400123457"}, {"phone": "07400 123457", "tz": "Europe/London"},
+                   {"phone": "07400 123457", "region": "GB"},
+                   {"phone": "(0) 7400-123 457", "region": "GB", "tz": "America/Denver"}):
+        r = d.req("GET", "/v1/customers", key=key, params=params)
+        assert r.status_code == 200, (params, r.text)
+        assert r.json()["customer"]["phone"] == "+447400123457", (params, r.json())
+    # Read in the wrong country, it is someone else (or nobody).
+    r = d.req("GET", "/v1/customers", key=key, params={"phone": "07400 123457", "tz": "Europe/Berlin"})
+    assert r.status_code in (400, 404), r.text
+    assert_problem(d.req("GET", "/v1/customers", key=key,
+                         params={"phone": "07400 123457", "region": "ZZ"}),
+                   400, "/problems/invalid-region", "region")
+
+    # "Text me my link", typed as on the book page: the link goes out.
+    r = d.req("POST", "/v1/manage-links", json={"phone": "07400 123457",
+                                               "timezone": "Europe/London"})
+    assert r.status_code == 202, r.text
+    wait_until(lambda: any("+447400123457" in rq.text
+                           for rq in webhook_receiver.matching("/sms")),
+               msg="no link texted")
+    assert_problem(d.req("POST", "/v1/manage-links", json={"phone": "07400 123457",
+                                                          "timezone": "Mars/Base"}),
+                   400, "/problems/invalid-timezone", "timezone")
+    assert_problem(d.req("POST", "/v1/manage-links", json={"phone": "07400 123457"}),
+                   400, "/problems/invalid-phone", "phone")
+
+
 def test_language_is_checked_and_kept_in_canonical_form(daemon_factory, make_agent):
     d = daemon_factory(relaxed(default_language="de"))
     make_agent(d, "alice")

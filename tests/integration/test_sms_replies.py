@@ -102,9 +102,11 @@ def set_clock(d, now):
     return epoch(r.json()["now"])
 
 
-def book(d, ph, when="asap", notify=None, topic="Billing question"):
+def book(d, ph, when="asap", notify=None, topic="Billing question", language=None):
     body = {"customer": {"name": "Ada", "phone": ph, "timezone": "Europe/London"},
             "topic": topic, "when": when}
+    if language is not None:
+        body["customer"]["language"] = language
     if notify is not None:
         body["notify"] = notify
     r = d.req("POST", "/v1/callbacks", json=body)
@@ -387,6 +389,29 @@ def test_c_cancels_the_next_callback_with_a_confirmation(daemon_factory, make_ag
     assert twilio_reply(d, ph, "C").status_code == 200
     wait_until(lambda: texts_to(rx, ph) == ["You have no upcoming callback to cancel."],
                msg="nothing to cancel")
+
+
+def test_cancel_replies_answer_in_the_customers_language(daemon_factory, make_agent,
+                                                          webhook_receiver):
+    rx = webhook_receiver
+    d = daemon_factory(twilio_conf(rx))
+    make_agent(d, "alice")
+    ph = phone()
+    book(d, ph, language="es")
+    assert twilio_reply(d, ph, "cancelar").status_code == 200
+    wait_until(lambda: texts_to(rx, ph) == [
+        "Su llamada está cancelada. Responda STOP para no recibir más mensajes."],
+        msg="the confirmation in Spanish")
+    # Nothing left: the answer is in the language of their latest booking.
+    rx.clear()
+    assert twilio_reply(d, ph, "C").status_code == 200
+    wait_until(lambda: texts_to(rx, ph) == ["No tiene ninguna llamada pendiente que cancelar."],
+               msg="nothing to cancel, in Spanish")
+    # An operator's own text replaces the templates in every language.
+    d2 = daemon_factory(twilio_conf(rx, sms_reply_nothing_to_cancel="Nothing to cancel."))
+    rx.clear()
+    assert twilio_reply(d2, ph, "C").status_code == 200
+    wait_until(lambda: texts_to(rx, ph) == ["Nothing to cancel."], msg="the operator's text")
 
 
 def test_other_text_goes_on_the_timeline_and_changes_nothing_else(

@@ -14,6 +14,10 @@ const OVERDUE_GRACE_MS = 15 * 60 * 1000;
 let me = null;
 let reloadTimer = null;
 const openTimelines = new Set();
+// Cards drawn last, by callback id, with what they were drawn from: a
+// reload keeps a card whose call has not changed, so what the agent is
+// typing, a follow-up answer shown or the focus survive a push.
+let drawn = new Map();
 
 function say(msg, kind = 'problem') {
   $('problem').replaceChildren(msg ? el('p', { class: kind }, msg) : '');
@@ -64,22 +68,20 @@ function followUpForm(item) {
   const id = `fu-${item.id}`;
   const result = el('div', { 'aria-live': 'polite', id: `${id}-result` });
   const input = el('input', { type: 'datetime-local', id: `${id}-when`, required: true });
+  // Who would call at that time, by the rules the move itself follows:
+  // me, or whoever most likely takes it (so I can tell the customer now).
   const check = async () => {
     if (!input.value) return null;
-    const start = new Date(input.value);
-    const end = new Date(start.getTime() + 60 * 1000);
-    const iso = (d) => d.toISOString().replace(/\.\d+Z/, 'Z');
+    const at = new Date(input.value).toISOString().replace(/\.\d+Z/, 'Z');
     try {
-      const slots = await api('GET', `/v1/slots?case=${item.case_id}&from=${encodeURIComponent(iso(new Date(start.getTime() - 3600e3)))}&to=${encodeURIComponent(iso(end))}&tz=${encodeURIComponent(zone)}`);
-      const s = slots.filter((x) => Date.parse(x.start) <= start.getTime() && Date.parse(x.end) > start.getTime()).pop();
-      if (!s) {
-        result.replaceChildren(el('p', { class: 'problem' }, 'Nobody can call at that time (closed or fully booked).'));
-      } else if (s.owner_available) {
+      const who = await api('GET', `/v1/callbacks/${item.id}/who-calls?at=${encodeURIComponent(at)}`);
+      if (who.is_owner) {
         result.replaceChildren(el('p', { class: 'ok' }, 'You are on duty then: you will make this call yourself.'));
       } else {
-        result.replaceChildren(el('p', { class: 'notice' }, 'You are not on duty then: another agent will call. Book it, then write your handoff note so they know everything.'));
+        const name = who.agent.display_name;
+        result.replaceChildren(el('p', { class: 'notice' }, `You are not on duty then: ${name} will most likely call. Tell the customer, book it, then write your handoff note for ${name} so they know everything.`));
       }
-      return s;
+      return who;
     } catch (e) {
       result.replaceChildren(el('p', { class: 'problem' }, explain(e, zone).message));
       return null;
@@ -98,14 +100,22 @@ function followUpForm(item) {
     if (note) body.note = note;
     try {
       const cb = await api('POST', `/v1/callbacks/${item.id}/outcome`, { body });
+      input.value = '';
+      $(`${id}-note`).value = '';
       const owner = cb.owner && cb.owner.display_name;
-      if (cb.owner && cb.owner.id && cb.owner.id !== me.agent_id) {
-        say(`Follow-up booked for ${fmtTime(cb.scheduled_at, zone)}. ${owner} will call; write your handoff note under "My handoffs".`, 'ok');
+      const handedOn = cb.owner && cb.owner.id && cb.owner.id !== me.agent_id;
+      if (handedOn) {
+        say(`Follow-up booked for ${fmtTime(cb.scheduled_at, zone)}. ${owner} will call: write your handoff note for ${owner} below, now.`, 'ok');
       } else {
         say(`Follow-up booked for ${fmtTime(cb.scheduled_at || body.when, zone)}.`, 'ok');
       }
       await loadQueue();
       await loadHandoffs();
+      // Straight to the note for whoever calls, while the call is fresh.
+      if (handedOn) {
+        const box = document.querySelector(`[data-callback="${item.id}"] textarea`);
+        if (box) box.focus();
+      }
     } catch (e) {
       result.replaceChildren(el('p', { class: 'problem' }, explain(e, zone).message));
     }
@@ -132,7 +142,12 @@ function card(item, now) {
   noteForm.addEventListener('submit', (ev) => {
     ev.preventDefault();
     const text = $(noteId).value.trim();
-    if (text) act(() => api('POST', `/v1/cases/${item.case_id}/notes`, { body: { text } }), 'Note saved.');
+    if (text) {
+      act(async () => {
+        await api('POST', `/v1/cases/${item.case_id}/notes`, { body: { text } });
+        $(noteId).value = ''; // saved: not to be typed back by the reload
+      }, 'Note saved.');
+    }
   });
   return el('li', { class: `card${overdue ? ' overdue' : ''}${onCall ? ' claimed' : ''}`, 'aria-label': `Call ${name}` },
     el('h3', {}, name, ' ',
@@ -155,11 +170,50 @@ function card(item, now) {
     noteForm);
 }
 
+// What the agent has typed into a box (by id) and where the focus is, so
+// a box drawn anew gets them back.
+function typed(root) {
+  const values = new Map();
+  for (const f of root.querySelectorAll('input[id], textarea[id]')) {
+    if (f.value) values.set(f.id, f.value);
+  }
+  const focus = root.contains(document.activeElement) ? document.activeElement.id : '';
+  return { values, focus };
+}
+
+function retype(root, { values, focus }) {
+  for (const [id, value] of values) {
+    const f = document.getElementById(id);
+    if (f && root.contains(f) && !f.value) {
+      f.value = value;
+      if (f.type === 'datetime-local') f.dispatchEvent(new Event('change'));
+    }
+  }
+  const f = focus && document.getElementById(focus);
+  if (f && root.contains(f) && document.activeElement !== f) f.focus();
+}
+
+function drawQueue(items, now) {
+  const root = $('queue');
+  const kept = typed(root);
+  const next = new Map();
+  const cards = items.map((i) => {
+    const overdue = i.state !== 'in_progress' && Date.parse(i.due_at) < now - OVERDUE_GRACE_MS;
+    const sig = JSON.stringify([i, overdue]);
+    const old = drawn.get(i.id);
+    const node = old && old.sig === sig ? old.node : card(i, now);
+    next.set(i.id, { sig, node });
+    return node;
+  });
+  drawn = next;
+  root.replaceChildren(...(cards.length ? cards : [el('li', {}, 'Nothing in your queue.')]));
+  retype(root, kept);
+}
+
 async function loadQueue() {
   try {
     const q = await api('GET', '/v1/me/queue');
-    const now = Date.now();
-    $('queue').replaceChildren(...(q.items.length ? q.items.map((i) => card(i, now)) : [el('li', {}, 'Nothing in your queue.')]));
+    drawQueue(q.items, Date.now());
     $('queue-count').textContent = `${q.items.length} open`;
   } catch (e) {
     say(explain(e, zone).message);
@@ -169,9 +223,10 @@ async function loadQueue() {
 async function loadHandoffs() {
   try {
     const h = await api('GET', '/v1/me/handoffs');
+    const kept = typed($('handoffs'));
     $('handoffs').replaceChildren(...(h.given.length ? h.given.map((x) => {
       const id = `ann-${x.id}`;
-      const f = el('form', { class: 'card', 'aria-label': `Handoff of call ${x.callback_id}` },
+      const f = el('form', { class: 'card', 'aria-label': `Handoff of call ${x.callback_id}`, 'data-callback': String(x.callback_id) },
         el('p', {}, `Call ${x.callback_id}, due ${fmtTime(x.due_at, zone)}, to ${x.to.display_name}: ${x.note.summary}`),
         x.note.annotation ? el('p', {}, `Your note: ${x.note.annotation}`) : null,
         el('label', { for: id }, `Handoff note for ${x.to.display_name}`), el('textarea', { id }),
@@ -179,10 +234,17 @@ async function loadHandoffs() {
       f.addEventListener('submit', (ev) => {
         ev.preventDefault();
         const annotation = $(id).value.trim();
-        if (annotation) act(async () => { await api('PATCH', `/v1/handoffs/${x.id}`, { body: { annotation } }); await loadHandoffs(); }, 'Handoff note saved.');
+        if (annotation) {
+          act(async () => {
+            await api('PATCH', `/v1/handoffs/${x.id}`, { body: { annotation } });
+            $(id).value = '';
+            await loadHandoffs();
+          }, 'Handoff note saved.');
+        }
       });
       return f;
     }) : [el('p', {}, 'You have handed nothing over.')]));
+    retype($('handoffs'), kept);
   } catch (e) {
     $('handoffs').replaceChildren(el('p', {}, explain(e, zone).message));
   }
