@@ -26,6 +26,7 @@
 #include "clock.h"
 #include "config.h"
 #include "keys.h"
+#include "log.h"
 #include "routing_queue.h"
 #include "slots.h"
 #include "store.h"
@@ -441,6 +442,10 @@ web_forms_answer(struct web *w, struct http_req *r, const struct cbd_err *err,
 		     : r->status                       ? r->status
 						       : 200;
 
+	if (status >= 500)
+		log_error("page failed", "req=%s route=%s status=%d type=%s",
+			  r->req_id, r->route->name, status,
+			  err ? err->type : "-");
 	if (status == 303 && r->location != NULL) {
 		evhttp_add_header(h, "Location", r->location);
 		return status;
