@@ -53,6 +53,19 @@ void api_localize(json_t *items, const char *tz);
 
 struct store_tx;
 /*
+ * The customer's side of /v1/callbacks with r->body in the JSON API's shape,
+ * for the API and the book and manage pages' forms alike (one set of rules):
+ * book (*status 201, or 202 when the phone already has a callback), move
+ * (PATCH: when?, choice?; the callback is path parameter 0) and the
+ * messages a caller may see. 0, or -1 with err.
+ */
+int api_callbacks_book(struct store_tx *tx, struct http_req *r, json_t **out,
+		       int *status, struct cbd_err *err) CBD_MUSTCHECK;
+int api_callbacks_move(struct store_tx *tx, struct http_req *r, json_t **out,
+		       struct cbd_err *err) CBD_MUSTCHECK;
+int api_callbacks_messages(struct store_tx *tx, struct http_req *r,
+			   json_t **items, struct cbd_err *err) CBD_MUSTCHECK;
+/*
  * Insert a staff key: role "admin", "lead" or "agent" (agents need
  * agent_id of an existing agent). *key receives the secret, shown once,
  * caller frees. Shared by POST /v1/keys and callbackd --create-key.

@@ -53,6 +53,12 @@ enum http_flag {
 	/* Signed by the SMS provider, not by a key: parse checks the
 	 * signature (from headers and target) and refuses with 401/403. */
 	HTTP_F_SIGNED = 1 << 7,
+	/* A page of the console (web_forms.c): answers and errors alike are
+	 * HTML, written by web_forms_answer; parse sees the headers. */
+	HTTP_F_PAGE = 1 << 8,
+	/* Matched only when Accept names text/html (a browser following a
+	 * link); a program asking the same path gets the next route. */
+	HTTP_F_BROWSER = 1 << 9,
 };
 #define HTTP_BIG_BODY_BYTES (2 * 1024 * 1024)
 #define HTTP_MAX_PARAMS     4

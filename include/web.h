@@ -21,9 +21,19 @@ void web_free(struct web *w); /* NULL ok */
 /* Files loaded, for logs and tests. */
 size_t web_file_count(const struct web *w);
 
+/* The loaded file rel ("book.html"), NUL-terminated, and its length; NULL
+ * when there is none. The table never changes after web_new, so any
+ * thread may read it. */
+const char *web_template(const struct web *w, const char *rel, size_t *len);
+/* The headers every page carries: Content-Security-Policy default-src
+ * 'self' (frame-ancestors web_embed_origins when is_embeddable), and
+ * X-Frame-Options, nosniff, no-referrer and so on. */
+struct evkeyvalq;
+void web_security_headers(const struct web *w, struct evkeyvalq *h,
+			  int is_embeddable);
+
 /*
- * Answer ev if it asks for a page or a file of the console (or a browser
- * opens a manage link: GET /v1/callbacks/{id} with Accept: text/html).
+ * Answer ev if it asks for a static page or a file of the console.
  * Returns the HTTP status sent, or 0 when the request is not the
  * console's (the API answers it). Loop thread.
  */

@@ -200,19 +200,27 @@ api_callbacks_create_parse(struct http_req *r, struct cbd_err *err)
 	return api_callbacks_read(r, &b, err);
 }
 
-static int
-api_callbacks_create_work(struct store_tx *tx, struct http_req *r,
-			  struct cbd_err *err)
+int
+api_callbacks_book(struct store_tx *tx, struct http_req *r, json_t **out,
+		   int *status, struct cbd_err *err)
 {
 	struct callback_booking b;
-	json_t *out = NULL;
-	int status = 0;
 
 	/* Re-read so "now" is the transaction's, not the parse's. */
 	if (api_callbacks_read(r, &b, err) != 0)
 		return -1;
 	b.client_ip = r->client_ip;
-	if (callback_book(tx, r->cfg, &b, &out, &status, err) != 0)
+	return callback_book(tx, r->cfg, &b, out, status, err);
+}
+
+static int
+api_callbacks_create_work(struct store_tx *tx, struct http_req *r,
+			  struct cbd_err *err)
+{
+	json_t *out = NULL;
+	int status = 0;
+
+	if (api_callbacks_book(tx, r, &out, &status, err) != 0)
 		return -1;
 	if (status == 201)
 		r->location = xasprintf("/v1/callbacks/%lld",
@@ -347,21 +355,30 @@ api_callbacks_patch_parse(struct http_req *r, struct cbd_err *err)
 	return api_callbacks_patch_read(r, &is_asap, &when, &choice, err);
 }
 
-static int
-api_callbacks_patch_work(struct store_tx *tx, struct http_req *r,
-			 struct cbd_err *err)
+int
+api_callbacks_move(struct store_tx *tx, struct http_req *r, json_t **out,
+		   struct cbd_err *err)
 {
 	struct callback_caller who;
 	enum callback_choice choice;
 	char actor[48];
 	int64_t when;
 	int is_asap;
-	json_t *out;
 
 	api_caller(r, &who, actor, sizeof(actor));
-	if (api_callbacks_patch_read(r, &is_asap, &when, &choice, err) != 0 ||
-	    callback_reschedule(tx, r->cfg, http_param_id(r, 0), &who, is_asap,
-				when, choice, &out, err) != 0)
+	if (api_callbacks_patch_read(r, &is_asap, &when, &choice, err) != 0)
+		return -1;
+	return callback_reschedule(tx, r->cfg, http_param_id(r, 0), &who,
+				   is_asap, when, choice, out, err);
+}
+
+static int
+api_callbacks_patch_work(struct store_tx *tx, struct http_req *r,
+			 struct cbd_err *err)
+{
+	json_t *out;
+
+	if (api_callbacks_move(tx, r, &out, err) != 0)
 		return -1;
 	http_reply_json(r, 200, out);
 	return 0;
@@ -423,26 +440,37 @@ api_callbacks_customer_messages(json_t *items)
 	}
 }
 
-static int
-api_callbacks_messages_work(struct store_tx *tx, struct http_req *r,
-			    struct cbd_err *err)
+int
+api_callbacks_messages(struct store_tx *tx, struct http_req *r, json_t **items,
+		       struct cbd_err *err)
 {
 	struct callback_caller who;
 	char actor[48];
-	json_t *cb, *items;
+	json_t *cb;
 
 	api_caller(r, &who, actor, sizeof(actor));
 	if (callback_get(tx, r->cfg, http_param_id(r, 0), &who, &cb, err) != 0)
 		return -1;
 	json_decref(cb);
-	if (outbox_list(tx, http_param_id(r, 0), &items, err) != 0)
+	if (outbox_list(tx, http_param_id(r, 0), items, err) != 0)
 		return -1;
-	if (outbox_dead_annotate(tx, http_param_id(r, 0), items, err) != 0) {
-		json_decref(items);
+	if (outbox_dead_annotate(tx, http_param_id(r, 0), *items, err) != 0) {
+		json_decref(*items);
 		return -1;
 	}
 	if (r->role == HTTP_ROLE_CUSTOMER)
-		api_callbacks_customer_messages(items);
+		api_callbacks_customer_messages(*items);
+	return 0;
+}
+
+static int
+api_callbacks_messages_work(struct store_tx *tx, struct http_req *r,
+			    struct cbd_err *err)
+{
+	json_t *items;
+
+	if (api_callbacks_messages(tx, r, &items, err) != 0)
+		return -1;
 	http_reply_json(r, 200, json_pack("{s:o}", "items", items));
 	return 0;
 }

@@ -16,10 +16,12 @@
 #include "migrate.h"
 #include "store.h"
 #include "timefmt.h"
+#include "web_forms.h"
 #include "xalloc.h"
 
 /* One table per resource; the order only matters for equal paths. */
 const struct http_route *const api_tables[] = {
+	web_forms_routes, /* first: its browser-only GET /v1/callbacks/:id */
 	api_ops_routes,
 	api_keys_routes,
 	api_agents_routes,

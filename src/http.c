@@ -37,6 +37,7 @@
 #include "store.h"
 #include "valid.h"
 #include "web.h"
+#include "web_forms.h"
 #include "xalloc.h"
 
 /* evhttp's own hard cap; our per-route limits answer with problem+json
@@ -403,7 +404,9 @@ http_finish(struct http_job *j, const struct cbd_err *err)
 	http_add_cors(j, h);
 	if (j->r.set_cookie != NULL && (err == NULL || err->status < 400))
 		evhttp_add_header(h, "Set-Cookie", j->r.set_cookie);
-	if (err != NULL && err->status >= 400) {
+	if (j->r.route != NULL && (j->r.route->flags & HTTP_F_PAGE)) {
+		status = web_forms_answer(s->web, &j->r, err, h, out);
+	} else if (err != NULL && err->status >= 400) {
 		char *p = http_problem_json(err, NULL);
 		status = err->status;
 		evhttp_add_header(h, "Content-Type",
@@ -1162,6 +1165,9 @@ http_route_find(struct http_server *s, struct http_job *j)
 	char allow[64] = "";
 	char *decoded;
 	size_t dlen = 0;
+	const char *accept = evhttp_find_header(
+		evhttp_request_get_input_headers(j->ev), "Accept");
+	int wants_html = accept != NULL && strstr(accept, "text/html") != NULL;
 
 	if (path == NULL || *path == '\0')
 		path = "/";
@@ -1181,6 +1187,8 @@ http_route_find(struct http_server *s, struct http_job *j)
 	for (const struct http_route *const *t = s->tables; *t && !found; t++) {
 		for (const struct http_route *rt = *t; rt->path; rt++) {
 			char *params[HTTP_MAX_PARAMS] = { 0 };
+			if ((rt->flags & HTTP_F_BROWSER) && !wants_html)
+				continue;
 			if (!http_match(rt->path, decoded, params))
 				continue;
 			path_matched = 1;
@@ -1506,7 +1514,7 @@ http_dispatch(struct evhttp_request *ev, void *arg)
 	}
 	if (http_read_idem_key(j, in) != 0)
 		return;
-	if (j->r.route->flags & HTTP_F_SIGNED) {
+	if (j->r.route->flags & (HTTP_F_SIGNED | HTTP_F_PAGE)) {
 		j->r.headers = in;
 		j->r.target = evhttp_request_get_uri(ev);
 	}

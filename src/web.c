@@ -8,7 +8,7 @@
  * directory) can only miss: nothing is ever opened by a name a client
  * sent. A change to the files takes effect at the next start.
  *
- * Pages have fixed addresses (/book, /manage, ...); their scripts and
+ * Pages have fixed addresses (/, /signin, ...); their scripts and
  * styles live under /assets/. Every answer carries a Content-Security-
  * Policy of default-src 'self' (no inline script, nothing from elsewhere)
  * and an ETag, so a browser revalidates with one small 304.
@@ -57,9 +57,14 @@ static const struct {
 	const char *file;
 	int is_embeddable;
 } web_pages[] = {
-	{ "/", "index.html", 0 },        { "/book", "book.html", 1 },
-	{ "/manage", "manage.html", 0 }, { "/signin", "signin.html", 0 },
-	{ "/agent", "agent.html", 0 },   { "/lead", "lead.html", 0 },
+	{ "/", "index.html", 0 },
+	{ "/signin", "signin.html", 0 },
+	{ "/agent", "agent.html", 0 },
+	{ "/lead", "lead.html", 0 },
+	/* A company's site loads this script to frame /book in its pages. */
+	{ "/embed.js", "assets/embed.js", 1 },
+	/* /book and /manage (and a browser's manage link) are written per
+	 * request from book.html and manage.html: see web_forms.c. */
 };
 
 static const struct {
@@ -228,6 +233,15 @@ web_find(const struct web *w, const char *rel)
 	return NULL;
 }
 
+const char *
+web_template(const struct web *w, const char *rel, size_t *len)
+{
+	const struct web_file *f = web_find(w, rel);
+
+	*len = f != NULL ? f->len : 0;
+	return f != NULL ? f->body : NULL;
+}
+
 /* A file name under /assets/ as the table spells them: letters, digits,
  * '-', '_', '.', single '/' between names, no name starting with '.'. */
 static int
@@ -246,38 +260,14 @@ web_is_plain_rel(const char *s)
 	return !at_start;
 }
 
-/* "/v1/callbacks/123": a manage link's path. */
-static int
-web_is_manage_link(const char *path)
-{
-	const char *p = "/v1/callbacks/";
-	size_t n = strlen(p);
-
-	if (strncmp(path, p, n) != 0 || path[n] < '1' || path[n] > '9')
-		return 0;
-	return strspn(path + n, "0123456789") == strlen(path + n) &&
-	       strlen(path + n) <= 18;
-}
-
-/* Whether the client asked for a page: browsers following a link send
- * Accept: text/html,...; programs send "any", JSON or nothing. */
-static int
-web_wants_html(struct evhttp_request *ev)
-{
-	const char *acc = evhttp_find_header(
-		evhttp_request_get_input_headers(ev), "Accept");
-
-	return acc != NULL && strstr(acc, "text/html") != NULL;
-}
-
 /*
  * Which file a path names, and whether it may be framed; NULL when the
  * path is not the console's. *is_ours is set when the path is under the
  * console's addresses even if no such file exists (then a 404 here).
  */
 static const struct web_file *
-web_resolve(const struct web *w, struct evhttp_request *ev, const char *path,
-	    int *is_ours, int *is_embeddable)
+web_resolve(const struct web *w, const char *path, int *is_ours,
+	    int *is_embeddable)
 {
 	*is_ours = 0;
 	*is_embeddable = 0;
@@ -292,16 +282,10 @@ web_resolve(const struct web *w, struct evhttp_request *ev, const char *path,
 		return web_is_plain_rel(path + 8) ? web_find(w, path + 1)
 						  : NULL;
 	}
-	if (web_is_manage_link(path) && web_wants_html(ev) &&
-	    (evhttp_request_get_command(ev) == EVHTTP_REQ_GET ||
-	     evhttp_request_get_command(ev) == EVHTTP_REQ_HEAD)) {
-		*is_ours = 1;
-		return web_find(w, "manage.html");
-	}
 	return NULL;
 }
 
-static void
+void
 web_security_headers(const struct web *w, struct evkeyvalq *h,
 		     int is_embeddable)
 {
@@ -406,7 +390,7 @@ web_handle(struct web *w, struct evhttp_request *ev, const char *req_id)
 		free(path);
 		return 0; /* http.c refuses the malformed path */
 	}
-	f = web_resolve(w, ev, path, &is_ours, &is_embeddable);
+	f = web_resolve(w, path, &is_ours, &is_embeddable);
 	free(path);
 	if (!is_ours)
 		return 0;

@@ -13,7 +13,9 @@ import helpers
 from util_api import assert_problem, book, booking
 
 WEB_DIR = helpers.REPO_ROOT / "web"
-PAGES = ("/", "/book", "/manage", "/signin", "/agent", "/lead")
+# Served from the files as they are; /book and /manage are written per
+# request (test_web_forms.py) and checked for the same headers below.
+PAGES = ("/", "/signin", "/agent", "/lead")
 BROWSER_ACCEPT = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
 
 
@@ -46,6 +48,35 @@ def test_each_page_is_html_with_security_headers(web, path):
         assert r.headers["Cross-Origin-Resource-Policy"] == "same-origin"
     else:
         assert "Cross-Origin-Resource-Policy" not in r.headers
+
+
+@pytest.mark.parametrize("path,status", [("/book", 200), ("/manage", 404)])
+def test_written_pages_have_the_same_security_headers(web, path, status):
+    r = web.req("GET", path, headers={"Accept": BROWSER_ACCEPT})
+    assert r.status_code == status
+    assert r.headers["Content-Type"] == "text/html; charset=utf-8"
+    assert r.text.lstrip().lower().startswith("<!doctype html>")
+    csp = csp_directives(r)
+    assert csp["default-src"] == ["'self'"]
+    assert csp["form-action"] == ["'self'"]
+    assert csp["frame-ancestors"] == (["'self'"] if path == "/book" else ["'none'"])
+    assert r.headers["X-Content-Type-Options"] == "nosniff"
+    assert r.headers["Referrer-Policy"] == "no-referrer"
+    # They hold what a person typed, or a manage token: never cached.
+    assert r.headers["Cache-Control"] == "no-store"
+    if path != "/book":
+        assert r.headers["X-Frame-Options"] == "DENY"
+    else:
+        assert "Cross-Origin-Resource-Policy" not in r.headers
+
+
+def test_embed_script_may_be_loaded_by_other_sites(web):
+    r = web.req("GET", "/embed.js")
+    assert r.status_code == 200
+    assert r.headers["Content-Type"] == "text/javascript; charset=utf-8"
+    assert r.content == (WEB_DIR / "assets" / "embed.js").read_bytes()
+    # A <script src> of another site is a cross-origin load.
+    assert "Cross-Origin-Resource-Policy" not in r.headers
 
 
 def test_book_page_may_be_framed_by_configured_origins_only(daemon_factory):
@@ -83,8 +114,8 @@ def test_etag_revalidates_with_304_and_no_body(web):
 
 
 def test_head_has_the_get_headers_and_no_body(web):
-    get = web.req("GET", "/book")
-    head = web.req("HEAD", "/book")
+    get = web.req("GET", "/signin")
+    head = web.req("HEAD", "/signin")
     assert head.status_code == 200
     assert head.content == b""
     assert head.headers["Content-Length"] == str(len(get.content))
@@ -94,7 +125,7 @@ def test_head_has_the_get_headers_and_no_body(web):
 
 def test_pages_are_read_only(web):
     for method in ("POST", "PUT", "DELETE", "PATCH"):
-        r = web.req(method, "/book", data=b"x", headers={"Content-Type": "text/plain"})
+        r = web.req(method, "/signin", data=b"x", headers={"Content-Type": "text/plain"})
         assert_problem(r, 405, "/problems/method-not-allowed")
         assert r.headers["Allow"] == "GET, HEAD"
 
@@ -186,8 +217,9 @@ def test_manage_link_opens_the_page_in_a_browser_and_json_for_programs(web, make
     assert page.headers["Content-Type"] == "text/html; charset=utf-8"
     assert 'src="/assets/manage.js"' in page.text
     assert page.headers["Referrer-Policy"] == "no-referrer"
-    # The page itself holds nothing of the callback: its script asks.
-    assert "Alice" not in page.text and b["manage_token"] not in page.text
+    assert page.headers["Cache-Control"] == "no-store"
+    # Written with the callback, so it reads without a script too.
+    assert "Alice will call you" in page.text
     as_json = requests.get(link, timeout=10)
     assert as_json.status_code == 200
     assert as_json.json()["id"] == b["id"]

@@ -16,6 +16,9 @@ function fillZones() {
   const here = browserZone();
   const zones = allZones();
   if (!zones.includes(here)) zones.unshift(here);
+  // The server wrote a short list in the company's zone (for browsers
+  // without scripts): here the browser knows better.
+  $('zone').replaceChildren();
   for (const z of zones) $('zone').append(el('option', { value: z, selected: z === here }, z.replace(/_/g, ' ')));
 }
 
@@ -148,16 +151,42 @@ async function submit(ev) {
   }
 }
 
+// Framed by a company's site (embed.js): tell it how tall the page is, so
+// its frame fits without a scroll bar. Only to the origins the service
+// lets frame it (web_embed_origins, which the page carries): a message
+// for any other origin is dropped by the browser.
+function reportHeight() {
+  if (window.parent === window) return;
+  const origins = ($('main').dataset.embedOrigins || '').split(/\s+/).filter(Boolean);
+  const send = () => {
+    const height = Math.ceil(document.documentElement.scrollHeight);
+    for (const o of origins) window.parent.postMessage({ type: 'callbackd:height', height }, o);
+  };
+  new ResizeObserver(send).observe(document.body);
+  send();
+}
+
 function start() {
   fillZones();
+  // The script loads the free times itself, in the browser's zone, and
+  // again when the zone changes: the server's list (in the company's
+  // zone) goes.
+  $('show-times').hidden = true;
+  $('slot').replaceChildren();
+  let loaded = false;
   const toggle = () => {
     $('later').hidden = !$('when-later').checked;
-    if ($('when-later').checked && !$('slot').options.length) loadSlots();
+    if ($('when-later').checked && !loaded) {
+      loaded = true;
+      loadSlots();
+    }
   };
+  toggle();
   $('when-asap').addEventListener('change', toggle);
   $('when-later').addEventListener('change', toggle);
   $('zone').addEventListener('change', loadSlots);
   $('book-form').addEventListener('submit', submit);
+  reportHeight();
 }
 
 start();

@@ -21,6 +21,7 @@ function fillZones() {
   const here = browserZone();
   const zones = allZones();
   if (!zones.includes(here)) zones.unshift(here);
+  $('zone').replaceChildren();
   for (const z of zones) $('zone').append(el('option', { value: z, selected: z === here }, z.replace(/_/g, ' ')));
 }
 
@@ -151,11 +152,16 @@ function start() {
     $('problem').replaceChildren(el('p', { class: 'problem' }, 'This address is incomplete: open the link from your text message or e-mail.'));
     return;
   }
+  // The forms also work without the script (the server answers them);
+  // here the script takes them over.
+  $('zone-show').hidden = true;
+  $('zone-form').addEventListener('submit', (e) => e.preventDefault());
   $('zone').addEventListener('change', () => { if (current) render(current); loadSlots(); loadMessages(); });
   $('move-form').addEventListener('submit', move);
-  $('cancel').addEventListener('click', () => { $('confirm-cancel').hidden = false; $('cancel-yes').focus(); });
-  $('cancel-no').addEventListener('click', () => { $('confirm-cancel').hidden = true; $('cancel').focus(); });
-  $('cancel-yes').addEventListener('click', cancel);
+  $('cancel-form').addEventListener('submit', (e) => e.preventDefault());
+  $('cancel').addEventListener('click', (e) => { e.preventDefault(); $('confirm-cancel').hidden = false; $('cancel-yes').focus(); });
+  $('cancel-no').addEventListener('click', (e) => { e.preventDefault(); $('confirm-cancel').hidden = true; $('cancel').focus(); });
+  $('cancel-yes').addEventListener('click', (e) => { e.preventDefault(); cancel(); });
   load();
   loadSlots();
   loadMessages();
