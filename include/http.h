@@ -121,6 +121,8 @@ struct http_req {
 	char *resp_raw;        /* or a raw body (owned) ... */
 	const char *resp_type; /* ... of this static content type */
 	char *location;        /* Location header (owned) */
+	char *etag;            /* ETag header of a 2xx or 304 (owned) */
+	char *if_none_match;   /* the If-None-Match header (owned) */
 	int is_replay;         /* answered from the idempotency record */
 	/* What the idempotency record keeps instead of the answer, for an
 	 * answer that holds a secret (owned; NULL: the answer itself). */

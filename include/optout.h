@@ -36,6 +36,13 @@ int optout_suppress_claimed(struct store_tx *tx, const int64_t *ids, size_t n,
  */
 int optout_annotate(struct store_tx *tx, json_t *customer,
 		    struct cbd_err *err) CBD_MUSTCHECK;
+/*
+ * The same for every item of a page of callbacks ({id, customer}), in one
+ * statement: ids is their ids as "1,2,3" (our own integers).
+ */
+int optout_annotate_callbacks(struct store_tx *tx, json_t *items,
+			      const char *ids,
+			      struct cbd_err *err) CBD_MUSTCHECK;
 /* Opted-out numbers after the phone after (NULL: from the start), in
  * phone order: {items: [{phone, word, source, at}], next_cursor}. */
 int optout_list(struct store_tx *tx, int64_t limit, const char *after,

@@ -39,6 +39,19 @@ int queue_outcome(struct store_tx *tx, const struct config *cfg, int64_t id,
 		  const struct callback_caller *who, const char *result,
 		  const char *note, int64_t when, json_t **out,
 		  struct cbd_err *err) CBD_MUSTCHECK;
+/*
+ * The agent's queue version (schema 0014): moved by triggers in the same
+ * transaction as anything the queue page shows, 0 before the first change.
+ * One small range read (the agent's few rows).
+ */
+int queue_version(struct store_tx *tx, int64_t agent_id, uint64_t *version,
+		  struct cbd_err *err) CBD_MUSTCHECK;
+/*
+ * Move the queue version of every agent owning a callback of the customer
+ * with this phone: for writers of customers, which no trigger watches.
+ */
+int queue_versions_touch_phone(struct store_tx *tx, const char *phone,
+			       struct cbd_err *err) CBD_MUSTCHECK;
 /* Return claims whose lease ran out to the queue; *n how many. */
 int queue_expire_leases(struct store_tx *tx, int *n,
 			struct cbd_err *err) CBD_MUSTCHECK;

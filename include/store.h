@@ -95,7 +95,8 @@ struct store_rows *store_query(struct store_tx *tx, struct cbd_err *err,
 struct store_rows *store_query_one(struct store_tx *tx, struct cbd_err *err,
 				   const char *what, const char *sql,
 				   const char *fmt, ...) CBD_MUSTCHECK;
-/* store_query for SQL text built at run time (see store_exec_built). */
+/* store_query for SQL text built at run time (see store_exec_built);
+ * without parameters (fmt ""), one round trip over the text protocol. */
 struct store_rows *store_query_built(struct store_tx *tx, struct cbd_err *err,
 				     const char *sql, const char *fmt,
 				     ...) CBD_MUSTCHECK;

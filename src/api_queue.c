@@ -2,6 +2,7 @@
  * api_queue.c: an agent's working day: their queue in due order with the
  * case context, claiming calls, and recording outcomes.
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "api.h"
@@ -12,6 +13,7 @@
 #include "queue.h"
 #include "store.h"
 #include "timefmt.h"
+#include "xalloc.h"
 
 static int
 api_queue_need_agent(const struct http_req *r, struct cbd_err *err)
@@ -24,18 +26,82 @@ api_queue_need_agent(const struct http_req *r, struct cbd_err *err)
 	return 0;
 }
 
+/* A queue page is short: what an agent works through next. */
+#define API_QUEUE_PAGE_DEFAULT 25
+
+/*
+ * Does an If-None-Match header name etag? A list of entity tags, each
+ * maybe weak (W/), or "*". Weak comparison, as RFC 9110 asks for
+ * If-None-Match.
+ */
+static int
+api_queue_etag_matches(const char *inm, const char *etag)
+{
+	size_t n = strlen(etag);
+
+	if (inm == NULL)
+		return 0;
+	while (*inm) {
+		inm += strspn(inm, " \t,");
+		if (*inm == '*')
+			return 1;
+		if (strncmp(inm, "W/", 2) == 0)
+			inm += 2;
+		if (strncmp(inm, etag, n) == 0 &&
+		    (inm[n] == '\0' || inm[n] == ',' || inm[n] == ' ' ||
+		     inm[n] == '\t'))
+			return 1;
+		inm += strcspn(inm, ",");
+	}
+	return 0;
+}
+
+/*
+ * The page's entity tag: the agent, their queue version, and what the
+ * request asked for (page size, cursor, zone). The version is read before
+ * the page, in its own statement: a change committed in between shows in
+ * the page under the older version, so the tag can only be older than the
+ * page, never newer (the next request then gets a 200, not a stale 304).
+ * Nothing on the page is computed from the clock, so time passing alone
+ * changes nothing.
+ */
+static char *
+api_queue_etag(int64_t agent_id, uint64_t version, int64_t limit, int64_t after,
+	       const char *tz)
+{
+	uint32_t h = 2166136261u; /* FNV-1a of the zone */
+
+	for (const unsigned char *p = (const unsigned char *)(tz ? tz : ""); *p;
+	     p++)
+		h = (h ^ *p) * 16777619u;
+	return xasprintf("\"q1-%lld-%llu-%lld-%lld-%08x\"", (long long)agent_id,
+			 (unsigned long long)version, (long long)limit,
+			 (long long)after, (unsigned)h);
+}
+
 static int
 api_queue_get_work(struct store_tx *tx, struct http_req *r, struct cbd_err *err)
 {
 	int64_t limit, after;
 	json_t *items, *page;
 	const char *tz;
+	uint64_t version;
 	size_t n;
 
 	if (api_queue_need_agent(r, err) != 0 ||
 	    api_tz_parse(r, &tz, err) != 0 ||
 	    api_page_parse(r, &limit, &after, err) != 0 ||
-	    callback_queue(tx, r->agent_id, limit, after, &items, err) != 0)
+	    queue_version(tx, r->agent_id, &version, err) != 0)
+		return -1;
+	if (http_query(r, "limit") == NULL)
+		limit = API_QUEUE_PAGE_DEFAULT;
+	free(r->etag);
+	r->etag = api_queue_etag(r->agent_id, version, limit, after, tz);
+	if (api_queue_etag_matches(r->if_none_match, r->etag)) {
+		r->status = 304;
+		return 0;
+	}
+	if (callback_queue(tx, r->agent_id, limit, after, &items, err) != 0)
 		return -1;
 	if (cases_annotate(tx, items, err) != 0) {
 		json_decref(items);

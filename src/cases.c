@@ -323,7 +323,7 @@ cases_annotate(struct store_tx *tx, json_t *items, struct cbd_err *err)
 
 	if (n == 0)
 		return 0;
-	/* Two queries for the page, whatever its size: ids are integers
+	/* Three queries for the page, whatever its size: ids are integers
 	 * from our own rows, never client text. */
 	f = open_memstream(&cases, &len);
 	g = open_memstream(&cbs, &len2);
@@ -429,11 +429,10 @@ cases_annotate(struct store_tx *tx, json_t *items, struct cbd_err *err)
 				  last_note ? last_note : json_null()));
 		json_object_set_new(item, "handoff_note",
 				    handoff ? handoff : json_null());
-		/* The agent sees a STOP or a dead number before calling. */
-		if (optout_annotate(tx, json_object_get(item, "customer"),
-				    err) != 0)
-			goto out;
 	}
+	/* The agent sees a STOP or a dead number before calling. */
+	if (optout_annotate_callbacks(tx, items, cbs, err) != 0)
+		goto out;
 	rc = 0;
 out:
 	free(cases);

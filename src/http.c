@@ -293,6 +293,8 @@ http_job_free(struct http_job *j)
 	free(j->r.resp_raw);
 	free(j->r.resp_filename);
 	free(j->r.location);
+	free(j->r.etag);
+	free(j->r.if_none_match);
 	free(j->r.idem_record);
 	free(j->r.session_token);
 	free(j->r.origin);
@@ -428,6 +430,8 @@ http_finish(struct http_job *j, const struct cbd_err *err)
 		status = j->r.status ? j->r.status : 200;
 		if (j->r.location != NULL)
 			evhttp_add_header(h, "Location", j->r.location);
+		if (j->r.etag != NULL)
+			evhttp_add_header(h, "ETag", j->r.etag);
 		if (j->r.is_replay)
 			evhttp_add_header(h, "Idempotent-Replayed", "true");
 		if (j->r.resp_raw != NULL) {
@@ -846,6 +850,8 @@ http_job_work(struct store_tx *tx, void *arg, struct cbd_err *err)
 	r->resp_filename = NULL;
 	free(r->location);
 	r->location = NULL;
+	free(r->etag);
+	r->etag = NULL;
 	r->status = 0;
 	r->is_replay = 0;
 	free(r->idem_record);
@@ -1514,6 +1520,13 @@ http_dispatch(struct evhttp_request *ev, void *arg)
 	}
 	if (http_read_idem_key(j, in) != 0)
 		return;
+	{
+		/* For a work function that answers 304 (store threads do not
+		 * see the headers). A longer one is no tag of ours. */
+		const char *inm = evhttp_find_header(in, "If-None-Match");
+		if (inm != NULL && strlen(inm) <= 1024)
+			j->r.if_none_match = xstrdup(inm);
+	}
 	if (j->r.route->flags & (HTTP_F_SIGNED | HTTP_F_PAGE)) {
 		j->r.headers = in;
 		j->r.target = evhttp_request_get_uri(ev);

@@ -99,6 +99,21 @@ out:
 	return rc;
 }
 
+/* The three members from an opt-out flag and an undeliverable error
+ * (NULL: the number is not flagged). */
+static void
+optout_set_members(json_t *customer, const char *out, const char *undeliverable)
+{
+	json_object_set_new(customer, "sms_opted_out",
+			    json_boolean(out != NULL && strcmp(out, "0")));
+	json_object_set_new(customer, "phone_undeliverable",
+			    json_boolean(undeliverable != NULL));
+	json_object_set_new(customer, "phone_undeliverable_error",
+			    undeliverable != NULL && *undeliverable
+				    ? json_string(undeliverable)
+				    : json_null());
+}
+
 int
 optout_annotate(struct store_tx *tx, json_t *customer, struct cbd_err *err)
 {
@@ -119,14 +134,48 @@ optout_annotate(struct store_tx *tx, json_t *customer, struct cbd_err *err)
 		return -1;
 	out = store_rows_str(r, 0, 0);
 	undeliverable = store_rows_str(r, 0, 1);
-	json_object_set_new(customer, "sms_opted_out",
-			    json_boolean(out != NULL && strcmp(out, "0")));
-	json_object_set_new(customer, "phone_undeliverable",
-			    json_boolean(undeliverable != NULL));
-	json_object_set_new(customer, "phone_undeliverable_error",
-			    undeliverable != NULL && *undeliverable
-				    ? json_string(undeliverable)
-				    : json_null());
+	optout_set_members(customer, out, undeliverable);
+	store_rows_free(r);
+	return 0;
+}
+
+int
+optout_annotate_callbacks(struct store_tx *tx, json_t *items, const char *ids,
+			  struct cbd_err *err)
+{
+	struct store_rows *r;
+	json_t *item;
+	size_t i;
+	char *sql;
+
+	if (json_array_size(items) == 0)
+		return 0;
+	/* The callback's customer is the one whose phone the item shows
+	 * (customers.phone is unique): what optout_annotate reads by phone,
+	 * for the whole page at once. */
+	sql = xasprintf("SELECT c.id, (SELECT o.is_opted_out FROM sms_optouts "
+			"o WHERE o.phone = cu.phone), IF(cu.phone_undeliver"
+			"able_at IS NULL, NULL, COALESCE(cu.phone_undeliver"
+			"able_error, '')) FROM callbacks c JOIN customers cu "
+			"ON cu.id = c.customer_id WHERE c.id IN (%s)",
+			ids);
+	r = store_query_built(tx, err, sql, "");
+	free(sql);
+	if (r == NULL)
+		return -1;
+	json_array_foreach(items, i, item)
+	{
+		int64_t id = json_integer_value(json_object_get(item, "id"));
+		json_t *customer = json_object_get(item, "customer");
+		for (size_t k = 0; customer != NULL && k < store_rows_count(r);
+		     k++)
+			if (store_rows_int(r, k, 0, 0) == id) {
+				optout_set_members(customer,
+						   store_rows_str(r, k, 1),
+						   store_rows_str(r, k, 2));
+				break;
+			}
+	}
 	store_rows_free(r);
 	return 0;
 }

@@ -638,3 +638,38 @@ queue_janitor_free(struct queue_janitor *j)
 	event_free(j->tick);
 	free(j);
 }
+
+int
+queue_version(struct store_tx *tx, int64_t agent_id, uint64_t *version,
+	      struct cbd_err *err)
+{
+	struct store_rows *r = store_query(
+		tx, err,
+		"SELECT COALESCE(SUM(version), 0) FROM queue_versions WHERE "
+		"agent_id = ?",
+		"i", agent_id);
+
+	if (r == NULL)
+		return -1;
+	*version =
+		store_rows_count(r) ? (uint64_t)store_rows_int(r, 0, 0, 0) : 0;
+	store_rows_free(r);
+	return 0;
+}
+
+int
+queue_versions_touch_phone(struct store_tx *tx, const char *phone,
+			   struct cbd_err *err)
+{
+	return store_exec(
+		       tx, err,
+		       "INSERT INTO queue_versions (agent_id, slot, version) "
+		       "SELECT DISTINCT c.owner_id, CONNECTION_ID() % 8, 1 "
+		       "FROM customers cu "
+		       "JOIN callbacks c ON c.customer_id = cu.id WHERE "
+		       "cu.phone = ? ON DUPLICATE KEY UPDATE version = "
+		       "version + 1",
+		       "s", phone) < 0
+		       ? -1
+		       : 0;
+}

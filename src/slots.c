@@ -191,20 +191,34 @@ slots_view_load(struct store_tx *tx, const struct config *cfg,
 	/* Only agents with the queue's skills can take its calls: the
 	 * others are not in the view at all, so neither slots nor picks nor
 	 * ETAs count them. */
-	a = store_query(
-		tx, err,
-		"SELECT a.id, a.capacity, a.open_count, "
-		"" AGENT_ROSTERED_SQL(
-			"a") ", (SELECT "
-			     "COALESCE(SUM(k.level), 0) FROM agent_skills k "
-			     "JOIN "
-			     "routing_queue_skills n ON n.skill = k.skill "
-			     "WHERE "
-			     "n.queue_id = ? AND k.agent_id = a.id) FROM "
-			     "agents a "
-			     "WHERE a.is_active = 1 AND " ROUTING_SKILLED_SQL(
-				     "a.id", "?") " ORDER BY a.id",
-		"ii", rq ? rq->id : 0, rq ? rq->id : 0);
+	/* The default queue (no rq, id 0) has no skills: every active agent,
+	 * without the per-agent skill subqueries (six key reads an agent,
+	 * the most of what a booking read). */
+	a = rq == NULL || rq->id == 0
+		    ? store_query(tx, err,
+				  "SELECT a.id, a.capacity, a.open_count, "
+				  "" AGENT_ROSTERED_SQL(
+					  "a") ", 0 FROM agents a WHERE "
+					       "a.is_active = 1 ORDER BY a.id",
+				  "")
+		    : store_query(tx, err,
+				  "SELECT a.id, a.capacity, a.open_count, "
+				  "" AGENT_ROSTERED_SQL(
+					  "a") ", (SELECT "
+					       "COALESCE(SUM(k.level), 0) FROM "
+					       "agent_skills k "
+					       "JOIN "
+					       "routing_queue_skills n ON "
+					       "n.skill = k.skill "
+					       "WHERE "
+					       "n.queue_id = ? AND k.agent_id "
+					       "= a.id) FROM "
+					       "agents a "
+					       "WHERE a.is_active = 1 "
+					       "AND " ROUTING_SKILLED_SQL(
+						       "a.id",
+						       "?") " ORDER BY a.id",
+				  "ii", rq ? rq->id : 0, rq ? rq->id : 0);
 	if (a == NULL)
 		goto out;
 	v->nagents = store_rows_count(a);
@@ -429,13 +443,22 @@ slots_can_take(const struct slots_view *v, size_t i, int64_t t, int is_slot,
 
 /*
  * Open calls each candidate has due in [from[i], end[i]), in one query
- * over the candidates' own ranges (callbacks_owner_due). work[i] stays 0
- * for the others.
+ * over the candidates' own ranges (callbacks_queue). work[i] stays 0 for
+ * the others.
+ *
+ * With outside set, the query counts the calls outside the range instead
+ * and work[i] is the agent's open_count (read in this transaction, kept
+ * with every change of an open call) less those. For an ASAP booking the
+ * range is the queue waiting now up to the end of the stretch on duty,
+ * which holds most of an agent's open calls: counting it read every one
+ * of them on every booking, while the calls outside it (overdue by more
+ * than a day, or due after this stretch) are few.
  */
 static int
 slots_count_work(struct store_tx *tx, const struct slots_view *v,
 		 const int64_t *from, const int64_t *end,
-		 const unsigned char *ok, int *work, struct cbd_err *err)
+		 const unsigned char *ok, int outside, int *work,
+		 struct cbd_err *err)
 {
 	struct store_rows *r;
 	char *sql = NULL;
@@ -448,8 +471,10 @@ slots_count_work(struct store_tx *tx, const struct slots_view *v,
 	for (size_t i = 0; i < v->nagents; i++)
 		if (ok[i])
 			fprintf(f,
-				"%s(owner_id = %lld AND due_at >= %lld AND "
-				"due_at < %lld)",
+				outside ? "%s(owner_id = %lld AND (due_at < "
+					  "%lld OR due_at >= %lld))"
+					: "%s(owner_id = %lld AND due_at >= "
+					  "%lld AND due_at < %lld)",
 				n++ ? " OR " : "", (long long)v->agents[i].id,
 				(long long)from[i], (long long)end[i]);
 	fprintf(f, ") GROUP BY owner_id");
@@ -458,10 +483,16 @@ slots_count_work(struct store_tx *tx, const struct slots_view *v,
 	free(sql);
 	if (n > 0 && r == NULL)
 		return -1;
+	if (outside)
+		for (size_t i = 0; i < v->nagents; i++)
+			if (ok[i])
+				work[i] = v->agents[i].open_count;
 	for (size_t k = 0; r != NULL && k < store_rows_count(r); k++) {
 		size_t i = slots_agent_index(v, store_rows_int(r, k, 0, 0));
-		if (i != (size_t)-1)
-			work[i] = (int)store_rows_int(r, k, 1, 0);
+		int c = (int)store_rows_int(r, k, 1, 0);
+		if (i == (size_t)-1)
+			continue;
+		work[i] = outside ? (work[i] > c ? work[i] - c : 0) : c;
 	}
 	store_rows_free(r);
 	return 0;
@@ -509,7 +540,7 @@ slots_pick(struct store_tx *tx, const struct slots_view *v, int64_t t,
 		rc = 0;
 		goto out;
 	}
-	if (slots_count_work(tx, v, start, end, ok, work, err) != 0)
+	if (slots_count_work(tx, v, start, end, ok, !is_slot, work, err) != 0)
 		goto out;
 	for (size_t i = 0; i < v->nagents; i++) {
 		int64_t mine, theirs;

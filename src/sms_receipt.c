@@ -17,6 +17,7 @@
 #include "clock.h"
 #include "config.h"
 #include "log.h"
+#include "queue.h"
 #include "sms_receipt.h"
 #include "store.h"
 #include "xalloc.h"
@@ -127,6 +128,8 @@ sms_receipt_flag(struct store_tx *tx, int64_t callback_id, const char *to,
 			       "phone = ? AND phone_undeliverable_at IS NOT "
 			       "NULL",
 			       "s", phone);
+		if (n > 0 && queue_versions_touch_phone(tx, phone, err) != 0)
+			n = -1;
 		ret = n < 0 ? -1 : 0;
 		goto out;
 	}
@@ -134,6 +137,8 @@ sms_receipt_flag(struct store_tx *tx, int64_t callback_id, const char *to,
 		       "UPDATE customers SET phone_undeliverable_at = ?, "
 		       "phone_undeliverable_error = ? WHERE phone = ?",
 		       "iss", now, rc->error_code ? rc->error_code : "", phone);
+	if (n >= 0 && queue_versions_touch_phone(tx, phone, err) != 0)
+		n = -1;
 	if (n >= 0 && case_id > 0) {
 		json_t *b = json_pack("{s:s, s:s?}", "status", rc->status,
 				      "error_code", rc->error_code);

@@ -969,6 +969,61 @@ store_query_one(struct store_tx *tx, struct cbd_err *err, const char *what,
 	return r;
 }
 
+/*
+ * A built statement without parameters goes over the text protocol: one
+ * round trip, where a prepared one takes four (prepare, the probe,
+ * execute, close) and is never reused. The cells are the same strings the
+ * prepared path converts to. A transaction aborted under us fails the
+ * statement itself, or shows in the status flags (store_tx_gone).
+ */
+static struct store_rows *
+store_query_text(struct store_tx *tx, struct cbd_err *err, const char *sql)
+{
+	struct store_rows *r;
+	MYSQL_RES *res;
+	MYSQL_ROW row;
+	size_t ncols;
+
+	if (mysql_real_query(tx->conn, sql, strlen(sql)) != 0 ||
+	    (res = mysql_store_result(tx->conn)) == NULL) {
+		if (mysql_errno(tx->conn) == 0)
+			log_fatal("store_query on a statement without results",
+				  "sql=\"%s\"", sql);
+		store_fail(tx, err, mysql_errno(tx->conn), sql,
+			   mysql_error(tx->conn));
+		return NULL;
+	}
+	ncols = mysql_num_fields(res);
+	r = xcalloc(1, sizeof(*r));
+	r->ncols = ncols;
+	r->names = xcalloc(ncols ? ncols : 1, sizeof(char *));
+	for (size_t i = 0; i < ncols; i++)
+		r->names[i] = xstrdup(
+			mysql_fetch_field_direct(res, (unsigned)i)->name);
+	r->cap = (size_t)mysql_num_rows(res) * ncols;
+	r->cells = xcalloc(r->cap ? r->cap : 1, sizeof(char *));
+	while ((row = mysql_fetch_row(res)) != NULL) {
+		unsigned long *lens = mysql_fetch_lengths(res);
+		for (size_t i = 0; i < ncols; i++) {
+			char **cell = &r->cells[r->nrows * ncols + i];
+			if (row[i] == NULL) {
+				*cell = NULL;
+				continue;
+			}
+			*cell = xmalloc(lens[i] + 1);
+			memcpy(*cell, row[i], lens[i]);
+			(*cell)[lens[i]] = '\0';
+		}
+		r->nrows++;
+	}
+	mysql_free_result(res);
+	if (store_tx_gone(tx, err, sql)) {
+		store_rows_free(r);
+		return NULL;
+	}
+	return r;
+}
+
 struct store_rows *
 store_query_built(struct store_tx *tx, struct cbd_err *err, const char *sql,
 		  const char *fmt, ...)
@@ -976,6 +1031,8 @@ store_query_built(struct store_tx *tx, struct cbd_err *err, const char *sql,
 	struct store_rows *r;
 	va_list ap;
 
+	if (fmt[0] == '\0')
+		return store_query_text(tx, err, sql);
 	va_start(ap, fmt);
 	r = store_vquery(tx, err, sql, fmt, ap, -1);
 	va_end(ap);

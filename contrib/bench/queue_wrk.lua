@@ -2,8 +2,10 @@
 --
 --   wrk -t2 -c32 -d10s -s contrib/bench/queue_wrk.lua URL -- MODE KEYS [RATE]
 --
--- MODE  get: GET /v1/me/queue, each request with a key picked at random
---            from KEYS;
+-- MODE  get: GET /v1/me/queue?limit=25, each request with a key picked at
+--            random from KEYS;
+--       etag: the same with If-None-Match: KEYS has "KEY ETAG" lines, the
+--            tag each key's page had (a 304 counts as ok);
 --       next: POST /v1/me/queue/next, each thread going round the keys in
 --            KEYS in turn (from a different starting point per thread).
 -- KEYS  a file with one API key per line.
@@ -55,12 +57,20 @@ function init(args)
   mode = args[1] or "get"
   run_mode = mode
   local path = args[2]
-  if (mode ~= "get" and mode ~= "next") or path == nil then
-    error("queue_wrk.lua: arguments: get|next KEYFILE [RATE/THREADS]")
+  if (mode ~= "get" and mode ~= "next" and mode ~= "etag") or path == nil then
+    error("queue_wrk.lua: arguments: get|etag|next KEYFILE [RATE/THREADS]")
   end
   for line in io.lines(path) do
     if line ~= "" then
-      table.insert(keys, line)
+      if mode == "etag" then
+        local k, t = string.match(line, "^(%S+)%s+(.+)$")
+        if k == nil then
+          error("queue_wrk.lua: etag mode wants KEY ETAG lines")
+        end
+        table.insert(keys, { k, t })
+      else
+        table.insert(keys, line)
+      end
     end
   end
   if #keys == 0 then
@@ -78,10 +88,17 @@ end
 local get_headers = {}
 local next_headers = { ["Content-Type"] = "application/json" }
 
+-- The page size is given, not left to the default, so that two
+-- revisions with different defaults serve the same page.
 function request()
   if mode == "get" then
     get_headers["Authorization"] = "Bearer " .. keys[math.random(#keys)]
-    return wrk.format("GET", "/v1/me/queue", get_headers)
+    return wrk.format("GET", "/v1/me/queue?limit=25", get_headers)
+  elseif mode == "etag" then
+    local kt = keys[math.random(#keys)]
+    get_headers["Authorization"] = "Bearer " .. kt[1]
+    get_headers["If-None-Match"] = kt[2]
+    return wrk.format("GET", "/v1/me/queue?limit=25", get_headers)
   end
   turn = turn % #keys + 1
   next_headers["Authorization"] = "Bearer " .. keys[turn]
@@ -114,7 +131,7 @@ function done(summary, latency, requests)
       seen[id] = true
     end
   end
-  local codes, parts, ok, nocontent, other = {}, {}, 0, 0, 0
+  local codes, parts, ok, nocontent, other, notmod = {}, {}, 0, 0, 0, 0
   for status, _ in pairs(total) do
     table.insert(codes, status)
   end
@@ -122,8 +139,11 @@ function done(summary, latency, requests)
   for _, status in ipairs(codes) do
     local n = total[status]
     table.insert(parts, string.format("%d=%d", status, n))
-    if status == 200 then
-      ok = n
+    if status == 200 or status == 304 then
+      ok = ok + n
+      if status == 304 then
+        notmod = n
+      end
     elseif status == 204 then
       nocontent = n
     else
@@ -137,9 +157,10 @@ function done(summary, latency, requests)
   io.write(string.format(
     "queue: mode=%s requests=%d seconds=%.2f req_per_sec=%.1f ok=%d " ..
     "ok_per_sec=%.1f nocontent=%d other=%d socket_errors=%d ids=%d " ..
-    "dup_ids=%d p50_ms=%.2f p90_ms=%.2f p99_ms=%.2f max_ms=%.2f\n",
+    "dup_ids=%d notmodified=%d p50_ms=%.2f p90_ms=%.2f p99_ms=%.2f max_ms=%.2f\n",
     mode, summary.requests, secs, summary.requests / secs, ok, ok / secs,
     nocontent, other, e.connect + e.read + e.write + e.timeout, nids, dups,
+    notmod,
     latency:percentile(50) / 1000, latency:percentile(90) / 1000,
     latency:percentile(99) / 1000, latency.max / 1000))
 end

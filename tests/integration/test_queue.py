@@ -710,3 +710,138 @@ def test_queue_pages_with_limit_and_cursor_in_due_order(desk, sql):
     assert pages == 5
     assert_problem(d.req("GET", "/v1/me/queue", key=key, params={"limit": 0}),
                    400, "invalid-query")
+
+
+# --------------------------------------------------------------------------
+# ETag: an unchanged queue answers 304; every change of it a new tag
+
+
+def queue_get(d, key, etag=None, **params):
+    headers = {"If-None-Match": etag} if etag else None
+    return d.req("GET", "/v1/me/queue", key=key, params=params, headers=headers)
+
+
+def assert_unchanged(d, key, etag, **params):
+    r = queue_get(d, key, etag, **params)
+    assert r.status_code == 304, f"wanted 304, got {r.status_code}: {r.text[:300]}"
+    assert r.content == b"" and r.headers["ETag"] == etag, r.headers
+
+
+def assert_changed(d, key, etag, **params):
+    """The queue answers 200 with a new tag, and 304 to that tag; returns
+    (tag, items)."""
+    r = queue_get(d, key, etag, **params)
+    assert r.status_code == 200, f"wanted 200, got {r.status_code}: {r.text[:300]}"
+    new = r.headers.get("ETag")
+    assert new and new != etag, (etag, new)
+    assert_unchanged(d, key, new, **params)
+    return new, r.json()["items"]
+
+
+def test_queue_etag_304_when_unchanged_and_new_after_every_kind_of_change(
+        daemon_factory, make_agent, sql):
+    d = daemon_factory(relaxed())
+    set_clock(d)
+    # One agent at first, so that every booking is hers.
+    ann, ann_key = make_agent(d, unique_name("ann"))
+    lead_key = make_key(d, "lead", unique_name("lead"))
+    tag, items = assert_changed(d, ann_key, None)
+    assert items == []
+    # Weak or listed forms of the tag match too; another tag does not.
+    assert queue_get(d, ann_key, f'W/{tag}').status_code == 304
+    assert queue_get(d, ann_key, f'"nope", {tag}').status_code == 304
+    assert queue_get(d, ann_key, '"nope"').status_code == 200
+    # Another page size or zone is another page.
+    assert queue_get(d, ann_key, tag, limit=5).status_code == 200
+    assert queue_get(d, ann_key, tag, tz="Asia/Tokyo").status_code == 200
+
+    # A booking, ASAP and scheduled.
+    asap = ok(d.req("POST", "/v1/callbacks", json={
+        "customer": {"name": "Ada", "phone": "+447700100001",
+                     "timezone": "Europe/London"},
+        "topic": "Billing", "when": "asap"}), 201)
+    tag, items = assert_changed(d, ann_key, tag)
+    assert [i["id"] for i in items] == [asap["id"]]
+    later = ok(d.req("POST", "/v1/callbacks", json={
+        "customer": {"name": "Grace", "phone": "+447700100002",
+                     "timezone": "Europe/London"},
+        "topic": "Plans", "when": rfc3339(clock(d) + 2 * 86400)}), 201)
+    tag, items = assert_changed(d, ann_key, tag)
+    assert len(items) == 2
+
+    # A claim, then an outcome with a note.
+    assert ok(next_call(d, ann_key))["id"] == asap["id"]
+    tag, items = assert_changed(d, ann_key, tag)
+    assert items[0]["state"] == "in_progress"
+    ok(outcome(d, ann_key, asap["id"], "no_answer", note="voicemail"))
+    tag, items = assert_changed(d, ann_key, tag)
+    assert items[0]["case_summary"]["last_note"]["text"] == "voicemail"
+
+    # A note on the case.
+    case_id = next(i["case_id"] for i in items if i["id"] == asap["id"])
+    ok(d.req("POST", f"/v1/cases/{case_id}/notes", key=ann_key,
+             json={"text": "prefers mornings"}), 201)
+    tag, items = assert_changed(d, ann_key, tag)
+    assert any(i["case_summary"]["last_note"] and
+               i["case_summary"]["last_note"]["text"] == "prefers mornings"
+               for i in items)
+
+    # The customer moves and then cancels with the manage token.
+    ok(d.req("PATCH", f"/v1/callbacks/{later['id']}", key=later["manage_token"],
+             json={"when": rfc3339(clock(d) + 3 * 86400)}))
+    tag, _ = assert_changed(d, ann_key, tag)
+    ok(d.req("DELETE", f"/v1/callbacks/{later['id']}", key=later["manage_token"]))
+    tag, items = assert_changed(d, ann_key, tag)
+    assert [i["id"] for i in items] == [asap["id"]]
+
+    # A change written by anything else than the daemon's request paths
+    # (here straight into MariaDB) moves the tag as well.
+    sql.execute("UPDATE callbacks SET topic = 'Billing, again' WHERE id = %s",
+                (asap["id"],))
+    tag, items = assert_changed(d, ann_key, tag)
+    assert items[0]["topic"] == "Billing, again"
+
+    # A handoff: the call leaves Ann's queue and arrives in Bob's; a rename
+    # of Ann changes the handoff note Bob's page shows.
+    bob, bob_key = make_agent(d, unique_name("bob"))
+    bob_tag, bob_items = assert_changed(d, bob_key, None)
+    assert bob_items == []
+    r = d.req("POST", "/v1/handoffs", key=lead_key, json={
+        "callback_ids": [asap["id"]], "to_agent": bob["id"],
+        "note": {"summary": "wants a refund", "next_step": "call back",
+                 "reason": "Ann is off"}})
+    assert r.status_code in (200, 201), r.text
+    tag, items = assert_changed(d, ann_key, tag)
+    assert items == []
+    bob_tag, bob_items = assert_changed(d, bob_key, bob_tag)
+    assert bob_items[0]["handoff_note"]["from_name"] == ann["display_name"]
+    ok(d.admin("PATCH", f"/v1/agents/{ann['id']}",
+               json={"display_name": "Ann Renamed"}))
+    bob_tag, bob_items = assert_changed(d, bob_key, bob_tag)
+    assert bob_items[0]["handoff_note"]["from_name"] == "Ann Renamed"
+
+    # Changes of Bob's queue leave Ann's alone.
+    tag = queue_get(d, ann_key).headers["ETag"]
+    ok(claim(d, bob_key, asap["id"]))
+    bob_tag, _ = assert_changed(d, bob_key, bob_tag)
+    assert_unchanged(d, ann_key, tag)
+
+    # A claim whose lease runs out goes back to the queue: time passing
+    # changes the page through that write.
+    advance(d, LEASE + 60)
+    wait_until(lambda: queue_get(d, bob_key, bob_tag).status_code == 200,
+               timeout=JANITOR_WAIT, msg="the lease's return to move the tag")
+    assert queue(d, bob_key)["items"][0]["state"] == "retry_wait"
+
+
+def test_queue_default_page_is_25_and_limit_goes_to_200(desk, sql):
+    d, key, ann = desk.d, desk.ann_key, desk.ann["id"]
+    ids = insert_callbacks(sql, ann, 30, clock(d) - 600, step=1)
+    body = queue(d, key)
+    assert [i["id"] for i in body["items"]] == ids[:25]
+    assert body["next_cursor"]
+    rest = queue(d, key, cursor=body["next_cursor"])
+    assert [i["id"] for i in rest["items"]] == ids[25:]
+    assert [i["id"] for i in queue(d, key, limit=200)["items"]] == ids
+    assert_problem(d.req("GET", "/v1/me/queue", key=key, params={"limit": 201}),
+                   400, "invalid-query")

@@ -567,3 +567,39 @@ def test_resend_link_reveals_nothing_and_keeps_to_stop(daemon_factory, make_agen
     assert texts_to(rx, stopped) == [] and texts_to(rx, unknown) == []
     assert_problem(d.req("POST", "/v1/manage-links", json={"phone": "12345"}), 400,
                    "/problems/invalid-phone", "phone")
+
+
+def test_queue_etag_moves_with_an_undeliverable_number_and_a_stop(
+        daemon_factory, make_agent, webhook_receiver, sql):
+    """The agent's queue shows the number's flags: an unchanged queue is a
+    304, and a receipt flagging the number or a STOP is a change."""
+    rx = webhook_receiver
+    d = daemon_factory(webhook_conf(rx))
+    _, agent_key = make_agent(d, "alice")
+    ph = phone()
+    cb = book(d, ph, notify=["sms"])
+    req = wait_until(lambda: [r for r in rx.matching("/sms") if r.json()["to"] == ph] or None,
+                     msg="the confirmation")[0]
+
+    def page(tag=None):
+        return d.req("GET", "/v1/me/queue", key=agent_key,
+                     headers={"If-None-Match": tag} if tag else None)
+
+    def changed(tag):
+        r = page(tag)
+        assert r.status_code == 200, r.text
+        assert r.headers["ETag"] != tag
+        assert page(r.headers["ETag"]).status_code == 304
+        return r.headers["ETag"], r.json()["items"][0]["customer"]
+
+    tag, customer = changed(None)
+    assert customer["phone_undeliverable"] is False and customer["sms_opted_out"] is False
+    r = post_webhook(d, "/v1/sms/status", {"type": "sms.status", "msg_id": req.json()["msg_id"],
+                                           "status": "failed", "permanent": True})
+    assert r.status_code == 200, r.text
+    tag, customer = changed(tag)
+    assert customer["phone_undeliverable"] is True
+    assert webhook_reply(d, ph, "STOP").status_code == 200
+    tag, customer = changed(tag)
+    assert customer["sms_opted_out"] is True
+    assert d.admin("GET", f"/v1/callbacks/{cb['id']}").json()["state"] == "pending"

@@ -212,7 +212,7 @@ function drawQueue(items, now) {
 
 async function loadQueue() {
   try {
-    const q = await api('GET', '/v1/me/queue');
+    const q = await api('GET', '/v1/me/queue?limit=200');
     drawQueue(q.items, Date.now());
     $('queue-count').textContent = `${q.items.length} open`;
   } catch (e) {
