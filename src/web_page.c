@@ -519,18 +519,19 @@ web_page_calendar(const struct http_req *r, const struct web_form *f,
 	return html;
 }
 
+/* id: room for the callback's id as text, which must outlive the fill
+ * (text values are kept by reference). */
 static void
 web_page_manage_vars(const struct http_req *r, const struct web_form *f,
-		     const char *message, const char *field,
-		     struct web_html_vars *vs)
+		     const char *message, const char *field, char *id,
+		     size_t id_size, struct web_html_vars *vs)
 {
 	const json_t *cb = f->callback;
 	const char *choice = web_forms_field(f, "choice");
 	int is_earliest = choice != NULL && !strcmp(choice, "earliest");
-	char id[24];
 
 	(void)field;
-	snprintf(id, sizeof(id), "%lld", (long long)f->id);
+	snprintf(id, id_size, "%lld", (long long)f->id);
 	web_html_text(vs, "id", cb ? id : "");
 	/* The page's own link: its token is the customer's, in the address
 	 * already; the forms carry it back. */
@@ -586,6 +587,7 @@ web_page_write(const struct web *w, const struct http_req *r,
 	const char *field = NULL;
 	char *message = NULL;
 	const char *tmpl;
+	char id[24];
 	size_t len;
 
 	tmpl = web_template(
@@ -598,7 +600,7 @@ web_page_write(const struct web *w, const struct http_req *r,
 	if (f->page == WEB_FORM_BOOK)
 		web_page_book_vars(r, f, message, field, &vs);
 	else
-		web_page_manage_vars(r, f, message, field, &vs);
+		web_page_manage_vars(r, f, message, field, id, sizeof(id), &vs);
 	web_page_field_error(&vs, "slot", "when", field, message);
 	web_html_fill(out, tmpl, len, &vs);
 	web_html_vars_free(&vs);
