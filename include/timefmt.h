@@ -39,6 +39,10 @@ int timefmt_local(int64_t t, const char *tz, int *year, int *month, int *day,
 /* Local wall time in tz (y-m-d h:m:s) to UTC epoch; -1 when tz unknown. */
 int64_t timefmt_from_local(const char *tz, int year, int month, int day,
 			   int hour, int minute, int second);
+/* Days since 1970-01-01 of a proleptic Gregorian date, and back: pure
+ * arithmetic, no zone. */
+int64_t timefmt_days_from_civil(int64_t year, int month, int day);
+void timefmt_civil_from_days(int64_t days, int *year, int *month, int *day);
 /* strftime-like text of t in tz for messages, e.g. "%a %d %b %H:%M". */
 void timefmt_strftime(int64_t t, const char *tz, const char *fmt, char *buf,
 		      size_t size);

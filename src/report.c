@@ -36,36 +36,6 @@
 #include "timefmt.h"
 #include "xalloc.h"
 
-/* Howard Hinnant's days_from_civil / civil_from_days. */
-static int64_t
-report_days_from_civil(int64_t y, int m, int d)
-{
-	int64_t era, yoe, doy, doe;
-
-	y -= m <= 2;
-	era = (y >= 0 ? y : y - 399) / 400;
-	yoe = y - era * 400;
-	doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-	doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-	return era * 146097 + doe - 719468;
-}
-
-static void
-report_civil_from_days(int64_t z, int *y, int *m, int *d)
-{
-	int64_t era, doe, yoe, doy, mp;
-
-	z += 719468;
-	era = (z >= 0 ? z : z - 146096) / 146097;
-	doe = z - era * 146097;
-	yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-	doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-	mp = (5 * doy + 2) / 153;
-	*d = (int)(doy - (153 * mp + 2) / 5 + 1);
-	*m = (int)(mp < 10 ? mp + 3 : mp - 9);
-	*y = (int)(yoe + era * 400 + (*m <= 2));
-}
-
 int
 report_parse_day(const char *s, int64_t *day)
 {
@@ -79,8 +49,8 @@ report_parse_day(const char *s, int64_t *day)
 	for (int i = 0; i < 10; i++)
 		if (i != 4 && i != 7 && (s[i] < '0' || s[i] > '9'))
 			return -1;
-	*day = report_days_from_civil(y, m, d);
-	report_civil_from_days(*day, &ry, &rm, &rd);
+	*day = timefmt_days_from_civil(y, m, d);
+	timefmt_civil_from_days(*day, &ry, &rm, &rd);
 	return ry == y && rm == m && rd == d ? 0 : -1; /* e.g. 02-30 */
 }
 
@@ -89,7 +59,7 @@ report_format_day(int64_t day, char *buf, size_t size)
 {
 	int y, m, d;
 
-	report_civil_from_days(day, &y, &m, &d);
+	timefmt_civil_from_days(day, &y, &m, &d);
 	snprintf(buf, size, "%04d-%02d-%02d", y, m, d);
 }
 
@@ -334,7 +304,7 @@ report_day_starts(const struct report_query *q, int64_t *starts,
 	for (int i = 0; i <= q->ndays; i++) {
 		int y, m, d;
 
-		report_civil_from_days(q->from_day + i, &y, &m, &d);
+		timefmt_civil_from_days(q->from_day + i, &y, &m, &d);
 		starts[i] = timefmt_from_local(q->tz, y, m, d, 0, 0, 0);
 		if (starts[i] < 0 || (i > 0 && starts[i] <= starts[i - 1])) {
 			cbd_err_set(err, 400, "invalid-timezone", "tz",

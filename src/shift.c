@@ -84,26 +84,11 @@ shift_init(void)
 	(void)pthread_once(&shift_once, shift_init_once);
 }
 
-/* Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's
- * days_from_civil); pure arithmetic, so wall times need no libc zone. */
-static int64_t
-shift_days_from_civil(int64_t y, int m, int d)
-{
-	int64_t era, yoe, doy, doe;
-
-	y -= m <= 2;
-	era = (y >= 0 ? y : y - 399) / 400;
-	yoe = y - era * 400;
-	doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-	doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-	return era * 146097 + doe - 719468;
-}
-
 /* The fields of t read as if they were UTC: "wall seconds". */
 static int64_t
 shift_wall_sec(const struct icaltimetype *t)
 {
-	return shift_days_from_civil(t->year, t->month, t->day) *
+	return timefmt_days_from_civil(t->year, t->month, t->day) *
 		       SHIFT_DAY_SEC +
 	       t->hour * 3600 + t->minute * 60 + t->second;
 }
