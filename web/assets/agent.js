@@ -123,10 +123,12 @@ function followUpForm(item) {
   return f;
 }
 
-function card(item, now) {
-  const due = Date.parse(item.due_at);
-  // Late by more than the service's default grace (overdue_grace_min).
-  const overdue = item.state !== 'in_progress' && due < now - OVERDUE_GRACE_MS;
+// Late by more than the service's default grace (overdue_grace_min).
+function isOverdue(item, now) {
+  return item.state !== 'in_progress' && Date.parse(item.due_at) < now - OVERDUE_GRACE_MS;
+}
+
+function card(item, overdue) {
   const onCall = item.state === 'in_progress';
   const name = item.customer.name;
   const box = el('div', { class: 'timeline-box' });
@@ -198,10 +200,10 @@ function drawQueue(items, now) {
   const kept = typed(root);
   const next = new Map();
   const cards = items.map((i) => {
-    const overdue = i.state !== 'in_progress' && Date.parse(i.due_at) < now - OVERDUE_GRACE_MS;
+    const overdue = isOverdue(i, now);
     const sig = JSON.stringify([i, overdue]);
     const old = drawn.get(i.id);
-    const node = old && old.sig === sig ? old.node : card(i, now);
+    const node = old && old.sig === sig ? old.node : card(i, overdue);
     next.set(i.id, { sig, node });
     return node;
   });
